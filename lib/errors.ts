@@ -1,0 +1,24 @@
+/**
+ * Errors with a stable `code`, like Node's system errors.
+ */
+export class IocpnetError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'IocpnetError';
+    this.code = code;
+  }
+}
+
+/** A handler threw; `cause` holds what it threw. */
+export class HandlerError extends IocpnetError {
+  readonly event: string;
+  readonly connectionId: number;
+  constructor(event: string, connectionId: number, cause: unknown) {
+    super('EHANDLER', `a '${event}' handler threw: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'HandlerError';
+    this.event = event;
+    this.connectionId = connectionId;
+    (this as { cause?: unknown }).cause = cause;
+  }
+}

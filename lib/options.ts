@@ -1,0 +1,83 @@
+import * as os from 'node:os';
+import type { ResolvedServerOptions, ServerOptions } from './types';
+
+/** Default IO threads: one core stays free for the JS thread. */
+export function defaultIoThreads(): number {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, cores - 1);
+}
+
+export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>> = {
+  backend: 'native',
+  maxConnections: 1024,
+  maxPacketSize: 8192,
+  idleTimeoutMs: 60000,
+  maxSendQueueBytes: 1 << 20,
+  maxPendingBytes: 64 << 20,
+  closeTimeoutMs: 5000,
+};
+
+/** Throws a TypeError or RangeError naming `name` unless value is an integer in [min, max]. */
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) {
+    throw new RangeError(`${name} must be between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'undefined') return String(value);
+  return typeof value;
+}
+
+const KNOWN_KEYS = new Set<string>([
+  'backend',
+  'ioThreads',
+  'maxConnections',
+  'maxPacketSize',
+  'idleTimeoutMs',
+  'maxSendQueueBytes',
+  'maxPendingBytes',
+  'closeTimeoutMs',
+]);
+
+/** Validates server options and fills in defaults. */
+export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
+  }
+  const o = { ...DEFAULT_OPTIONS, ioThreads: defaultIoThreads() };
+  const pick = <K extends keyof ServerOptions>(key: K): ServerOptions[K] | undefined =>
+    options[key] === undefined ? undefined : options[key];
+
+  const backend = pick('backend');
+  if (backend !== undefined) {
+    if (backend !== 'native' && backend !== 'js') {
+      throw new TypeError(`backend must be 'native' or 'js', got ${describe(backend)}`);
+    }
+    o.backend = backend;
+  }
+  const ints: Array<[Exclude<keyof ServerOptions, 'backend'>, number, number]> = [
+    ['ioThreads', 1, 64],
+    ['maxConnections', 1, 1_000_000],
+    ['maxPacketSize', 5, 0xffff],
+    ['idleTimeoutMs', 0, 2 ** 31 - 1],
+    ['maxSendQueueBytes', 1024, 2 ** 31 - 1],
+    ['maxPendingBytes', 65536, 2 ** 31 - 1],
+    ['closeTimeoutMs', 0, 600_000],
+  ];
+  for (const [key, min, max] of ints) {
+    const v = pick(key);
+    if (v !== undefined) o[key] = checkInteger(key, v, min, max);
+  }
+  return o;
+}

@@ -1,0 +1,115 @@
+/**
+ * Public types shared by the Server and by both backends (native and js).
+ * Everything here runs on the JS main thread.
+ */
+
+/** Why a connection ended. */
+export type DisconnectReason =
+  | 'closed' // the peer closed its side (FIN)
+  | 'reset' // the peer reset the connection, or a socket error occurred
+  | 'protocol_error' // the peer broke the framing rules (PROTOCOL.md section 1)
+  | 'idle_timeout' // nothing received for idleTimeoutMs
+  | 'slow_consumer' // queued outbound bytes passed maxSendQueueBytes
+  | 'server_full' // accepted while maxConnections were open (counted only, never emitted)
+  | 'shutdown' // the server is closing
+  | 'kicked'; // application code called close() or destroy()
+
+export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
+  'closed',
+  'reset',
+  'protocol_error',
+  'idle_timeout',
+  'slow_consumer',
+  'server_full',
+  'shutdown',
+  'kicked',
+];
+
+export type BackendName = 'native' | 'js';
+
+export interface ServerOptions {
+  /** 'native' (C++ engine, the default) or 'js' (node:net). */
+  backend?: BackendName;
+  /** Native IO threads. Default: cores - 1, at least 1. Ignored by the js backend. */
+  ioThreads?: number;
+  /** Open connections at most; one more is sent DISCONNECT_NOTIFY(SERVER_FULL). Default 1024. */
+  maxConnections?: number;
+  /** Largest accepted packet, header included, 5..65535. Default 8192. */
+  maxPacketSize?: number;
+  /** Close a connection that sent nothing for this long; 0 disables. Default 60000. */
+  idleTimeoutMs?: number;
+  /** Queued outbound bytes per connection before it is closed as a slow consumer. Default 1 MiB. */
+  maxSendQueueBytes?: number;
+  /** Received bytes waiting for JS at most before reading pauses. Default 64 MiB. */
+  maxPendingBytes?: number;
+  /** How long a graceful close waits for the peer to finish before the socket is dropped. Default 5000. */
+  closeTimeoutMs?: number;
+}
+
+/** Options after defaults and validation. */
+export type ResolvedServerOptions = Required<ServerOptions>;
+
+export interface ServerStats {
+  /** Connections open now. */
+  connections: number;
+  /** Connections accepted since listen (server_full rejections excluded). */
+  accepted: number;
+  /** Framed packets received, system packets included. */
+  packetsIn: number;
+  /** Packets queued for sending, system packets and every broadcast receiver included. */
+  packetsOut: number;
+  /** Bytes received. */
+  bytesIn: number;
+  /** Bytes written to sockets. */
+  bytesOut: number;
+  /** PING packets answered by the engine. */
+  pings: number;
+  /** System packets (ids 1..99) other than PING, ignored. */
+  ignoredSystemPackets: number;
+  /** Sends and closes refused because the connection id was stale or closed. */
+  staleRefused: number;
+  /** Connections ended, by reason. */
+  closes: Record<DisconnectReason, number>;
+}
+
+export interface ListenAddress {
+  address: string;
+  port: number;
+}
+
+/**
+ * What a backend calls on the JS thread when its sockets produce events.
+ * The Server implements it.
+ */
+export interface BackendSink {
+  onConnect(id: number, remoteAddress: string, remotePort: number): void;
+  /** body is valid only during the call. */
+  onPacket(id: number, packetId: number, body: Uint8Array): void;
+  onDisconnect(id: number, reason: DisconnectReason): void;
+  /** Called after a batch of events was delivered; the Server flushes then. */
+  onBatchEnd(): void;
+}
+
+/**
+ * A transport engine behind the Server. Ids are opaque numbers, unique among
+ * open connections; a backend refuses an id that is not open (returns false).
+ * Sends may be buffered until flush().
+ */
+export interface Backend {
+  readonly name: BackendName;
+  listen(port: number, host: string): Promise<ListenAddress>;
+  send(id: number, packetId: number, body: Uint8Array): boolean;
+  /** Sends one packet to many connections; returns how many were open. */
+  broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number;
+  /**
+   * 'close': DISCONNECT_NOTIFY(KICKED) after what is queued, then a graceful close.
+   * 'destroy': drop what is queued and close now.
+   * Either way onDisconnect(id, 'kicked') follows.
+   */
+  closeConnection(id: number, mode: 'close' | 'destroy'): boolean;
+  /** Hands what was buffered by send/broadcast/closeConnection to the sockets. */
+  flush(): void;
+  stats(): ServerStats;
+  /** Stops accepting, sends SERVER_SHUTDOWN to everyone, flushes, closes all, releases every handle. */
+  close(): Promise<void>;
+}
