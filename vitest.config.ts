@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 30000,
+    hookTimeout: 30000,
+    // Network suites open many sockets; files run one at a time on this 2-core machine.
+    fileParallelism: false,
+    pool: 'forks',
+  },
+});
