@@ -1,0 +1,187 @@
+#include "native_server.h"
+
+#include <cstring>
+#include <string>
+
+namespace iocpnet {
+
+namespace {
+
+uint32_t optionU32(Napi::Object options, const char* name, uint32_t min, uint32_t max) {
+  Napi::Env env = options.Env();
+  Napi::Value v = options.Get(name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(env, std::string(name) + " must be an integer between " + std::to_string(min) +
+                                         " and " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(d);
+}
+
+}  // namespace
+
+Napi::Function NativeServer::Init(Napi::Env env) {
+  return DefineClass(env, "NativeServer",
+                     {
+                         InstanceMethod<&NativeServer::Listen>("listen"),
+                         InstanceMethod<&NativeServer::Submit>("submit"),
+                         InstanceMethod<&NativeServer::Shutdown>("shutdown"),
+                         InstanceMethod<&NativeServer::Stats>("stats"),
+                     });
+}
+
+// new NativeServer(options, onEvents(batch: ArrayBuffer | undefined, finished: boolean))
+NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeServer>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  if (info.Length() < 2 || !info[0].IsObject()) throw Napi::TypeError::New(env, "options must be an object");
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
+  Napi::Object o = info[0].As<Napi::Object>();
+  EngineOptions options;
+  options.ioThreads = optionU32(o, "ioThreads", 1, 64);
+  options.maxConnections = optionU32(o, "maxConnections", 1, 1000000);
+  options.maxPacketSize = optionU32(o, "maxPacketSize", 5, 0xffff);
+  options.idleTimeoutMs = optionU32(o, "idleTimeoutMs", 0, 0x7fffffff);
+  options.maxSendQueueBytes = optionU32(o, "maxSendQueueBytes", 1024, 0x7fffffff);
+  options.maxPendingBytes = optionU32(o, "maxPendingBytes", 65536, 0x7fffffff);
+  options.closeTimeoutMs = optionU32(o, "closeTimeoutMs", 0, 600000);
+  engine_ = createEngine(options);
+  onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
+}
+
+NativeServer::~NativeServer() {
+  if (hookAdded_) napi_remove_env_cleanup_hook(env_, CleanupHook, this);
+  StopNow();
+}
+
+Napi::Value NativeServer::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString()) throw Napi::TypeError::New(env, "ip must be a string");
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "port must be a number");
+  double port = info[1].As<Napi::Number>().DoubleValue();
+  if (!(port >= 0 && port <= 65535) || port != static_cast<double>(static_cast<uint16_t>(port))) {
+    throw Napi::RangeError::New(env, "port must be an integer between 0 and 65535");
+  }
+  if (listening_) {
+    Napi::Error err = Napi::Error::New(env, "listen() was already called");
+    err.Set("code", "ERR_SERVER_STATE");
+    throw err;
+  }
+  // The wake-up exists before any IO thread can use it.
+  tsfn_ = Napi::ThreadSafeFunction::New(env, onEvents_.Value(), "iocpnet.events", 0, 1);
+  napi_threadsafe_function raw = tsfn_;
+  NativeServer* self = this;
+  engine_->setWake([raw, self] {
+    // Runs on IO threads; the batch is drained on the JS thread.
+    Napi::ThreadSafeFunction tsfn(raw);
+    tsfn.NonBlockingCall([self](Napi::Env env, Napi::Function fn) { self->Deliver(env, fn); });
+  });
+  uint16_t bound = 0;
+  EngineError error = engine_->listen(info[0].As<Napi::String>().Utf8Value(), static_cast<uint16_t>(port), &bound);
+  if (error) {
+    engine_->setWake(nullptr);
+    tsfn_.Release();
+    Napi::Error err = Napi::Error::New(env, error.message);
+    err.Set("code", error.code);
+    throw err;
+  }
+  listening_ = true;
+  // Registered after the thread-safe function, so it runs before that one's
+  // own teardown: the IO threads are joined while it still exists.
+  napi_add_env_cleanup_hook(env, CleanupHook, this);
+  hookAdded_ = true;
+  // The JS object must outlive the threads that call back into it.
+  Ref();
+  return Napi::Number::New(env, bound);
+}
+
+Napi::Value NativeServer::Submit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "batch must be a Uint8Array");
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array) throw Napi::TypeError::New(env, "batch must be a Uint8Array");
+  Napi::Uint8Array bytes = ta.As<Napi::Uint8Array>();
+  if (!info[1].IsNumber()) throw Napi::TypeError::New(env, "length must be a number");
+  double length = info[1].As<Napi::Number>().DoubleValue();
+  if (!(length >= 0 && length <= static_cast<double>(bytes.ElementLength())) ||
+      length != static_cast<double>(static_cast<size_t>(length))) {
+    throw Napi::RangeError::New(env, "length must be an integer within the batch");
+  }
+  std::string error = engine_->submit(bytes.Data(), static_cast<size_t>(length));
+  if (!error.empty()) throw Napi::TypeError::New(env, "malformed outbound batch: " + error);
+  return env.Undefined();
+}
+
+Napi::Value NativeServer::Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!listening_ || finished_) return env.Undefined();
+  engine_->shutdown(false);
+  return env.Undefined();
+}
+
+Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  iocpnet::Stats& s = engine_->stats();
+  auto load = [](const std::atomic<uint64_t>& v) { return static_cast<double>(v.load(std::memory_order_relaxed)); };
+  Napi::Float64Array out = Napi::Float64Array::New(env, 9 + kCloseReasonCount);
+  out[0] = static_cast<double>(engine_->openConnections());
+  out[1] = load(s.accepted);
+  out[2] = load(s.packetsIn);
+  out[3] = load(s.packetsOut);
+  out[4] = load(s.bytesIn);
+  out[5] = load(s.bytesOut);
+  out[6] = load(s.pings);
+  out[7] = load(s.ignoredSystemPackets);
+  out[8] = load(s.staleRefused);
+  for (size_t i = 0; i < kCloseReasonCount; ++i) out[9 + i] = load(s.closes[i]);
+  return out;
+}
+
+void NativeServer::Deliver(Napi::Env env, Napi::Function onEvents) {
+  if (finished_ || env == nullptr) return;
+  engine_->drain(batch_);
+  if (!batch_.empty()) {
+    // One copy per batch into memory V8 owns; bodies are views into it.
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
+    std::memcpy(ab.Data(), batch_.data(), batch_.size());
+    onEvents.Call({ab, Napi::Boolean::New(env, false)});
+  }
+  if (engine_->finished()) Finish(env, onEvents);
+}
+
+void NativeServer::Finish(Napi::Env env, Napi::Function onEvents) {
+  if (finished_) return;
+  finished_ = true;
+  engine_->join();
+  // Events the last threads handed over after the drain above.
+  engine_->drain(batch_);
+  if (!batch_.empty()) {
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
+    std::memcpy(ab.Data(), batch_.data(), batch_.size());
+    onEvents.Call({ab, Napi::Boolean::New(env, false)});
+  }
+  if (hookAdded_) {
+    napi_remove_env_cleanup_hook(env, CleanupHook, this);
+    hookAdded_ = false;
+  }
+  engine_->setWake(nullptr);
+  tsfn_.Release();
+  onEvents.Call({env.Undefined(), Napi::Boolean::New(env, true)});
+  Unref();
+}
+
+void NativeServer::StopNow() {
+  if (!engine_ || !listening_ || finished_) return;
+  finished_ = true;
+  engine_->shutdown(true);
+  engine_->join();
+}
+
+void NativeServer::CleanupHook(void* arg) {
+  NativeServer* self = static_cast<NativeServer*>(arg);
+  self->hookAdded_ = false;
+  self->StopNow();
+}
+
+}  // namespace iocpnet

@@ -1,0 +1,495 @@
+#include "engine_core.h"
+
+#include <algorithm>
+
+namespace iocpnet {
+
+bool Inbox::post(std::vector<IoCommand>& commands, const std::function<void()>& wake) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (closed_) {
+    commands.clear();
+    return false;
+  }
+  bool wasEmpty = commands_.empty();
+  if (wasEmpty) {
+    commands_.swap(commands);
+  } else {
+    for (IoCommand& c : commands) commands_.push_back(std::move(c));
+  }
+  commands.clear();
+  // Waking under the lock keeps the wake handle alive: the thread closes it
+  // only after close(), which takes the same lock.
+  if (wasEmpty) wake();
+  return true;
+}
+
+bool Inbox::post(IoCommand command, const std::function<void()>& wake) {
+  std::vector<IoCommand> one;
+  one.push_back(std::move(command));
+  return post(one, wake);
+}
+
+void Inbox::take(std::vector<IoCommand>& out) {
+  out.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  out.swap(commands_);
+}
+
+void Inbox::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  closed_ = true;
+}
+
+EngineCore::EngineCore(const EngineOptions& options)
+    : options_(options), inbound_(options.maxPendingBytes), table_(options.maxConnections) {
+  if (options_.ioThreads == 0) options_.ioThreads = 1;
+  for (uint32_t i = 0; i < options_.ioThreads; ++i) {
+    auto t = std::make_unique<IoThreadCore>();
+    t->index = static_cast<uint16_t>(i);
+    threads_.push_back(std::move(t));
+  }
+  routing_.resize(options_.ioThreads);
+}
+
+EngineCore::~EngineCore() = default;
+
+// ---- JS thread ----
+
+std::string EngineCore::submit(const uint8_t* data, size_t len) {
+  std::string error = validateOutboundBatch(data, len);
+  if (!error.empty()) return error;
+  if (!started_ || shuttingDown_) {
+    // Nothing can be sent any more; count what was refused.
+    forEachOutboundRecord(data, len, [&](const OutboundRecord& r) { Stats::add(stats_.staleRefused, r.count); });
+    return std::string();
+  }
+  forEachOutboundRecord(data, len, [&](const OutboundRecord& r) {
+    ChunkRef chunk;
+    if (r.op == OutboundOp::Send || r.op == OutboundOp::Broadcast) {
+      chunk = ChunkRef::allocate(r.packetLength, r.packet);
+    }
+    for (uint32_t i = 0; i < r.count; ++i) {
+      uint32_t id = r.id(i);
+      int owner = table_.ownerOf(id);
+      if (owner < 0) {
+        Stats::add(stats_.staleRefused);
+        continue;
+      }
+      IoCommand cmd{};
+      cmd.id = id;
+      switch (r.op) {
+        case OutboundOp::Send:
+        case OutboundOp::Broadcast:
+          cmd.kind = IoCommand::Kind::Send;
+          cmd.slice = Slice{chunk, 0, r.packetLength};
+          break;
+        case OutboundOp::Close:
+          cmd.kind = IoCommand::Kind::Close;
+          cmd.notifyCode = r.notifyCode;
+          break;
+        case OutboundOp::Destroy:
+          cmd.kind = IoCommand::Kind::Destroy;
+          break;
+      }
+      routing_[static_cast<size_t>(owner)].push_back(std::move(cmd));
+    }
+  });
+  for (uint16_t i = 0; i < routing_.size(); ++i) {
+    if (!routing_[i].empty()) threads_[i]->inbox.post(routing_[i], wakerFor(i));
+  }
+  return std::string();
+}
+
+void EngineCore::drain(std::vector<uint8_t>& out) {
+  bool paused = inbound_.take(out);
+  if (paused && started_) {
+    for (uint16_t i = 0; i < threads_.size(); ++i) {
+      IoCommand cmd{};
+      cmd.kind = IoCommand::Kind::Resume;
+      threads_[i]->inbox.post(std::move(cmd), wakerFor(i));
+    }
+  }
+}
+
+void EngineCore::shutdown(bool force) {
+  if (!started_) return;
+  if (shuttingDown_ && !force) return;
+  shuttingDown_ = true;
+  IoCommand cmd{};
+  cmd.kind = IoCommand::Kind::StopAccepting;
+  cmd.force = force;
+  threads_[0]->inbox.post(std::move(cmd), wakerFor(0));
+  if (force) {
+    // Thread 0 may have finished a graceful shutdown already and will not
+    // relay this one: tell every thread directly.
+    for (uint16_t i = 0; i < threads_.size(); ++i) {
+      IoCommand down{};
+      down.kind = IoCommand::Kind::Shutdown;
+      down.force = true;
+      threads_[i]->inbox.post(std::move(down), wakerFor(i));
+    }
+  }
+}
+
+bool EngineCore::finished() const noexcept {
+  return !started_ || exited_.load(std::memory_order_acquire) == threads_.size();
+}
+
+// ---- IO threads ----
+
+void EngineCore::onAccepted(intptr_t socket, const std::string& address, uint16_t port, IoThreadCore& acceptor) {
+  if (acceptor.shuttingDown) {
+    rejectSocket(socket, NotifyCode::ServerShutdown);
+    return;
+  }
+  uint16_t thread = static_cast<uint16_t>(nextThread_.fetch_add(1, std::memory_order_relaxed) % threads_.size());
+  uint32_t id = table_.acquire(thread);
+  if (id == 0) {
+    Stats::add(stats_.closes[static_cast<size_t>(CloseReason::ServerFull)]);
+    rejectSocket(socket, NotifyCode::ServerFull);
+    return;
+  }
+  IoCommand cmd{};
+  cmd.kind = IoCommand::Kind::Adopt;
+  cmd.id = id;
+  cmd.socket = socket;
+  cmd.remoteAddress = address;
+  cmd.remotePort = port;
+  // Through the inbox even on the acceptor's own thread, so that adopts and
+  // the shutdown that follows them keep their order.
+  if (!threads_[thread]->inbox.post(std::move(cmd), wakerFor(thread))) {
+    // That thread has finished (forced shutdown): the socket never opens.
+    rejectSocket(socket, NotifyCode::ServerShutdown);
+    table_.release(id);
+  }
+}
+
+ConnectionCore* EngineCore::lookup(uint32_t id) {
+  ConnectionCore* c = connectionAt(table_.slotOf(id));
+  if (c == nullptr || c->id != id || c->phase != ConnectionCore::Phase::Open) return nullptr;
+  return c;
+}
+
+void EngineCore::runCommands(IoThreadCore& t) {
+  t.inbox.take(t.commandScratch);
+  for (IoCommand& cmd : t.commandScratch) {
+    switch (cmd.kind) {
+      case IoCommand::Kind::Adopt: {
+        uint32_t slot = table_.slotOf(cmd.id);
+        if (t.shuttingDown) {
+          rejectSocket(cmd.socket, NotifyCode::ServerShutdown);
+          table_.release(cmd.id);
+          break;
+        }
+        bool ok = false;
+        ConnectionCore* c = adoptSocket(t, slot, cmd.socket, &ok);
+        c->id = cmd.id;
+        c->thread = t.index;
+        c->phase = ConnectionCore::Phase::Open;
+        c->writeInFlight = c->shutdownRequested = c->shutdownDone = c->peerEnded = false;
+        c->readPaused = c->writeScheduled = false;
+        c->lastActivityMs = nowMs(t);
+        c->closeDeadlineMs = 0;
+        c->assembler.reset();
+        c->assembler.setMaxPacketSize(options_.maxPacketSize);
+        c->sendq.clear();
+        c->listIndex = t.connections.size();
+        t.connections.push_back(c);
+        if (!ok) {
+          // Never reported to JS: closed quietly, the slot freed when the socket is gone.
+          table_.retire(c->id);
+          c->phase = ConnectionCore::Phase::Closing;
+          drop(*c);
+          break;
+        }
+        open_.fetch_add(1, std::memory_order_relaxed);
+        Stats::add(stats_.accepted);
+        t.events.connect(cmd.id, cmd.remoteAddress, cmd.remotePort);
+        break;
+      }
+      case IoCommand::Kind::Send: {
+        ConnectionCore* c = lookup(cmd.id);
+        if (c == nullptr) {
+          Stats::add(stats_.staleRefused);
+          break;
+        }
+        enqueue(*c, std::move(cmd.slice));
+        break;
+      }
+      case IoCommand::Kind::Close: {
+        ConnectionCore* c = lookup(cmd.id);
+        if (c == nullptr) {
+          Stats::add(stats_.staleRefused);
+          break;
+        }
+        NotifyCode code = static_cast<NotifyCode>(cmd.notifyCode);
+        CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
+        beginClose(*c, reason, code, true);
+        break;
+      }
+      case IoCommand::Kind::Destroy: {
+        ConnectionCore* c = lookup(cmd.id);
+        if (c == nullptr) {
+          Stats::add(stats_.staleRefused);
+          break;
+        }
+        beginClose(*c, CloseReason::Kicked, NotifyCode::None, false);
+        break;
+      }
+      case IoCommand::Kind::Resume:
+        for (ConnectionCore* c : t.connections) {
+          if (c->readPaused && c->phase != ConnectionCore::Phase::Dropping) {
+            c->readPaused = false;
+            resumeReading(*c);
+          }
+        }
+        break;
+      case IoCommand::Kind::StopAccepting: {
+        stopAccepting(t);
+        t.shuttingDown = true;
+        // Every adopt this thread handed out is queued before these.
+        for (uint16_t i = 0; i < threads_.size(); ++i) {
+          IoCommand down{};
+          down.kind = IoCommand::Kind::Shutdown;
+          down.force = cmd.force;
+          threads_[i]->inbox.post(std::move(down), wakerFor(i));
+        }
+        break;
+      }
+      case IoCommand::Kind::Shutdown: {
+        t.shuttingDown = true;
+        // Copy: closing may reorder the list.
+        std::vector<ConnectionCore*> all = t.connections;
+        for (ConnectionCore* c : all) {
+          if (c->phase == ConnectionCore::Phase::Open) {
+            beginClose(*c, CloseReason::Shutdown, cmd.force ? NotifyCode::None : NotifyCode::ServerShutdown,
+                       !cmd.force);
+          } else if (cmd.force) {
+            drop(*c);
+          }
+        }
+        checkThreadDone(t);
+        break;
+      }
+    }
+  }
+  t.commandScratch.clear();
+}
+
+void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
+  if (c.sendq.queuedBytes() + slice.length > options_.maxSendQueueBytes) {
+    beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, false);
+    return;
+  }
+  Stats::add(stats_.packetsOut);
+  c.sendq.push(std::move(slice));
+  markDirty(c);
+}
+
+void EngineCore::enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength) {
+  ChunkRef chunk = ChunkRef::allocate(kHeaderSize + bodyLength);
+  writeHeader(chunk.data(), packetId, bodyLength);
+  if (bodyLength > 0) std::memcpy(chunk.data() + kHeaderSize, body, bodyLength);
+  uint32_t length = static_cast<uint32_t>(chunk.size());
+  enqueue(c, Slice{std::move(chunk), 0, length});
+}
+
+void EngineCore::markDirty(ConnectionCore& c) {
+  if (c.writeScheduled) return;
+  c.writeScheduled = true;
+  threadOf(c).dirty.push_back(&c);
+}
+
+void EngineCore::endStep(IoThreadCore& t) {
+  // Everything queued on a connection during this step goes out in one write.
+  for (size_t i = 0; i < t.dirty.size(); ++i) {
+    ConnectionCore* c = t.dirty[i];
+    c->writeScheduled = false;
+    if (c->phase == ConnectionCore::Phase::Open || c->phase == ConnectionCore::Phase::Closing) {
+      if (!c->writeInFlight && c->sendq.pendingCount() > 0) startWrite(*c);
+      if (c->phase == ConnectionCore::Phase::Closing) continueClose(*c);
+    }
+  }
+  t.dirty.clear();
+  inbound_.append(t.events);
+}
+
+void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
+  Stats::add(stats_.bytesIn, len);
+  if (c.phase != ConnectionCore::Phase::Open) return;  // closing: discard
+  IoThreadCore& t = threadOf(c);
+  c.lastActivityMs = nowMs(t);
+  FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
+    Stats::add(stats_.packetsIn);
+    if (p.id >= kFirstAppPacketId) {
+      t.events.packet(c.id, p.id, p.body, p.bodyLength);
+      return true;
+    }
+    if (p.id == kPingId) {
+      if (p.bodyLength > kMaxPingBody) return false;
+      Stats::add(stats_.pings);
+      enqueueSystemPacket(c, kPongId, p.body, p.bodyLength);
+      // A slow consumer may have been closed by the PONG.
+      return c.phase == ConnectionCore::Phase::Open;
+    }
+    Stats::add(stats_.ignoredSystemPackets);
+    return true;
+  });
+  if (error != FrameError::None && c.phase == ConnectionCore::Phase::Open) {
+    beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, true);
+  }
+}
+
+void EngineCore::notePaused(ConnectionCore& c) {
+  c.readPaused = true;
+  pauseReading(c);
+  inbound_.notePaused();
+}
+
+void EngineCore::onPeerEnded(ConnectionCore& c) {
+  c.peerEnded = true;
+  if (c.phase == ConnectionCore::Phase::Open) {
+    // Half-close: what the peer asked for before its FIN still gets answered.
+    beginClose(c, CloseReason::Closed, NotifyCode::None, true);
+  } else if (c.phase == ConnectionCore::Phase::Closing) {
+    continueClose(c);
+  }
+}
+
+void EngineCore::onReadError(ConnectionCore& c) {
+  if (c.phase == ConnectionCore::Phase::Open) {
+    beginClose(c, CloseReason::Reset, NotifyCode::None, false);
+  } else {
+    drop(c);
+  }
+}
+
+void EngineCore::onWriteDone(ConnectionCore& c, bool ok) {
+  Stats::add(stats_.bytesOut, ok ? c.sendq.inFlightBytes() : 0);
+  c.sendq.completeWrite();
+  c.writeInFlight = false;
+  if (c.phase == ConnectionCore::Phase::Dropping) return;
+  if (!ok) {
+    if (c.phase == ConnectionCore::Phase::Open) {
+      beginClose(c, CloseReason::Reset, NotifyCode::None, false);
+    } else {
+      drop(c);
+    }
+    return;
+  }
+  if (c.sendq.pendingCount() > 0) markDirty(c);
+  else if (c.phase == ConnectionCore::Phase::Closing) continueClose(c);
+}
+
+void EngineCore::onShutdownDone(ConnectionCore& c) {
+  c.shutdownDone = true;
+  if (c.phase == ConnectionCore::Phase::Closing) continueClose(c);
+}
+
+void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, bool graceful) {
+  if (c.phase != ConnectionCore::Phase::Open) return;
+  IoThreadCore& t = threadOf(c);
+  c.phase = ConnectionCore::Phase::Closing;
+  table_.retire(c.id);
+  open_.fetch_sub(1, std::memory_order_relaxed);
+  Stats::add(stats_.closes[static_cast<size_t>(reason)]);
+  t.events.disconnect(c.id, reason);
+  c.assembler.reset();
+  if (!graceful) {
+    drop(c);
+    return;
+  }
+  if (c.readPaused) {
+    // Keep reading so that the peer's FIN is seen; the bytes are discarded.
+    c.readPaused = false;
+    resumeReading(c);
+  }
+  if (notify != NotifyCode::None) {
+    uint8_t body[2];
+    writeU16(body, static_cast<uint16_t>(notify));
+    ChunkRef chunk = ChunkRef::allocate(kHeaderSize + 2);
+    writeHeader(chunk.data(), kDisconnectNotifyId, 2);
+    std::memcpy(chunk.data() + kHeaderSize, body, 2);
+    Stats::add(stats_.packetsOut);
+    // The notify goes out even past maxSendQueueBytes: it is the last packet.
+    c.sendq.push(Slice{std::move(chunk), 0, kHeaderSize + 2});
+  }
+  c.closeDeadlineMs = nowMs(t) + options_.closeTimeoutMs;
+  markDirty(c);
+}
+
+void EngineCore::continueClose(ConnectionCore& c) {
+  if (c.phase != ConnectionCore::Phase::Closing) return;
+  if (c.writeInFlight || c.sendq.pendingCount() > 0) return;  // endStep starts the write
+  if (!c.shutdownRequested) {
+    c.shutdownRequested = true;
+    shutdownSend(c);
+    return;
+  }
+  // FIN sent; close once the peer has finished too, so that nothing it
+  // still sends turns into a reset that could destroy our last packets.
+  if (c.shutdownDone && c.peerEnded) drop(c);
+}
+
+void EngineCore::drop(ConnectionCore& c) {
+  if (c.phase == ConnectionCore::Phase::Dropping || c.phase == ConnectionCore::Phase::Free) return;
+  if (c.phase == ConnectionCore::Phase::Open) {
+    table_.retire(c.id);
+    open_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  c.phase = ConnectionCore::Phase::Dropping;
+  closeSocket(c);
+}
+
+void EngineCore::onSocketClosed(ConnectionCore& c) {
+  IoThreadCore& t = threadOf(c);
+  c.sendq.clear();
+  c.assembler.reset();
+  c.phase = ConnectionCore::Phase::Free;
+  // Swap-remove from the thread's list.
+  size_t i = c.listIndex;
+  if (i < t.connections.size() && t.connections[i] == &c) {
+    t.connections[i] = t.connections.back();
+    t.connections[i]->listIndex = i;
+    t.connections.pop_back();
+  }
+  // A closed connection may still sit in the dirty list of this step.
+  t.dirty.erase(std::remove(t.dirty.begin(), t.dirty.end(), &c), t.dirty.end());
+  c.writeScheduled = false;
+  uint32_t id = c.id;
+  c.id = 0;
+  table_.release(id);
+  checkThreadDone(t);
+}
+
+void EngineCore::onTimer(IoThreadCore& t) {
+  uint64_t now = nowMs(t);
+  uint64_t idle = options_.idleTimeoutMs;
+  std::vector<ConnectionCore*> all = t.connections;
+  for (ConnectionCore* c : all) {
+    if (c->phase == ConnectionCore::Phase::Open) {
+      if (idle > 0 && now - c->lastActivityMs >= idle) {
+        beginClose(*c, CloseReason::IdleTimeout, NotifyCode::IdleTimeout, true);
+      }
+    } else if (c->phase == ConnectionCore::Phase::Closing && now >= c->closeDeadlineMs) {
+      drop(*c);
+    }
+  }
+}
+
+void EngineCore::checkThreadDone(IoThreadCore& t) {
+  if (t.shuttingDown && !t.finished && t.connections.empty()) {
+    t.finished = true;
+    t.inbox.close();
+    finishThread(t);
+  }
+}
+
+void EngineCore::threadExited(IoThreadCore& t) {
+  inbound_.append(t.events);
+  exited_.fetch_add(1, std::memory_order_acq_rel);
+  // The last thread out wakes JS so that it sees finished().
+  if (exited_.load(std::memory_order_acquire) == threads_.size()) inbound_.wakeAlways();
+}
+
+}  // namespace iocpnet

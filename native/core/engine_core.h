@@ -1,0 +1,228 @@
+// The platform-neutral half of an engine: connection life cycle, framing,
+// PING/PONG, limits, send queues, the inbound queue to JS and the commands
+// from JS. A platform engine (native/uv, native/iocp) derives from EngineCore,
+// owns the sockets, loops and threads, and implements the hooks below.
+//
+// Threads: methods marked "JS thread" are called by the binding on the JS
+// main thread; "IO thread" methods run on the IO thread that owns the
+// connection (or, for per-thread methods, that thread). The core never calls
+// into Node.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "chunk.h"
+#include "connection_table.h"
+#include "event_batch.h"
+#include "outbound_batch.h"
+#include "packet_assembler.h"
+#include "protocol.h"
+#include "send_queue.h"
+#include "stats.h"
+
+namespace iocpnet {
+
+struct EngineOptions {
+  uint32_t ioThreads = 1;
+  uint32_t maxConnections = 1024;
+  uint32_t maxPacketSize = 8192;
+  uint32_t idleTimeoutMs = 60000;
+  uint32_t maxSendQueueBytes = 1u << 20;
+  uint32_t maxPendingBytes = 64u << 20;
+  uint32_t closeTimeoutMs = 5000;
+};
+
+// Why an engine call failed, with a stable code such as EADDRINUSE.
+struct EngineError {
+  std::string code;
+  std::string message;
+  explicit operator bool() const noexcept { return !code.empty(); }
+};
+
+// The core's state of one connection; a platform connection type derives from it.
+struct ConnectionCore {
+  enum class Phase : uint8_t {
+    Free,     // no socket
+    Open,     // reading and writing
+    Closing,  // flushing, then FIN, then waiting for the peer's FIN or the deadline
+    Dropping  // the socket is being closed; waiting for the platform to confirm
+  };
+  uint32_t id = 0;
+  uint16_t thread = 0;
+  Phase phase = Phase::Free;
+  bool writeInFlight = false;
+  bool shutdownRequested = false;
+  bool shutdownDone = false;
+  bool peerEnded = false;
+  bool readPaused = false;
+  bool writeScheduled = false;
+  uint64_t lastActivityMs = 0;
+  uint64_t closeDeadlineMs = 0;
+  size_t listIndex = 0;  // position in its IO thread's list
+  PacketAssembler assembler;
+  SendQueue sendq;
+};
+
+// A command for one IO thread.
+struct IoCommand {
+  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Resume, StopAccepting, Shutdown };
+  Kind kind;
+  uint32_t id = 0;
+  uint16_t notifyCode = 0;
+  bool force = false;
+  Slice slice;
+  intptr_t socket = -1;  // Adopt: the accepted socket
+  uint16_t remotePort = 0;
+  std::string remoteAddress;
+};
+
+// Commands waiting for one IO thread. Any thread posts; the IO thread takes.
+class Inbox {
+ public:
+  // Appends and wakes the thread; returns false (dropping the commands) once
+  // the thread has stopped taking commands.
+  bool post(std::vector<IoCommand>& commands, const std::function<void()>& wake);
+  bool post(IoCommand command, const std::function<void()>& wake);
+  void take(std::vector<IoCommand>& out);
+  // The IO thread stops taking commands (before it closes its wake handle).
+  void close();
+
+ private:
+  std::mutex mutex_;
+  std::vector<IoCommand> commands_;
+  bool closed_ = false;
+};
+
+// Per-IO-thread state kept by the core.
+struct IoThreadCore {
+  uint16_t index = 0;
+  Inbox inbox;
+  EventBatch events;  // records of this loop iteration, appended to the queue at its end
+  std::vector<ConnectionCore*> connections;
+  std::vector<ConnectionCore*> dirty;  // connections with sends to start at the end of a step
+  std::vector<IoCommand> commandScratch;
+  bool shuttingDown = false;
+  bool finished = false;
+};
+
+class EngineCore {
+ public:
+  explicit EngineCore(const EngineOptions& options);
+  virtual ~EngineCore();
+  EngineCore(const EngineCore&) = delete;
+  EngineCore& operator=(const EngineCore&) = delete;
+
+  const EngineOptions& options() const noexcept { return options_; }
+  Stats& stats() noexcept { return stats_; }
+  uint32_t openConnections() const noexcept { return open_.load(std::memory_order_relaxed); }
+
+  // JS thread: binds and starts the IO threads; returns the bound port.
+  virtual EngineError listen(const std::string& ip, uint16_t port, uint16_t* boundPort) = 0;
+  // JS thread: sets the wake-up called (from any thread) when events wait.
+  void setWake(std::function<void()> wake) { inbound_.setWake(std::move(wake)); }
+  // JS thread: acts on an outbound batch; returns an error message if it is malformed.
+  std::string submit(const uint8_t* data, size_t len);
+  // JS thread: takes every event record waiting. Resumes paused readers.
+  void drain(std::vector<uint8_t>& out);
+  // JS thread: stops accepting and closes every connection (gracefully unless
+  // force). The wake-up fires when every IO thread has finished.
+  void shutdown(bool force);
+  // JS thread: true once every IO thread has finished; join() then returns at once.
+  bool finished() const noexcept;
+  // JS thread: waits for the IO threads to exit.
+  virtual void join() = 0;
+  bool running() const noexcept { return started_; }
+
+ protected:
+  // Platform hooks, called on the connection's IO thread.
+  virtual ConnectionCore* connectionAt(uint32_t slot) = 0;
+  // Adopts an accepted socket into the connection object of slot and starts
+  // reading. Sets *ok to false if the socket could not be set up; the core
+  // then closes it through closeSocket without reporting it to JS.
+  virtual ConnectionCore* adoptSocket(IoThreadCore& thread, uint32_t slot, intptr_t socket, bool* ok) = 0;
+  // Starts one write of what sendq has pending; onWriteDone follows.
+  virtual void startWrite(ConnectionCore& c) = 0;
+  // Sends FIN once the write in flight is done; onShutdownDone follows.
+  virtual void shutdownSend(ConnectionCore& c) = 0;
+  // Closes the socket, cancelling what is pending; onSocketClosed follows.
+  virtual void closeSocket(ConnectionCore& c) = 0;
+  virtual void pauseReading(ConnectionCore& c) = 0;
+  virtual void resumeReading(ConnectionCore& c) = 0;
+  // Wakes IO thread i to take its inbox.
+  virtual void wakeThread(uint16_t i) = 0;
+  // IO thread 0: stop the acceptor.
+  virtual void stopAccepting(IoThreadCore& thread) = 0;
+  // The IO thread has no connection left after shutdown: release its handles.
+  virtual void finishThread(IoThreadCore& thread) = 0;
+  virtual uint64_t nowMs(IoThreadCore& thread) = 0;
+
+  // Events for the platform engine, on IO threads.
+  void onAccepted(intptr_t socket, const std::string& address, uint16_t port, IoThreadCore& acceptor);
+  void onData(ConnectionCore& c, const uint8_t* data, size_t len);
+  void onPeerEnded(ConnectionCore& c);
+  void onReadError(ConnectionCore& c);
+  void onWriteDone(ConnectionCore& c, bool ok);
+  void onShutdownDone(ConnectionCore& c);
+  void onSocketClosed(ConnectionCore& c);
+  void onTimer(IoThreadCore& thread);
+  // Runs the thread's commands; returns after acting on all of them.
+  void runCommands(IoThreadCore& thread);
+  // End of a loop iteration: starts the writes the step queued and hands
+  // the step's events to JS.
+  void endStep(IoThreadCore& thread);
+  // True while readers should not read (too many bytes wait for JS).
+  bool inboundFull() const noexcept { return inbound_.full(); }
+  // A reader paused for space; it is resumed after the next drain.
+  void notePaused(ConnectionCore& c);
+  // Sends DISCONNECT_NOTIFY(code) on a socket that never became a
+  // connection (server full, or shutting down) and closes it.
+  virtual void rejectSocket(intptr_t socket, NotifyCode code) = 0;
+
+  IoThreadCore& threadCore(uint16_t i) { return *threads_[i]; }
+  size_t threadCount() const noexcept { return threads_.size(); }
+  std::function<void()> wakerFor(uint16_t i) {
+    return [this, i] { wakeThread(i); };
+  }
+  void markStarted() noexcept { started_ = true; }
+  // The platform calls this from the IO thread after its loop ended.
+  void threadExited(IoThreadCore& thread);
+
+ private:
+  void beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, bool graceful);
+  void continueClose(ConnectionCore& c);
+  void drop(ConnectionCore& c);
+  void enqueue(ConnectionCore& c, Slice slice);
+  void enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength);
+  void markDirty(ConnectionCore& c);
+  ConnectionCore* lookup(uint32_t id);
+  void checkThreadDone(IoThreadCore& thread);
+  IoThreadCore& threadOf(ConnectionCore& c) { return *threads_[c.thread]; }
+
+  EngineOptions options_;
+  Stats stats_;
+  InboundQueue inbound_;
+  std::vector<std::unique_ptr<IoThreadCore>> threads_;
+  std::atomic<uint32_t> open_{0};
+  std::atomic<uint32_t> exited_{0};
+  std::atomic<uint32_t> nextThread_{0};
+  bool started_ = false;
+  bool shuttingDown_ = false;  // JS thread only
+
+ protected:
+  ConnectionTable table_;
+  // JS thread only: per-thread commands of one submit.
+  std::vector<std::vector<IoCommand>> routing_;
+};
+
+// Creates the platform's engine: defined by native/uv or native/iocp, as the
+// build selects.
+std::unique_ptr<EngineCore> createEngine(const EngineOptions& options);
+
+}  // namespace iocpnet

@@ -1,0 +1,93 @@
+#include "event_batch.h"
+
+#include <cstring>
+
+namespace iocpnet {
+
+uint8_t* EventBatch::grow(size_t n) {
+  size_t at = bytes_.size();
+  bytes_.resize(at + n);
+  return bytes_.data() + at;
+}
+
+void EventBatch::connect(uint32_t id, std::string_view address, uint16_t port) {
+  size_t addrLen = address.size() > 255 ? 255 : address.size();
+  uint8_t* p = grow(1 + 4 + 2 + 1 + addrLen);
+  p[0] = static_cast<uint8_t>(InboundKind::Connect);
+  writeU32(p + 1, id);
+  writeU16(p + 5, port);
+  p[7] = static_cast<uint8_t>(addrLen);
+  std::memcpy(p + 8, address.data(), addrLen);
+}
+
+void EventBatch::packet(uint32_t id, uint16_t packetId, const uint8_t* body, uint16_t bodyLength) {
+  uint8_t* p = grow(1 + 4 + 2 + 2 + bodyLength);
+  p[0] = static_cast<uint8_t>(InboundKind::Packet);
+  writeU32(p + 1, id);
+  writeU16(p + 5, packetId);
+  writeU16(p + 7, bodyLength);
+  if (bodyLength > 0) std::memcpy(p + 9, body, bodyLength);
+}
+
+void EventBatch::disconnect(uint32_t id, CloseReason reason) {
+  uint8_t* p = grow(1 + 4 + 1);
+  p[0] = static_cast<uint8_t>(InboundKind::Disconnect);
+  writeU32(p + 1, id);
+  p[5] = static_cast<uint8_t>(reason);
+}
+
+void InboundQueue::append(EventBatch& batch) {
+  if (batch.empty()) return;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes_.empty()) {
+      bytes_.swap(batch.bytes());
+    } else {
+      bytes_.insert(bytes_.end(), batch.bytes().begin(), batch.bytes().end());
+    }
+    pending_.store(bytes_.size(), std::memory_order_relaxed);
+    if (!wakePending_) {
+      wakePending_ = true;
+      wake = true;
+    }
+  }
+  batch.clear();
+  if (wake && wake_) wake_();
+}
+
+bool InboundQueue::take(std::vector<uint8_t>& out) {
+  out.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  out.swap(bytes_);
+  wakePending_ = false;
+  pending_.store(0, std::memory_order_relaxed);
+  bool paused = pausedReaders_;
+  pausedReaders_ = false;
+  return paused;
+}
+
+bool InboundQueue::full() const noexcept { return pending_.load(std::memory_order_relaxed) >= maxPendingBytes_; }
+
+void InboundQueue::notePaused() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pausedReaders_ = true;
+  // A reader that paused must be resumed even if its last records were
+  // already taken, so make sure a take() follows.
+  if (!wakePending_) {
+    wakePending_ = true;
+    if (wake_) wake_();
+  }
+}
+
+void InboundQueue::wakeAlways() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wakePending_ = true;
+  }
+  if (wake_) wake_();
+}
+
+size_t InboundQueue::pendingBytes() const { return pending_.load(std::memory_order_relaxed); }
+
+}  // namespace iocpnet

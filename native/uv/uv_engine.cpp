@@ -1,0 +1,345 @@
+#include "uv_engine.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace iocpnet {
+
+namespace {
+
+// One read buffer per IO thread: reads are parsed in place, and only the
+// bytes of a split packet are kept per connection.
+constexpr size_t kReadBufferSize = 64 * 1024;
+// Slices handed to one uv_write.
+constexpr size_t kMaxWriteBuffers = 256;
+// Sockets taken per accept wake-up, so that one busy listener cannot starve
+// the connections of IO thread 0.
+constexpr int kAcceptsPerWake = 128;
+
+EngineError systemError(int err, const std::string& what) {
+  int uvErr = uv_translate_sys_error(err);
+  return EngineError{uv_err_name(uvErr), what + ": " + uv_strerror(uvErr)};
+}
+
+bool setNonBlockingCloexec(int fd) {
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return false;
+  int fdFlags = fcntl(fd, F_GETFD, 0);
+  return fdFlags >= 0 && fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) >= 0;
+}
+
+std::string addressText(const sockaddr_storage& addr, uint16_t* port) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&addr);
+    uv_ip4_name(a, text, sizeof text);
+    *port = ntohs(a->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&addr);
+    uv_ip6_name(a, text, sizeof text);
+    *port = ntohs(a->sin6_port);
+  } else {
+    *port = 0;
+  }
+  return text;
+}
+
+}  // namespace
+
+std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
+  return std::make_unique<UvEngine>(options);
+}
+
+UvEngine::UvEngine(const EngineOptions& options) : EngineCore(options) {
+  connections_.resize(options.maxConnections);
+}
+
+UvEngine::~UvEngine() {
+  if (running() && !finished()) shutdown(true);
+  join();
+  if (listenFd_ >= 0) ::close(listenFd_);
+}
+
+EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* boundPort) {
+  if (running()) return EngineError{"ERR_SERVER_STATE", "the engine is already listening"};
+  sockaddr_storage addr{};
+  socklen_t addrLen;
+  if (uv_ip4_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) == 0) {
+    addrLen = sizeof(sockaddr_in);
+  } else if (uv_ip6_addr(ip.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) == 0) {
+    addrLen = sizeof(sockaddr_in6);
+  } else {
+    return EngineError{"EINVAL", "not a numeric IP address: " + ip};
+  }
+  int fd = ::socket(addr.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) return systemError(errno, "socket");
+  int one = 1;
+  if (!setNonBlockingCloexec(fd) || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), addrLen) != 0 || ::listen(fd, 511) != 0) {
+    int err = errno;
+    ::close(fd);
+    return systemError(err, "listen " + ip + ":" + std::to_string(port));
+  }
+  sockaddr_storage bound{};
+  socklen_t boundLen = sizeof bound;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &boundLen) != 0) {
+    int err = errno;
+    ::close(fd);
+    return systemError(err, "getsockname");
+  }
+  addressText(bound, boundPort);
+  listenFd_ = fd;
+
+  // Loops and handles are set up here, before any thread runs, so that a
+  // wake-up can never reach a handle that is not initialised yet.
+  uint64_t idle = options().idleTimeoutMs;
+  uint64_t tick = idle > 0 ? std::clamp<uint64_t>(idle / 4, 10, 1000) : 1000;
+  for (uint16_t i = 0; i < threadCount(); ++i) {
+    auto t = std::make_unique<IoThread>();
+    t->engine = this;
+    t->index = i;
+    t->readBuffer = std::make_unique<uint8_t[]>(kReadBufferSize);
+    uv_loop_init(&t->loop);
+    t->async.data = t->timer.data = t->check.data = t->acceptPoll.data = t.get();
+    uv_async_init(&t->loop, &t->async, onAsync);
+    uv_timer_init(&t->loop, &t->timer);
+    uv_timer_start(&t->timer, onTimer, tick, tick);
+    uv_check_init(&t->loop, &t->check);
+    uv_check_start(&t->check, onCheck);
+    if (i == 0) {
+      uv_poll_init(&t->loop, &t->acceptPoll, listenFd_);
+      uv_poll_start(&t->acceptPoll, UV_READABLE, onAcceptReady);
+      t->accepting = true;
+    }
+    ioThreads_.push_back(std::move(t));
+  }
+  markStarted();
+  for (auto& t : ioThreads_) {
+    IoThread* raw = t.get();
+    t->thread = std::thread([this, raw] { run(*raw); });
+  }
+  return EngineError{};
+}
+
+void UvEngine::run(IoThread& t) {
+  uv_run(&t.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&t.loop);
+  threadExited(threadCore(t.index));
+}
+
+void UvEngine::join() {
+  if (joined_) return;
+  for (auto& t : ioThreads_) {
+    if (t->thread.joinable()) t->thread.join();
+  }
+  joined_ = running();
+}
+
+ConnectionCore* UvEngine::connectionAt(uint32_t slot) {
+  return slot < connections_.size() ? connections_[slot].get() : nullptr;
+}
+
+ConnectionCore* UvEngine::adoptSocket(IoThreadCore& core, uint32_t slot, intptr_t socket, bool* ok) {
+  std::unique_ptr<UvConnection>& c = connections_[slot];
+  if (!c) c = std::make_unique<UvConnection>();
+  IoThread& t = *ioThreads_[core.index];
+  c->engine = this;
+  uv_tcp_init(&t.loop, &c->tcp);
+  c->tcp.data = c.get();
+  int fd = static_cast<int>(socket);
+  *ok = uv_tcp_open(&c->tcp, fd) == 0;
+  if (!*ok) {
+    ::close(fd);
+    return c.get();
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  *ok = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), onAlloc, onRead) == 0;
+  return c.get();
+}
+
+void UvEngine::startWrite(ConnectionCore& core) {
+  UvConnection& c = static_cast<UvConnection&>(core);
+  uv_buf_t bufs[kMaxWriteBuffers];
+  size_t n = c.sendq.takeForWrite(kMaxWriteBuffers, [&, i = size_t{0}](const uint8_t* data, size_t len) mutable {
+    bufs[i++] = uv_buf_init(reinterpret_cast<char*>(const_cast<uint8_t*>(data)), static_cast<unsigned>(len));
+  });
+  if (n == 0) return;
+  c.writeInFlight = true;
+  c.writeReq.data = &c;
+  int r = uv_write(&c.writeReq, reinterpret_cast<uv_stream_t*>(&c.tcp), bufs, static_cast<unsigned>(n), onWrite);
+  if (r != 0) onWriteDone(c, false);
+}
+
+void UvEngine::shutdownSend(ConnectionCore& core) {
+  UvConnection& c = static_cast<UvConnection&>(core);
+  c.shutdownReq.data = &c;
+  if (uv_shutdown(&c.shutdownReq, reinterpret_cast<uv_stream_t*>(&c.tcp), onShutdown) != 0) onReadError(c);
+}
+
+void UvEngine::closeSocket(ConnectionCore& core) {
+  UvConnection& c = static_cast<UvConnection&>(core);
+  uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&c.tcp);
+  if (!uv_is_closing(h)) uv_close(h, onClose);
+}
+
+void UvEngine::pauseReading(ConnectionCore& core) {
+  UvConnection& c = static_cast<UvConnection&>(core);
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&c.tcp));
+}
+
+void UvEngine::resumeReading(ConnectionCore& core) {
+  UvConnection& c = static_cast<UvConnection&>(core);
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&c.tcp)) || c.peerEnded) return;
+  if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), onAlloc, onRead) != 0) onReadError(c);
+}
+
+void UvEngine::wakeThread(uint16_t i) { uv_async_send(&ioThreads_[i]->async); }
+
+void UvEngine::stopAccepting(IoThreadCore& core) {
+  IoThread& t = *ioThreads_[core.index];
+  if (!t.accepting) return;
+  t.accepting = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.acceptPoll), [](uv_handle_t* h) {
+    IoThread& self = ioThreadOf(h);
+    // The descriptor is closed only after libuv let go of it.
+    if (self.engine->listenFd_ >= 0) {
+      ::close(self.engine->listenFd_);
+      self.engine->listenFd_ = -1;
+    }
+  });
+}
+
+void UvEngine::finishThread(IoThreadCore& core) {
+  IoThread& t = *ioThreads_[core.index];
+  // Handing the last events over before the loop ends.
+  endStep(core);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.async), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.timer), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.check), nullptr);
+}
+
+uint64_t UvEngine::nowMs(IoThreadCore& core) { return uv_now(&ioThreads_[core.index]->loop); }
+
+void UvEngine::rejectSocket(intptr_t socket, NotifyCode code) {
+  int fd = static_cast<int>(socket);
+  uint8_t packet[kHeaderSize + 2];
+  writeHeader(packet, kDisconnectNotifyId, 2);
+  writeU16(packet + kHeaderSize, static_cast<uint16_t>(code));
+#ifdef MSG_NOSIGNAL
+  ssize_t sent = ::send(fd, packet, sizeof packet, MSG_NOSIGNAL);
+#else
+  ssize_t sent = ::send(fd, packet, sizeof packet, 0);
+#endif
+  (void)sent;  // a fresh socket takes 7 bytes; if it does not, the peer is gone anyway
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
+
+void UvEngine::acceptAll(IoThread& t) {
+  for (int i = 0; i < kAcceptsPerWake && t.accepting; ++i) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+#ifdef __linux__
+    int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = ::accept(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    if (fd >= 0 && !setNonBlockingCloexec(fd)) {
+      ::close(fd);
+      continue;
+    }
+#endif
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: stop polling until the next timer tick instead
+        // of spinning on a listener that stays readable.
+        uv_poll_stop(&t.acceptPoll);
+        t.acceptBackoff = true;
+      }
+      return;
+    }
+    uint16_t port = 0;
+    std::string text = addressText(addr, &port);
+    onAccepted(fd, text, port, threadCore(t.index));
+  }
+}
+
+void UvEngine::onAsync(uv_async_t* h) {
+  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  t.engine->runCommands(t.engine->threadCore(t.index));
+}
+
+void UvEngine::onTimer(uv_timer_t* h) {
+  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  if (t.acceptBackoff && t.accepting) {
+    t.acceptBackoff = false;
+    uv_poll_start(&t.acceptPoll, UV_READABLE, onAcceptReady);
+  }
+  t.engine->EngineCore::onTimer(t.engine->threadCore(t.index));
+}
+
+void UvEngine::onCheck(uv_check_t* h) {
+  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  t.engine->endStep(t.engine->threadCore(t.index));
+}
+
+void UvEngine::onAcceptReady(uv_poll_t* h, int status, int /*events*/) {
+  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  if (status < 0) return;
+  t.engine->acceptAll(t);
+}
+
+void UvEngine::onAlloc(uv_handle_t* h, size_t /*suggested*/, uv_buf_t* buf) {
+  UvConnection& c = connectionOf(h);
+  if (c.phase == ConnectionCore::Phase::Open && c.engine->inboundFull()) {
+    // libuv turns an empty buffer into UV_ENOBUFS: the connection pauses.
+    *buf = uv_buf_init(nullptr, 0);
+    return;
+  }
+  IoThread& t = *c.engine->ioThreads_[c.thread];
+  *buf = uv_buf_init(reinterpret_cast<char*>(t.readBuffer.get()), kReadBufferSize);
+}
+
+void UvEngine::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  UvConnection& c = connectionOf(reinterpret_cast<uv_handle_t*>(s));
+  UvEngine* e = c.engine;
+  if (nread > 0) {
+    e->onData(c, reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+  } else if (nread == UV_ENOBUFS) {
+    e->notePaused(c);
+  } else if (nread == UV_EOF) {
+    e->onPeerEnded(c);
+  } else if (nread < 0) {
+    e->onReadError(c);
+  }
+}
+
+void UvEngine::onWrite(uv_write_t* req, int status) {
+  UvConnection& c = *static_cast<UvConnection*>(req->data);
+  c.engine->onWriteDone(c, status == 0);
+}
+
+void UvEngine::onShutdown(uv_shutdown_t* req, int status) {
+  UvConnection& c = *static_cast<UvConnection*>(req->data);
+  if (status == UV_ECANCELED) return;  // the socket is being closed
+  if (status < 0) {
+    c.engine->onReadError(c);
+    return;
+  }
+  c.engine->onShutdownDone(c);
+}
+
+void UvEngine::onClose(uv_handle_t* h) {
+  UvConnection& c = connectionOf(h);
+  c.engine->onSocketClosed(c);
+}
+
+}  // namespace iocpnet

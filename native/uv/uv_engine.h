@@ -1,0 +1,85 @@
+// The libuv engine (Linux, macOS): one uv_loop per IO thread, an acceptor on
+// IO thread 0 that accepts on a raw listening socket and hands each socket to
+// an IO thread round-robin. Uses the libuv that the running Node exports.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "../core/engine_core.h"
+
+namespace iocpnet {
+
+class UvEngine;
+
+// A connection of the libuv engine. Owned by UvEngine (one per slot, reused);
+// used by the IO thread that adopted it.
+struct UvConnection : ConnectionCore {
+  uv_tcp_t tcp;
+  uv_write_t writeReq;
+  uv_shutdown_t shutdownReq;
+  UvEngine* engine = nullptr;
+};
+
+class UvEngine final : public EngineCore {
+ public:
+  explicit UvEngine(const EngineOptions& options);
+  ~UvEngine() override;
+
+  EngineError listen(const std::string& ip, uint16_t port, uint16_t* boundPort) override;
+  void join() override;
+
+ protected:
+  ConnectionCore* connectionAt(uint32_t slot) override;
+  ConnectionCore* adoptSocket(IoThreadCore& thread, uint32_t slot, intptr_t socket, bool* ok) override;
+  void startWrite(ConnectionCore& c) override;
+  void shutdownSend(ConnectionCore& c) override;
+  void closeSocket(ConnectionCore& c) override;
+  void pauseReading(ConnectionCore& c) override;
+  void resumeReading(ConnectionCore& c) override;
+  void wakeThread(uint16_t i) override;
+  void stopAccepting(IoThreadCore& thread) override;
+  void finishThread(IoThreadCore& thread) override;
+  uint64_t nowMs(IoThreadCore& thread) override;
+  void rejectSocket(intptr_t socket, NotifyCode code) override;
+
+ private:
+  struct IoThread {
+    UvEngine* engine = nullptr;
+    uint16_t index = 0;
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_timer_t timer;
+    uv_check_t check;
+    uv_poll_t acceptPoll;
+    bool accepting = false;
+    bool acceptBackoff = false;
+    std::unique_ptr<uint8_t[]> readBuffer;
+    std::thread thread;
+  };
+
+  void run(IoThread& t);
+  void acceptAll(IoThread& t);
+  static IoThread& ioThreadOf(uv_handle_t* h) { return *static_cast<IoThread*>(h->data); }
+  static UvConnection& connectionOf(uv_handle_t* h) { return *static_cast<UvConnection*>(h->data); }
+
+  static void onAsync(uv_async_t* h);
+  static void onTimer(uv_timer_t* h);
+  static void onCheck(uv_check_t* h);
+  static void onAcceptReady(uv_poll_t* h, int status, int events);
+  static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* req, int status);
+  static void onShutdown(uv_shutdown_t* req, int status);
+  static void onClose(uv_handle_t* h);
+
+  std::vector<std::unique_ptr<IoThread>> ioThreads_;
+  std::vector<std::unique_ptr<UvConnection>> connections_;
+  int listenFd_ = -1;
+  bool joined_ = false;
+};
+
+}  // namespace iocpnet
