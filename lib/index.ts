@@ -1,3 +1,5 @@
+import { JsBackend } from './backends/js';
+import { NativeBackend } from './backends/native';
 import { Server } from './server';
 import type { Backend, BackendSink, ResolvedServerOptions, ServerOptions } from './types';
 
@@ -9,15 +11,8 @@ export * from './protocol';
 export * from './types';
 
 function createBackend(options: ResolvedServerOptions, sink: BackendSink): Backend {
-  if (options.backend === 'js') {
-    // Loaded lazily so that neither backend costs the other anything.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { JsBackend } = require('./backends/js') as typeof import('./backends/js');
-    return new JsBackend(options, sink);
-  }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { NativeBackend } = require('./backends/native') as typeof import('./backends/native');
-  return new NativeBackend(options, sink);
+  // The addon itself is loaded only when a native server is created.
+  return options.backend === 'js' ? new JsBackend(options, sink) : new NativeBackend(options, sink);
 }
 
 /** Creates a server; call listen() to start it. Options are validated here. */

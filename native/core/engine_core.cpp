@@ -297,7 +297,9 @@ void EngineCore::enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const
 void EngineCore::markDirty(ConnectionCore& c) {
   if (c.writeScheduled) return;
   c.writeScheduled = true;
-  threadOf(c).dirty.push_back(&c);
+  IoThreadCore& t = threadOf(c);
+  if (t.dirty.empty()) stepPending(t);
+  t.dirty.push_back(&c);
 }
 
 void EngineCore::endStep(IoThreadCore& t) {
@@ -377,7 +379,8 @@ void EngineCore::onWriteDone(ConnectionCore& c, bool ok) {
     }
     return;
   }
-  if (c.sendq.pendingCount() > 0) markDirty(c);
+  // What queued behind the finished write goes out now, as one write.
+  if (c.sendq.pendingCount() > 0) startWrite(c);
   else if (c.phase == ConnectionCore::Phase::Closing) continueClose(c);
 }
 

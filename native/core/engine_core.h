@@ -162,6 +162,8 @@ class EngineCore {
   // The IO thread has no connection left after shutdown: release its handles.
   virtual void finishThread(IoThreadCore& thread) = 0;
   virtual uint64_t nowMs(IoThreadCore& thread) = 0;
+  // Work waits for endStep: the loop must not block before it runs.
+  virtual void stepPending(IoThreadCore& thread) = 0;
 
   // Events for the platform engine, on IO threads.
   void onAccepted(intptr_t socket, const std::string& address, uint16_t port, IoThreadCore& acceptor);

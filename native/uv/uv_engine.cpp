@@ -108,12 +108,13 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
     t->index = i;
     t->readBuffer = std::make_unique<uint8_t[]>(kReadBufferSize);
     uv_loop_init(&t->loop);
-    t->async.data = t->timer.data = t->check.data = t->acceptPoll.data = t.get();
+    t->async.data = t->timer.data = t->check.data = t->idle.data = t->acceptPoll.data = t.get();
     uv_async_init(&t->loop, &t->async, onAsync);
     uv_timer_init(&t->loop, &t->timer);
     uv_timer_start(&t->timer, onTimer, tick, tick);
     uv_check_init(&t->loop, &t->check);
     uv_check_start(&t->check, onCheck);
+    uv_idle_init(&t->loop, &t->idle);
     if (i == 0) {
       uv_poll_init(&t->loop, &t->acceptPoll, listenFd_);
       uv_poll_start(&t->acceptPoll, UV_READABLE, onAcceptReady);
@@ -224,9 +225,15 @@ void UvEngine::finishThread(IoThreadCore& core) {
   uv_close(reinterpret_cast<uv_handle_t*>(&t.async), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&t.timer), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&t.check), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.idle), nullptr);
 }
 
 uint64_t UvEngine::nowMs(IoThreadCore& core) { return uv_now(&ioThreads_[core.index]->loop); }
+
+void UvEngine::stepPending(IoThreadCore& core) {
+  IoThread& t = *ioThreads_[core.index];
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&t.idle))) uv_idle_start(&t.idle, [](uv_idle_t*) {});
+}
 
 void UvEngine::rejectSocket(intptr_t socket, NotifyCode code) {
   int fd = static_cast<int>(socket);
@@ -289,6 +296,7 @@ void UvEngine::onTimer(uv_timer_t* h) {
 void UvEngine::onCheck(uv_check_t* h) {
   IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   t.engine->endStep(t.engine->threadCore(t.index));
+  if (t.engine->threadCore(t.index).dirty.empty()) uv_idle_stop(&t.idle);
 }
 
 void UvEngine::onAcceptReady(uv_poll_t* h, int status, int /*events*/) {

@@ -44,6 +44,7 @@ class UvEngine final : public EngineCore {
   void stopAccepting(IoThreadCore& thread) override;
   void finishThread(IoThreadCore& thread) override;
   uint64_t nowMs(IoThreadCore& thread) override;
+  void stepPending(IoThreadCore& thread) override;
   void rejectSocket(intptr_t socket, NotifyCode code) override;
 
  private:
@@ -54,6 +55,7 @@ class UvEngine final : public EngineCore {
     uv_async_t async;
     uv_timer_t timer;
     uv_check_t check;
+    uv_idle_t idle;  // active while work waits for the check phase: keeps poll from blocking
     uv_poll_t acceptPoll;
     bool accepting = false;
     bool acceptBackoff = false;

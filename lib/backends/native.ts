@@ -1,0 +1,211 @@
+import * as dns from 'node:dns';
+import * as net from 'node:net';
+import { loadAddon, type NativeServerHandle } from '../addon';
+import { IocpnetError } from '../errors';
+import { DisconnectCode, HEADER_SIZE } from '../protocol';
+import {
+  DISCONNECT_REASONS,
+  type Backend,
+  type BackendSink,
+  type ListenAddress,
+  type ResolvedServerOptions,
+  type ServerStats,
+} from '../types';
+
+const enum InboundKind {
+  Connect = 1,
+  Packet = 2,
+  Disconnect = 3,
+}
+
+const enum OutboundOp {
+  Send = 1,
+  Broadcast = 2,
+  Close = 3,
+  Destroy = 4,
+}
+
+/**
+ * The backend on the C++ engine. IO threads frame packets and hand them over
+ * in batches (one call per batch); sends are packed into one outbound batch
+ * handed back in one call per flush. JS thread only.
+ */
+export class NativeBackend implements Backend {
+  readonly name = 'native' as const;
+  readonly #sink: BackendSink;
+  readonly #native: NativeServerHandle;
+  #out = new Uint8Array(64 * 1024);
+  #outView = new DataView(this.#out.buffer);
+  #outLength = 0;
+  #listening = false;
+  #finished = false;
+  #closeWaiters: Array<() => void> = [];
+
+  constructor(options: ResolvedServerOptions, sink: BackendSink) {
+    this.#sink = sink;
+    const addon = loadAddon();
+    this.#native = new addon.NativeServer(
+      {
+        ioThreads: options.ioThreads,
+        maxConnections: options.maxConnections,
+        maxPacketSize: options.maxPacketSize,
+        idleTimeoutMs: options.idleTimeoutMs,
+        maxSendQueueBytes: options.maxSendQueueBytes,
+        maxPendingBytes: options.maxPendingBytes,
+        closeTimeoutMs: options.closeTimeoutMs,
+      },
+      (batch, finished) => this.#onEvents(batch, finished),
+    );
+  }
+
+  async listen(port: number, host: string): Promise<ListenAddress> {
+    const ip = net.isIP(host) ? host : (await dns.promises.lookup(host)).address;
+    const bound = this.#native.listen(ip, port);
+    this.#listening = true;
+    return { address: ip, port: bound };
+  }
+
+  send(id: number, packetId: number, body: Uint8Array): boolean {
+    const p = this.#reserve(1 + 4 + HEADER_SIZE + body.length);
+    this.#out[p] = OutboundOp.Send;
+    this.#outView.setUint32(p + 1, id, true);
+    this.#writePacket(p + 5, packetId, body);
+    return true;
+  }
+
+  broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number {
+    const n = ids.length;
+    if (n === 0) return 0;
+    const p = this.#reserve(1 + 4 + 4 * n + HEADER_SIZE + body.length);
+    const v = this.#outView;
+    this.#out[p] = OutboundOp.Broadcast;
+    v.setUint32(p + 1, n, true);
+    let q = p + 5;
+    for (let i = 0; i < n; i++, q += 4) v.setUint32(q, ids[i], true);
+    this.#writePacket(q, packetId, body);
+    return n;
+  }
+
+  closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
+    if (mode === 'destroy') {
+      const p = this.#reserve(5);
+      this.#out[p] = OutboundOp.Destroy;
+      this.#outView.setUint32(p + 1, id, true);
+    } else {
+      const p = this.#reserve(7);
+      this.#out[p] = OutboundOp.Close;
+      this.#outView.setUint32(p + 1, id, true);
+      this.#outView.setUint16(p + 5, code, true);
+    }
+    return true;
+  }
+
+  flush(): void {
+    if (this.#outLength === 0) return;
+    const length = this.#outLength;
+    this.#outLength = 0;
+    this.#native.submit(this.#out, length);
+  }
+
+  stats(): ServerStats {
+    const s = this.#native.stats();
+    const closes = {} as ServerStats['closes'];
+    DISCONNECT_REASONS.forEach((reason, i) => {
+      closes[reason] = s[9 + i];
+    });
+    return {
+      connections: s[0],
+      accepted: s[1],
+      packetsIn: s[2],
+      packetsOut: s[3],
+      bytesIn: s[4],
+      bytesOut: s[5],
+      pings: s[6],
+      ignoredSystemPackets: s[7],
+      staleRefused: s[8],
+      closes,
+    };
+  }
+
+  close(): Promise<void> {
+    if (!this.#listening || this.#finished) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#closeWaiters.push(resolve);
+      this.flush();
+      this.#native.shutdown();
+    });
+  }
+
+  /** @internal Submits a raw outbound batch; for tests of the engine's own checks. */
+  _submitRaw(batch: Uint8Array): void {
+    this.flush();
+    this.#native.submit(batch, batch.length);
+  }
+
+  #reserve(n: number): number {
+    const at = this.#outLength;
+    if (at + n > this.#out.length) {
+      let size = this.#out.length * 2;
+      while (size < at + n) size *= 2;
+      const bigger = new Uint8Array(size);
+      bigger.set(this.#out.subarray(0, at));
+      this.#out = bigger;
+      this.#outView = new DataView(bigger.buffer);
+    }
+    this.#outLength = at + n;
+    return at;
+  }
+
+  #writePacket(p: number, packetId: number, body: Uint8Array): void {
+    const v = this.#outView;
+    v.setUint16(p, HEADER_SIZE + body.length, true);
+    v.setUint16(p + 2, packetId, true);
+    this.#out[p + 4] = 0;
+    this.#out.set(body, p + HEADER_SIZE);
+  }
+
+  #onEvents(batch: ArrayBuffer | undefined, finished: boolean): void {
+    if (batch !== undefined) this.#dispatch(batch);
+    if (finished) {
+      this.#finished = true;
+      const waiters = this.#closeWaiters;
+      this.#closeWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  #dispatch(batch: ArrayBuffer): void {
+    const bytes = new Uint8Array(batch);
+    const v = new DataView(batch);
+    const sink = this.#sink;
+    const end = bytes.length;
+    let p = 0;
+    while (p + 5 <= end) {
+      const kind = bytes[p];
+      const id = v.getUint32(p + 1, true);
+      p += 5;
+      if (kind === InboundKind.Packet) {
+        const packetId = v.getUint16(p, true);
+        const len = v.getUint16(p + 2, true);
+        p += 4;
+        sink.onPacket(id, packetId, bytes.subarray(p, p + len));
+        p += len;
+      } else if (kind === InboundKind.Connect) {
+        const port = v.getUint16(p, true);
+        const addrLen = bytes[p + 2];
+        p += 3;
+        const address = String.fromCharCode(...bytes.subarray(p, p + addrLen));
+        p += addrLen;
+        sink.onConnect(id, address, port);
+      } else if (kind === InboundKind.Disconnect) {
+        const reason = DISCONNECT_REASONS[bytes[p]];
+        p += 1;
+        if (reason !== undefined) sink.onDisconnect(id, reason);
+      } else {
+        // The engine wrote something this code does not know: a build mismatch.
+        throw new IocpnetError('ERR_NATIVE_BATCH', `unknown event record kind ${kind} from the native engine`);
+      }
+    }
+    sink.onBatchEnd();
+  }
+}
