@@ -89,20 +89,29 @@ export class RawClient {
     this.socket.write(frame(id, body));
   }
 
-  /** Resolves when pred() holds; rejects after timeoutMs with what was seen. */
+  /**
+   * Resolves when pred() holds; rejects after timeoutMs with what was seen.
+   * Checked on every socket event and every 10 ms, so pred may also watch
+   * server-side state.
+   */
   waitFor(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
     if (pred()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const done = () => {
+        clearTimeout(timer);
+        clearInterval(poll);
         this.#waiters = this.#waiters.filter((w) => w !== check);
+      };
+      const timer = setTimeout(() => {
+        done();
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.packets.length} packets, ended=${this.ended}, closed=${this.closed}`));
       }, timeoutMs);
       const check = () => {
         if (!pred()) return;
-        clearTimeout(timer);
-        this.#waiters = this.#waiters.filter((w) => w !== check);
+        done();
         resolve();
       };
+      const poll = setInterval(check, 10);
       this.#waiters.push(check);
     });
   }
