@@ -124,7 +124,7 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   iocpnet::Stats& s = engine_->stats();
   auto load = [](const std::atomic<uint64_t>& v) { return static_cast<double>(v.load(std::memory_order_relaxed)); };
-  Napi::Float64Array out = Napi::Float64Array::New(env, 9 + kCloseReasonCount);
+  Napi::Float64Array out = Napi::Float64Array::New(env, 10 + kCloseReasonCount);
   out[0] = static_cast<double>(engine_->openConnections());
   out[1] = load(s.accepted);
   out[2] = load(s.packetsIn);
@@ -134,7 +134,8 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   out[6] = load(s.pings);
   out[7] = load(s.ignoredSystemPackets);
   out[8] = load(s.staleRefused);
-  for (size_t i = 0; i < kCloseReasonCount; ++i) out[9 + i] = load(s.closes[i]);
+  out[9] = load(s.readPauses);
+  for (size_t i = 0; i < kCloseReasonCount; ++i) out[10 + i] = load(s.closes[i]);
   return out;
 }
 

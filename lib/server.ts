@@ -239,12 +239,19 @@ export class Server extends EventEmitter implements BackendSink {
     return ok;
   }
 
+  // The BackendSink methods run once per event: no closure per packet, and a
+  // throwing handler is reported without stopping the batch.
+
   /** @internal BackendSink */
   onConnect(id: number, remoteAddress: string, remotePort: number): void {
     const conn = new Connection(this, id, remoteAddress, remotePort);
     this.#connections.set(id, conn);
     this.#inBatch = true;
-    this.#dispatch('connect', id, () => this.emit('connect', conn));
+    try {
+      this.emit('connect', conn);
+    } catch (err) {
+      this.#reportError(new HandlerError('connect', id, err));
+    }
   }
 
   /** @internal BackendSink */
@@ -252,7 +259,11 @@ export class Server extends EventEmitter implements BackendSink {
     const conn = this.#connections.get(id);
     if (!conn) return;
     this.#inBatch = true;
-    this.#dispatch('packet', id, () => this.emit('packet', conn, packetId, body));
+    try {
+      this.emit('packet', conn, packetId, body);
+    } catch (err) {
+      this.#reportError(new HandlerError('packet', id, err));
+    }
   }
 
   /** @internal BackendSink */
@@ -262,7 +273,11 @@ export class Server extends EventEmitter implements BackendSink {
     this.#connections.delete(id);
     conn._markClosed();
     this.#inBatch = true;
-    this.#dispatch('disconnect', id, () => this.emit('disconnect', conn, reason));
+    try {
+      this.emit('disconnect', conn, reason);
+    } catch (err) {
+      this.#reportError(new HandlerError('disconnect', id, err));
+    }
   }
 
   /** @internal BackendSink */
@@ -270,14 +285,6 @@ export class Server extends EventEmitter implements BackendSink {
     this.#inBatch = false;
     if (this.#backend) this.#backend.flush();
     this.#flushScheduled = false;
-  }
-
-  #dispatch(event: string, id: number, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.#reportError(new HandlerError(event, id, err));
-    }
   }
 
   #reportError(err: Error): void {
@@ -316,6 +323,7 @@ export function emptyStats(): ServerStats {
     pings: 0,
     ignoredSystemPackets: 0,
     staleRefused: 0,
+    readPauses: 0,
     closes: {
       closed: 0,
       reset: 0,

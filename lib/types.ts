@@ -68,6 +68,8 @@ export interface ServerStats {
   ignoredSystemPackets: number;
   /** Sends and closes refused because the connection id was stale or closed. */
   staleRefused: number;
+  /** Times a connection stopped reading because too many received bytes waited for JS (maxPendingBytes). */
+  readPauses: number;
   /** Connections ended, by reason. */
   closes: Record<DisconnectReason, number>;
 }

@@ -111,7 +111,7 @@ export class NativeBackend implements Backend {
     const s = this.#native.stats();
     const closes = {} as ServerStats['closes'];
     DISCONNECT_REASONS.forEach((reason, i) => {
-      closes[reason] = s[9 + i];
+      closes[reason] = s[10 + i];
     });
     return {
       connections: s[0],
@@ -123,6 +123,7 @@ export class NativeBackend implements Backend {
       pings: s[6],
       ignoredSystemPackets: s[7],
       staleRefused: s[8],
+      readPauses: s[9],
       closes,
     };
   }

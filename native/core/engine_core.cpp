@@ -4,6 +4,10 @@
 
 namespace iocpnet {
 
+namespace {
+constexpr size_t kEarlyHandOverBytes = 256 * 1024;
+}  // namespace
+
 bool Inbox::post(std::vector<IoCommand>& commands, const std::function<void()>& wake) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (closed_) {
@@ -340,9 +344,13 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   if (error != FrameError::None && c.phase == ConnectionCore::Phase::Open) {
     beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, true);
   }
+  // One loop turn may read from many connections: hand large batches over
+  // early so that the bound on bytes waiting for JS sees them.
+  if (t.events.size() >= kEarlyHandOverBytes) inbound_.append(t.events);
 }
 
 void EngineCore::notePaused(ConnectionCore& c) {
+  Stats::add(stats_.readPauses);
   c.readPaused = true;
   pauseReading(c);
   inbound_.notePaused();
