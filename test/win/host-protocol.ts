@@ -1,0 +1,42 @@
+/**
+ * The control protocol between the Linux-side tests and the server host
+ * that runs in Windows Node under Wine (test/win/host.ts). One JSON object
+ * per line over TCP on 127.0.0.1, both ways.
+ *
+ * Requests carry `req` (a number) and get one reply with `re` equal to it.
+ * Events (`ev`) flow from the host as the servers produce them, in the order
+ * the Server emitted them; a server's events come before the reply to a
+ * request sent after them.
+ */
+import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
+
+/**
+ * What a started server does on its own, inside the host:
+ * 'plain' nothing (the test drives it through send/close requests),
+ * 'echo' sends every packet back to its sender.
+ */
+export type HostApp = 'plain' | 'echo';
+
+export type HostRequest =
+  | { req: number; op: 'start'; app: HostApp; options: ServerOptions; mirrorPackets: boolean; port?: number }
+  | { req: number; op: 'stats'; srv: number }
+  | { req: number; op: 'stop'; srv: number }
+  | { req: number; op: 'sync' }
+  | { req: number; op: 'exit' }
+  | { req: number; op: 'send'; srv: number; conn: number; packetId: number; body: string }
+  | { req: number; op: 'broadcast'; srv: number; conns: number[]; packetId: number; body: string }
+  | { req: number; op: 'close' | 'destroy'; srv: number; conn: number };
+
+export type HostReply =
+  | { re: number; ok: true; srv?: number; port?: number; engine?: string; stats?: ServerStats; result?: boolean | number }
+  | { re: number; ok: false; error: { message: string; code?: string } };
+
+export type HostEvent =
+  | { ev: 'connect'; srv: number; conn: number; remoteAddress: string; remotePort: number }
+  | { ev: 'packet'; srv: number; conn: number; packetId: number; body: string }
+  | { ev: 'disconnect'; srv: number; conn: number; reason: DisconnectReason }
+  | { ev: 'error'; srv: number; message: string }
+  | { ev: 'stats'; srv: number; stats: ServerStats };
+
+/** The line the host prints to its stdout file once its control port is open. */
+export const READY_PREFIX = 'IOCPNET_HOST';

@@ -1,0 +1,163 @@
+/**
+ * The server host that the Windows tests run in Windows Node under Wine:
+ * it starts iocpnet servers (the IOCP engine) on request and mirrors their
+ * events to the Linux-side tests over a control connection
+ * (host-protocol.ts). Clients reach the servers over real TCP on 127.0.0.1.
+ *
+ *   node.exe test/win/host.js
+ *
+ * Prints "IOCPNET_HOST port=<control port> engine=<engine> node=<version>"
+ * once ready. Under Wine, stdout must be a file: the runner redirects it.
+ */
+import * as net from 'node:net';
+import { loadAddon } from '../../lib/addon';
+import { createServer, type Connection, type Server, type ServerStats } from '../../lib/index';
+import { READY_PREFIX, type HostEvent, type HostReply, type HostRequest } from './host-protocol';
+
+interface Hosted {
+  server: Server;
+  owner: net.Socket;
+  conns: Map<number, Connection>;
+  statsScheduled: boolean;
+}
+
+const hosted = new Map<number, Hosted>();
+let nextServer = 1;
+
+function write(sock: net.Socket, msg: HostReply | HostEvent): void {
+  if (!sock.destroyed) sock.write(`${JSON.stringify(msg)}\n`);
+}
+
+function scheduleStats(srv: number, h: Hosted): void {
+  if (h.statsScheduled) return;
+  h.statsScheduled = true;
+  // One snapshot after each run of events, so a test that saw an event sees the counters that go with it.
+  setImmediate(() => {
+    h.statsScheduled = false;
+    if (hosted.get(srv) === h) write(h.owner, { ev: 'stats', srv, stats: h.server.stats() });
+  });
+}
+
+async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>): Promise<HostReply> {
+  const server = createServer({ ...r.options, backend: 'native' });
+  const srv = nextServer++;
+  const h: Hosted = { server, owner, conns: new Map(), statsScheduled: false };
+  server.on('connect', (conn) => {
+    h.conns.set(conn.id, conn);
+    write(owner, { ev: 'connect', srv, conn: conn.id, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
+    scheduleStats(srv, h);
+  });
+  server.on('packet', (conn, packetId, body) => {
+    if (r.app === 'echo') conn.send(packetId, body);
+    if (r.mirrorPackets) {
+      write(owner, { ev: 'packet', srv, conn: conn.id, packetId, body: Buffer.from(body.buffer, body.byteOffset, body.length).toString('base64') });
+    }
+    scheduleStats(srv, h);
+  });
+  server.on('disconnect', (conn, reason) => {
+    h.conns.delete(conn.id);
+    write(owner, { ev: 'disconnect', srv, conn: conn.id, reason });
+    scheduleStats(srv, h);
+  });
+  server.on('error', (err) => write(owner, { ev: 'error', srv, message: err.message }));
+  const address = await server.listen(r.port ?? 0, '127.0.0.1');
+  hosted.set(srv, h);
+  return { re: r.req, ok: true, srv, port: address.port, engine: loadAddon().engine };
+}
+
+async function stop(srv: number): Promise<ServerStats> {
+  const h = hosted.get(srv);
+  if (!h) throw Object.assign(new Error(`no server ${srv}`), { code: 'ERR_NO_SERVER' });
+  await h.server.close();
+  hosted.delete(srv);
+  return h.server.stats();
+}
+
+function hostedOrThrow(srv: number): Hosted {
+  const h = hosted.get(srv);
+  if (!h) throw Object.assign(new Error(`no server ${srv}`), { code: 'ERR_NO_SERVER' });
+  return h;
+}
+
+async function handle(sock: net.Socket, r: HostRequest): Promise<HostReply> {
+  switch (r.op) {
+    case 'start':
+      return start(sock, r);
+    case 'stats':
+      return { re: r.req, ok: true, stats: hostedOrThrow(r.srv).server.stats() };
+    case 'stop':
+      return { re: r.req, ok: true, stats: await stop(r.srv) };
+    case 'sync':
+      return { re: r.req, ok: true };
+    case 'exit':
+      await Promise.all([...hosted.keys()].map((srv) => stop(srv)));
+      setTimeout(() => process.exit(0), 50);
+      return { re: r.req, ok: true };
+    case 'send': {
+      const conn = hostedOrThrow(r.srv).conns.get(r.conn);
+      return { re: r.req, ok: true, result: conn ? conn.send(r.packetId, Buffer.from(r.body, 'base64')) : false };
+    }
+    case 'broadcast': {
+      const h = hostedOrThrow(r.srv);
+      const conns = r.conns.map((id) => h.conns.get(id)).filter((c): c is Connection => c !== undefined);
+      return { re: r.req, ok: true, result: h.server.broadcast(conns, r.packetId, Buffer.from(r.body, 'base64')) };
+    }
+    case 'close':
+    case 'destroy': {
+      const conn = hostedOrThrow(r.srv).conns.get(r.conn);
+      return { re: r.req, ok: true, result: conn ? (r.op === 'close' ? conn.close() : conn.destroy()) : false };
+    }
+  }
+}
+
+function serve(sock: net.Socket): void {
+  sock.setNoDelay(true);
+  let buf = '';
+  // Requests run one after another, so replies and the events they cause keep their order.
+  let chain: Promise<void> = Promise.resolve();
+  sock.on('data', (chunk: Buffer) => {
+    buf += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line.length === 0) continue;
+      let r: HostRequest;
+      try {
+        r = JSON.parse(line) as HostRequest;
+      } catch {
+        sock.destroy();
+        return;
+      }
+      chain = chain.then(async () => {
+        try {
+          write(sock, await handle(sock, r));
+        } catch (err) {
+          const e = err as { message?: string; code?: string };
+          write(sock, { re: r.req, ok: false, error: { message: String(e.message ?? err), code: e.code } });
+        }
+      });
+    }
+  });
+  const cleanUp = (): void => {
+    // A test process that went away leaves no server behind.
+    for (const [srv, h] of [...hosted]) {
+      if (h.owner === sock) void stop(srv).catch(() => undefined);
+    }
+  };
+  sock.on('close', cleanUp);
+  sock.on('error', () => undefined);
+}
+
+function main(): void {
+  const engine = loadAddon().engine;
+  const control = net.createServer(serve);
+  control.listen(0, '127.0.0.1', () => {
+    const address = control.address() as net.AddressInfo;
+    process.stdout.write(`${READY_PREFIX} port=${address.port} engine=${engine} node=${process.version}\n`);
+  });
+  // The runner stops the host with an 'exit' request; this is the fallback.
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+main();

@@ -1,0 +1,416 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerOptions } from '../../lib/types';
+import { RawClient, frame, type Packet } from '../helpers/raw-client';
+import { HostClient, winHostAddress, type RemoteConnection, type RemoteServer } from './remote-server';
+
+// Black-box checks of the IOCP engine: servers run in Windows Node under
+// Wine (scripts/test-win.js starts the host), clients are Linux sockets on
+// 127.0.0.1. Without IOCPNET_WIN_HOST (a plain `vitest run`) it is skipped.
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function waitUntil(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+function notifyCode(p: Packet | undefined): number | undefined {
+  if (p === undefined || p.id !== 3 || p.body.length !== 2) return undefined;
+  return p.body.readUInt16LE(0);
+}
+
+function seqBody(seq: number, size: number): Buffer {
+  const b = Buffer.alloc(Math.max(4, size));
+  b.writeUInt32LE(seq, 0);
+  for (let i = 4; i < b.length; i++) b[i] = (seq * 31 + i) & 0xff;
+  return b;
+}
+
+describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
+  let host: HostClient;
+  const servers: RemoteServer[] = [];
+  const clients: RawClient[] = [];
+
+  beforeAll(async () => {
+    host = await HostClient.connect();
+  });
+  afterAll(() => host?.close());
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  async function start(app: 'plain' | 'echo', options: ServerOptions = {}, mirrorPackets?: boolean): Promise<RemoteServer> {
+    const s = await host.start(app, { ioThreads: 2, idleTimeoutMs: 0, ...options }, { mirrorPackets });
+    servers.push(s);
+    return s;
+  }
+
+  async function connect(port: number): Promise<RawClient> {
+    const c = await RawClient.connect(port);
+    clients.push(c);
+    return c;
+  }
+
+  describe('echo and framing', () => {
+    it('runs the IOCP engine and echoes packets of every size, in order, with Type 0', async () => {
+      const s = await start('echo', { maxPacketSize: 65535 });
+      // test-win.js --linux-host runs the suite against the libuv engine for comparison.
+      expect(s.engine).toBe(process.env.IOCPNET_WIN_EXPECT_ENGINE ?? 'iocp');
+      const connects: RemoteConnection[] = [];
+      s.on('connect', (c) => connects.push(c));
+      const c = await connect(s.port);
+      const sent: Array<[number, Buffer]> = [
+        [100, Buffer.alloc(0)],
+        [0xffff, Buffer.from('hello')],
+        [1000, seqBody(7, 8192 - 5)],
+        [4242, seqBody(9, 65535 - 5)],
+        [101, Buffer.from([0, 1, 2, 3, 255])],
+      ];
+      c.write(Buffer.concat(sent.map(([id, b]) => frame(id, b))));
+      const got = await c.waitPackets(sent.length);
+      expect(got.map((p) => [p.id, p.type, p.body.toString('hex')])).toEqual(sent.map(([id, b]) => [id, 0, b.toString('hex')]));
+      await waitUntil(() => connects.length === 1, 5000, 'connect event');
+      expect(connects[0].remoteAddress).toBe('127.0.0.1');
+      expect(connects[0].remotePort).toBe(c.socket.localPort);
+    });
+
+    it('reassembles a stream written one byte at a time', async () => {
+      const s = await start('echo');
+      const c = await connect(s.port);
+      const sent: Array<[number, Buffer]> = [
+        [100, Buffer.from('a')],
+        [101, Buffer.alloc(0)],
+        [102, seqBody(1, 40)],
+      ];
+      const bytes = Buffer.concat(sent.map(([id, b]) => frame(id, b)));
+      for (let i = 0; i < bytes.length; i++) {
+        c.write(bytes.subarray(i, i + 1));
+        await sleep(2);
+      }
+      const got = await c.waitPackets(sent.length);
+      expect(got.map((p) => [p.id, p.body.toString('hex')])).toEqual(sent.map(([id, b]) => [id, b.toString('hex')]));
+    });
+
+    it('reassembles large packets cut at arbitrary points', async () => {
+      const s = await start('echo', { maxPacketSize: 65535 });
+      const c = await connect(s.port);
+      const sizes = [1, 3000, 5000, 65530, 17, 9000];
+      const sent: Array<[number, Buffer]> = [];
+      for (let i = 0; i < 12; i++) sent.push([200 + i, seqBody(i, sizes[i % sizes.length])]);
+      const bytes = Buffer.concat(sent.map(([id, b]) => frame(id, b)));
+      let seed = 12345;
+      const rand = (n: number) => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      let pos = 0;
+      for (let writes = 0; pos < bytes.length && writes < 10000; writes++) {
+        const n = 1 + rand(7000);
+        c.write(bytes.subarray(pos, pos + n));
+        pos += n;
+        if (writes % 8 === 0) await sleep(1);
+      }
+      const got = await c.waitPackets(sent.length, 10000);
+      expect(got.map((p) => [p.id, p.body.equals(sent[got.indexOf(p)][1])])).toEqual(sent.map(([id]) => [id, true]));
+    });
+
+    it('echoes a burst of 5000 packets sent in one write, in order, then answers the PING behind them', async () => {
+      const s = await start('echo');
+      const c = await connect(s.port);
+      const N = 5000;
+      const parts: Buffer[] = [];
+      for (let i = 0; i < N; i++) parts.push(frame(1000 + (i % 50), seqBody(i, 4 + (i % 60))));
+      parts.push(frame(1, Buffer.from('after-burst')));
+      c.write(Buffer.concat(parts));
+      const got = await c.waitPackets(N + 1, 20000);
+      expect(got).toHaveLength(N + 1);
+      // The engine answers the PING itself, so the PONG may overtake echoes made by the handler.
+      const pongs = got.filter((p) => p.id === 2);
+      expect(pongs.map((p) => p.body.toString())).toEqual(['after-burst']);
+      const echoes = got.filter((p) => p.id !== 2);
+      for (let i = 0; i < N; i++) {
+        const p = echoes[i];
+        if (p.id !== 1000 + (i % 50) || p.body.readUInt32LE(0) !== i || !p.body.equals(seqBody(i, 4 + (i % 60)))) {
+          throw new Error(`packet ${i} out of order or damaged: id ${p.id}, seq ${p.body.readUInt32LE(0)}`);
+        }
+      }
+      const stats = await s.fetchStats();
+      expect(stats.packetsIn).toBe(N + 1);
+      expect(stats.pings).toBe(1);
+      expect(stats.bytesIn).toBe(Buffer.concat(parts).length);
+    });
+
+    it('serves many clients on several IO threads at once', async () => {
+      const s = await start('echo', { ioThreads: 4 });
+      const cs = await Promise.all(Array.from({ length: 16 }, () => connect(s.port)));
+      const perClient = 300;
+      cs.forEach((c, k) => {
+        const parts: Buffer[] = [];
+        for (let i = 0; i < perClient; i++) parts.push(frame(100 + k, seqBody(i, 32)));
+        c.write(Buffer.concat(parts));
+      });
+      await Promise.all(cs.map((c) => c.waitPackets(perClient, 15000)));
+      cs.forEach((c, k) => {
+        expect(c.packets.every((p, i) => p.id === 100 + k && p.body.readUInt32LE(0) === i)).toBe(true);
+      });
+    });
+  });
+
+  describe('system packets', () => {
+    it('answers PING with PONG carrying the same body, and handlers never see ids 1..99', async () => {
+      const s = await start('plain', {}, true);
+      const seen: number[] = [];
+      s.on('packet', (_c, id) => seen.push(id));
+      const c = await connect(s.port);
+      c.write(Buffer.concat([frame(1), frame(1, Buffer.alloc(64, 7)), frame(50, Buffer.from('x')), frame(99), frame(150, Buffer.from('app'))]));
+      const got = await c.waitPackets(2);
+      expect(got.map((p) => [p.id, p.body.toString('hex')])).toEqual([
+        [2, ''],
+        [2, Buffer.alloc(64, 7).toString('hex')],
+      ]);
+      await waitUntil(() => seen.length === 1, 5000, 'the app packet');
+      expect(seen).toEqual([150]);
+      const stats = await s.fetchStats();
+      expect(stats.pings).toBe(2);
+      expect(stats.ignoredSystemPackets).toBe(2);
+    });
+
+    it('treats a PING body longer than 64 bytes as a protocol error', async () => {
+      const s = await start('plain', {}, true);
+      const delivered: string[] = [];
+      s.on('packet', (_c, _id, body) => delivered.push(body.toString()));
+      const c = await connect(s.port);
+      c.write(Buffer.concat([frame(100, Buffer.from('first')), frame(1, Buffer.alloc(65)), frame(101, Buffer.from('never'))]));
+      await c.waitClosed();
+      expect(c.packets.map(notifyCode)).toEqual([2]);
+      await host.sync();
+      expect(delivered).toEqual(['first']);
+    });
+  });
+
+  describe('protocol errors', () => {
+    const cases: Array<[string, Buffer]> = [
+      ['a length below 5', frame(100, Buffer.alloc(0), { length: 4 })],
+      ['a length above maxPacketSize', frame(100, Buffer.alloc(2000))],
+      ['a non-zero Type', frame(100, Buffer.from('x'), { type: 1 })],
+    ];
+    for (const [what, bad] of cases) {
+      it(`closes on ${what} with PROTOCOL_ERROR after delivering what came before, and no one else is affected`, async () => {
+        const s = await start('echo', { maxPacketSize: 1024 }, true);
+        const reasons: string[] = [];
+        const delivered: string[] = [];
+        s.on('disconnect', (_c, r) => reasons.push(r));
+        s.on('packet', (_c, _id, body) => delivered.push(body.toString()));
+        const other = await connect(s.port);
+        const c = await connect(s.port);
+        c.write(Buffer.concat([frame(100, Buffer.from('one')), frame(101, Buffer.from('two')), bad, frame(102, Buffer.from('after'))]));
+        await c.waitClosed();
+        // The handler's echoes of the first two may or may not beat the close; the notify is last and alone.
+        expect(notifyCode(c.packets[c.packets.length - 1])).toBe(2);
+        expect(c.packets.filter((p) => p.id === 3)).toHaveLength(1);
+        expect(c.packets.filter((p) => p.id === 102)).toHaveLength(0);
+        await host.sync();
+        expect(delivered).toEqual(['one', 'two']);
+        other.send(102, Buffer.from('still here'));
+        const [p] = await other.waitPackets(1);
+        expect(p.body.toString()).toBe('still here');
+        await waitUntil(() => reasons.length === 1, 5000, 'disconnect event');
+        expect(reasons).toEqual(['protocol_error']);
+      });
+    }
+  });
+
+  describe('limits', () => {
+    it('holds 1000 connections at once and echoes on each', async () => {
+      const s = await start('echo', { maxConnections: 1100 });
+      const N = 1000;
+      const cs: RawClient[] = [];
+      for (let i = 0; i < N; i += 100) {
+        cs.push(...(await Promise.all(Array.from({ length: Math.min(100, N - i) }, () => connect(s.port)))));
+      }
+      cs.forEach((c, i) => c.send(100, seqBody(i, 8)));
+      await Promise.all(cs.map((c) => c.waitPackets(1, 20000)));
+      cs.forEach((c, i) => expect(c.packets[0].body.readUInt32LE(0)).toBe(i));
+      const stats = await s.fetchStats();
+      expect(stats.connections).toBe(N);
+      expect(stats.accepted).toBe(N);
+      for (const c of cs) c.close();
+      const deadline = Date.now() + 20000;
+      while ((await s.fetchStats()).connections > 0 && Date.now() < deadline) await sleep(50);
+      expect(s.stats().connections).toBe(0);
+      expect(s.stats().closes.closed).toBe(N);
+    });
+
+    it('sends SERVER_FULL to a connection beyond maxConnections and keeps the others', async () => {
+      const s = await start('echo', { maxConnections: 3 });
+      const first = await Promise.all([connect(s.port), connect(s.port), connect(s.port)]);
+      for (const c of first) c.send(100, Buffer.from('in'));
+      await Promise.all(first.map((c) => c.waitPackets(1)));
+      const extra = await connect(s.port);
+      await extra.waitClosed();
+      expect(extra.packets.map(notifyCode)).toEqual([4]);
+      for (const c of first) c.send(101, Buffer.from('again'));
+      await Promise.all(first.map((c) => c.waitPackets(2)));
+      expect((await s.fetchStats()).closes.server_full).toBe(1);
+      // A freed slot takes a new connection once the old socket is gone.
+      first[0].close();
+      let late: RawClient | undefined;
+      for (let i = 0; i < 50; i++) {
+        late = await connect(s.port);
+        late.send(100, Buffer.from('late'));
+        await late.waitFor(() => late!.packets.length > 0 || late!.closed, 5000, 'answer or close');
+        if (late.packets[0]?.id === 100) break;
+        await sleep(20);
+      }
+      expect(late?.packets[0]?.id).toBe(100);
+    });
+
+    it('closes a slow consumer (SLOW_CONSUMER) without affecting the other connections', async () => {
+      const s = await start('echo', { maxSendQueueBytes: 256 * 1024, maxPacketSize: 65535 });
+      const reasons: string[] = [];
+      s.on('disconnect', (_c, r) => reasons.push(r));
+      const good = await connect(s.port);
+      const slow = await connect(s.port);
+      // Never read: the echoes pile up in the kernel buffers, then in the server's queue.
+      slow.socket.pause();
+      const chunk = Buffer.concat(Array.from({ length: 16 }, (_, i) => frame(100, seqBody(i, 60000))));
+      for (let i = 0; i < 400 && reasons.length === 0 && !slow.closed; i++) {
+        if (!slow.socket.write(chunk)) {
+          await Promise.race([new Promise((r) => slow.socket.once('drain', r)), sleep(200)]);
+        }
+      }
+      await waitUntil(() => reasons.length === 1, 20000, 'the slow consumer to be closed');
+      expect(reasons).toEqual(['slow_consumer']);
+      good.send(100, Buffer.from('fine'));
+      const [p] = await good.waitPackets(1);
+      expect(p.body.toString()).toBe('fine');
+      expect((await s.fetchStats()).closes.slow_consumer).toBe(1);
+    });
+
+    it('closes an idle connection with IDLE_TIMEOUT and keeps one that PINGs', async () => {
+      const s = await start('echo', { idleTimeoutMs: 400 });
+      const idle = await connect(s.port);
+      const busy = await connect(s.port);
+      const t0 = Date.now();
+      let pings = 0;
+      while (Date.now() - t0 < 1400 && !idle.closed) {
+        busy.send(1);
+        pings++;
+        await sleep(100);
+      }
+      await idle.waitClosed(5000);
+      expect(idle.packets.map(notifyCode)).toEqual([3]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(350);
+      // The PINGing client outlived the idle one and is still answered.
+      expect(busy.closed).toBe(false);
+      busy.send(100, Buffer.from('alive'));
+      await busy.waitFor(() => busy.packets.some((p) => p.id === 100), 5000, 'echo');
+      expect(busy.packets.filter((p) => p.id === 2).length).toBeGreaterThan(0);
+      expect(pings).toBeGreaterThan(3);
+      expect((await s.fetchStats()).closes.idle_timeout).toBe(1);
+    });
+  });
+
+  describe('close', () => {
+    it('close() from the application sends what was queued, then KICKED, then FIN', async () => {
+      const s = await start('plain', {}, true);
+      const c = await connect(s.port);
+      await waitUntil(() => s.connections.size === 1, 5000, 'connect');
+      const conn = [...s.connections.values()][0];
+      for (let i = 0; i < 10; i++) conn.send(300 + i, seqBody(i, 100));
+      conn.close();
+      await c.waitClosed();
+      expect(c.packets.map((p) => p.id)).toEqual([300, 301, 302, 303, 304, 305, 306, 307, 308, 309, 3]);
+      expect(notifyCode(c.packets[10])).toBe(5);
+      expect(c.ended).toBe(true);
+    });
+
+    it('destroy() from the application closes without a notify', async () => {
+      const s = await start('plain', {}, true);
+      const reasons: string[] = [];
+      s.on('disconnect', (_c, r) => reasons.push(r));
+      const c = await connect(s.port);
+      await waitUntil(() => s.connections.size === 1, 5000, 'connect');
+      [...s.connections.values()][0].destroy();
+      await c.waitClosed();
+      expect(c.packets).toEqual([]);
+      await waitUntil(() => reasons.length === 1, 5000, 'disconnect');
+      expect(reasons).toEqual(['kicked']);
+    });
+
+    it('on a client FIN, delivers what came before it, answers its PING, then closes (half-close)', async () => {
+      const s = await start('plain', {}, true);
+      const reasons: string[] = [];
+      const delivered: string[] = [];
+      s.on('disconnect', (_c, r) => reasons.push(r));
+      s.on('packet', (_c, _id, body) => delivered.push(body.toString()));
+      const c = await connect(s.port);
+      c.socket.end(Buffer.concat([frame(100, Buffer.from('one')), frame(101, Buffer.from('two')), frame(1, Buffer.from('last ping'))]));
+      await c.waitClosed();
+      expect(c.packets.map((p) => [p.id, p.body.toString()])).toEqual([[2, 'last ping']]);
+      expect(c.ended).toBe(true);
+      await waitUntil(() => reasons.length === 1, 5000, 'disconnect');
+      expect(reasons).toEqual(['closed']);
+      expect(delivered).toEqual(['one', 'two']);
+    });
+
+    it('reports a client reset as reset', async () => {
+      const s = await start('echo');
+      const reasons: string[] = [];
+      s.on('disconnect', (_c, r) => reasons.push(r));
+      const c = await connect(s.port);
+      c.send(100, Buffer.from('x'));
+      await c.waitPackets(1);
+      c.socket.resetAndDestroy();
+      await waitUntil(() => reasons.length === 1, 5000, 'disconnect');
+      expect(reasons).toEqual(['reset']);
+    });
+
+    it('server close() sends SERVER_SHUTDOWN to every connection and leaves none open', async () => {
+      const s = await start('echo', { ioThreads: 3 });
+      const cs = await Promise.all(Array.from({ length: 20 }, () => connect(s.port)));
+      for (const c of cs) c.send(100, Buffer.from('hi'));
+      await Promise.all(cs.map((c) => c.waitPackets(1)));
+      await s.close();
+      await Promise.all(cs.map((c) => c.waitClosed()));
+      for (const c of cs) expect(c.packets.map(notifyCode)).toEqual([undefined, 1]);
+      expect(s.stats().connections).toBe(0);
+      expect(s.stats().closes.shutdown).toBe(20);
+      // The port is released: a new connection is refused.
+      await expect(RawClient.connect(s.port)).rejects.toThrow();
+    });
+
+    it('broadcasts one packet to every connection', async () => {
+      const s = await start('plain', {}, true);
+      const cs = await Promise.all(Array.from({ length: 50 }, () => connect(s.port)));
+      await waitUntil(() => s.connections.size === 50, 5000, '50 connects');
+      expect(s.broadcast(s.connections.values(), 500, Buffer.from('to all'))).toBe(50);
+      await Promise.all(cs.map((c) => c.waitPackets(1)));
+      for (const c of cs) expect([c.packets[0].id, c.packets[0].body.toString()]).toEqual([500, 'to all']);
+    });
+  });
+
+  describe('lifecycle', () => {
+    it('starts and stops servers repeatedly without leaking threads or ports', async () => {
+      for (let i = 0; i < 8; i++) {
+        const s = await host.start('echo', { ioThreads: 1 + (i % 3), idleTimeoutMs: 0 });
+        const c = await RawClient.connect(s.port);
+        c.send(100, Buffer.from(`round ${i}`));
+        await c.waitPackets(1);
+        c.destroy();
+        await s.close();
+      }
+    });
+
+    it('refuses a port in use with EADDRINUSE', async () => {
+      const s = await start('echo');
+      await expect(host.start('echo', {}, { port: s.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    });
+  });
+});

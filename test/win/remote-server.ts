@@ -1,0 +1,256 @@
+/**
+ * The Linux side of the Wine-hosted servers: a client of test/win/host.ts
+ * and RemoteServer, a stand-in for Server whose events, connections and
+ * stats mirror a server running on Windows Node (the IOCP engine). The
+ * runner (scripts/test-win.js) starts the host and passes its control
+ * address in IOCPNET_WIN_HOST ("127.0.0.1:<port>").
+ */
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import { emptyStats } from '../../lib/server';
+import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
+import type { HostApp, HostEvent, HostReply, HostRequest } from './host-protocol';
+
+/** The control address of the Wine host, or undefined when not running under test:win. */
+export function winHostAddress(): { host: string; port: number } | undefined {
+  const v = process.env.IOCPNET_WIN_HOST;
+  if (!v) return undefined;
+  const m = /^([^:]+):(\d+)$/.exec(v);
+  if (!m) throw new Error(`IOCPNET_WIN_HOST must be host:port, got ${v}`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+type Pending = { resolve: (r: Extract<HostReply, { ok: true }>) => void; reject: (e: Error) => void };
+type DistributeRequest<T> = T extends unknown ? Omit<T, 'req'> : never;
+
+/** One control connection to the host. Servers started on it are stopped when it closes. */
+export class HostClient {
+  readonly #sock: net.Socket;
+  readonly #pending = new Map<number, Pending>();
+  readonly #servers = new Map<number, RemoteServer>();
+  #nextReq = 1;
+  #buf = '';
+  #closed = false;
+
+  private constructor(sock: net.Socket) {
+    this.#sock = sock;
+    sock.setNoDelay(true);
+    sock.on('data', (chunk: Buffer) => this.#onData(chunk));
+    const fail = (err: Error) => {
+      this.#closed = true;
+      for (const p of this.#pending.values()) p.reject(err);
+      this.#pending.clear();
+    };
+    sock.on('error', fail);
+    sock.on('close', () => fail(new Error('the Wine host closed the control connection')));
+  }
+
+  static connect(address = winHostAddress()): Promise<HostClient> {
+    if (!address) return Promise.reject(new Error('IOCPNET_WIN_HOST is not set (run npm run test:win)'));
+    return new Promise((resolve, reject) => {
+      const sock = net.connect(address.port, address.host);
+      sock.once('error', reject);
+      sock.once('connect', () => {
+        sock.off('error', reject);
+        resolve(new HostClient(sock));
+      });
+    });
+  }
+
+  request(r: DistributeRequest<HostRequest>): Promise<Extract<HostReply, { ok: true }>> {
+    if (this.#closed) return Promise.reject(new Error('the control connection is closed'));
+    const req = this.#nextReq++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(req, { resolve, reject });
+      this.#sock.write(`${JSON.stringify({ ...r, req })}\n`);
+    });
+  }
+
+  /** Starts a server in the host on 127.0.0.1:0. */
+  async start(app: HostApp, options: ServerOptions = {}, opts: { mirrorPackets?: boolean; port?: number } = {}): Promise<RemoteServer> {
+    const mirrorPackets = opts.mirrorPackets ?? app === 'plain';
+    const r = await this.request({ op: 'start', app, options, mirrorPackets, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+    if (r.srv === undefined || r.port === undefined) throw new Error('malformed start reply');
+    const server = new RemoteServer(this, r.srv, r.port, r.engine ?? '?');
+    this.#servers.set(r.srv, server);
+    return server;
+  }
+
+  /** Resolves once the host has handled everything sent before, and its events have arrived. */
+  async sync(): Promise<void> {
+    await this.request({ op: 'sync' });
+  }
+
+  close(): void {
+    this.#sock.end();
+  }
+
+  /** @internal */
+  _forget(srv: number): void {
+    this.#servers.delete(srv);
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#buf += chunk.toString('utf8');
+    let nl: number;
+    while ((nl = this.#buf.indexOf('\n')) >= 0) {
+      const line = this.#buf.slice(0, nl);
+      this.#buf = this.#buf.slice(nl + 1);
+      const msg = JSON.parse(line) as HostReply | HostEvent;
+      if ('ev' in msg) {
+        this.#servers.get(msg.srv)?._event(msg);
+        continue;
+      }
+      const p = this.#pending.get(msg.re);
+      if (!p) continue;
+      this.#pending.delete(msg.re);
+      if (msg.ok) p.resolve(msg);
+      else p.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+    }
+  }
+}
+
+/** A connection of a RemoteServer; the calls are forwarded to the host. */
+export class RemoteConnection {
+  data: unknown = undefined;
+  #open = true;
+
+  constructor(
+    readonly server: RemoteServer,
+    readonly id: number,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.#open;
+  }
+
+  send(packetId: number, body: Uint8Array = new Uint8Array(0)): boolean {
+    if (!this.#open) return false;
+    this.server._forward({ op: 'send', srv: this.server.srv, conn: this.id, packetId, body: Buffer.from(body).toString('base64') });
+    return true;
+  }
+
+  close(): boolean {
+    if (!this.#open) return false;
+    this.#open = false;
+    this.server._forward({ op: 'close', srv: this.server.srv, conn: this.id });
+    return true;
+  }
+
+  destroy(): boolean {
+    if (!this.#open) return false;
+    this.#open = false;
+    this.server._forward({ op: 'destroy', srv: this.server.srv, conn: this.id });
+    return true;
+  }
+
+  /** @internal */
+  _markClosed(): void {
+    this.#open = false;
+  }
+}
+
+export interface RemoteServerEvents {
+  connect: [conn: RemoteConnection];
+  packet: [conn: RemoteConnection, packetId: number, body: Buffer];
+  disconnect: [conn: RemoteConnection, reason: DisconnectReason];
+  error: [err: Error];
+}
+
+/**
+ * A server running in the Wine host. Events arrive as the host emits them;
+ * stats() is the latest snapshot the host pushed (after each run of
+ * events), fetchStats() asks for a fresh one.
+ */
+export class RemoteServer extends EventEmitter {
+  readonly connections = new Map<number, RemoteConnection>();
+  #stats: ServerStats = emptyStats();
+  #closed: Promise<void> | undefined;
+
+  constructor(
+    readonly client: HostClient,
+    readonly srv: number,
+    readonly port: number,
+    readonly engine: string,
+  ) {
+    super();
+  }
+
+  override on<E extends keyof RemoteServerEvents>(event: E, listener: (...args: RemoteServerEvents[E]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  stats(): ServerStats {
+    return this.#stats;
+  }
+
+  async fetchStats(): Promise<ServerStats> {
+    const r = await this.client.request({ op: 'stats', srv: this.srv });
+    if (r.stats) this.#stats = r.stats;
+    return this.#stats;
+  }
+
+  broadcast(conns: Iterable<RemoteConnection>, packetId: number, body: Uint8Array): number {
+    const ids = [...conns].filter((c) => c.isOpen).map((c) => c.id);
+    if (ids.length === 0) return 0;
+    this._forward({ op: 'broadcast', srv: this.srv, conns: ids, packetId, body: Buffer.from(body).toString('base64') });
+    return ids.length;
+  }
+
+  /** Closes the server in the host; resolves with its final stats in stats(). */
+  close(): Promise<void> {
+    this.#closed ??= this.client.request({ op: 'stop', srv: this.srv }).then(
+      (r) => {
+        if (r.stats) this.#stats = r.stats;
+        for (const c of this.connections.values()) c._markClosed();
+        this.connections.clear();
+        this.client._forget(this.srv);
+      },
+      (err: Error) => {
+        // The host is gone: nothing is left to close.
+        if (!/closed/.test(err.message)) throw err;
+      },
+    );
+    return this.#closed;
+  }
+
+  /** @internal Fire-and-forget request; a failure is reported as an 'error' event. */
+  _forward(r: DistributeRequest<HostRequest>): void {
+    this.client.request(r).catch((err: Error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+  }
+
+  /** @internal */
+  _event(e: HostEvent): void {
+    switch (e.ev) {
+      case 'connect': {
+        const conn = new RemoteConnection(this, e.conn, e.remoteAddress, e.remotePort);
+        this.connections.set(e.conn, conn);
+        this.emit('connect', conn);
+        break;
+      }
+      case 'packet': {
+        const conn = this.connections.get(e.conn);
+        if (conn) this.emit('packet', conn, e.packetId, Buffer.from(e.body, 'base64'));
+        break;
+      }
+      case 'disconnect': {
+        const conn = this.connections.get(e.conn);
+        if (!conn) break;
+        this.connections.delete(e.conn);
+        conn._markClosed();
+        this.emit('disconnect', conn, e.reason);
+        break;
+      }
+      case 'error':
+        if (this.listenerCount('error') > 0) this.emit('error', new Error(e.message));
+        break;
+      case 'stats':
+        this.#stats = e.stats;
+        break;
+    }
+  }
+}
