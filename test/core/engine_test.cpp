@@ -1,0 +1,778 @@
+// The libuv engine over real sockets on 127.0.0.1, without Node: a small
+// stand-in for the JS thread drains event batches and submits outbound
+// batches, as binding/native_server.cpp does. Blocking client sockets on the
+// test thread play the game clients. This is also the test that
+// ThreadSanitizer runs.
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "../../native/core/engine_core.h"
+#include "harness.h"
+#include "test_util.h"
+
+using namespace iocpnet;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Application packet ids the stand-in JS understands.
+constexpr uint16_t kEcho = 100;           // echoed to the sender
+constexpr uint16_t kBroadcast = 101;      // body broadcast as kBroadcastOut to every connection
+constexpr uint16_t kBroadcastOut = 102;
+constexpr uint16_t kKick = 103;           // kKickNotice "bye", then close with KICKED
+constexpr uint16_t kKickNotice = 104;
+constexpr uint16_t kDestroy = 105;        // destroyed at once
+constexpr uint16_t kFlood = 106;          // kFloodOut x 64 of 8000 bytes
+constexpr uint16_t kFloodOut = 107;
+
+struct Packet {
+  uint16_t id = 0;
+  std::vector<uint8_t> body;
+};
+
+std::vector<uint8_t> bytesOf(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+size_t threadCount() {
+  size_t n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+// A blocking game client. Every wait is bounded.
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    int one = 1;
+    if (connected_) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Client() { close(); }
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  bool connected() const { return connected_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool send(const std::vector<uint8_t>& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+  bool sendPacket(uint16_t id, const std::vector<uint8_t>& body) { return send(testutil::packet(id, body)); }
+
+  // The next packet, or false on EOF, error or timeout.
+  bool read(Packet& out, int timeoutMs = 5000) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+      if (buffer_.size() >= 5) {
+        size_t length = readU16(buffer_.data());
+        if (length >= 5 && buffer_.size() >= length) {
+          out.id = readU16(buffer_.data() + 2);
+          out.body.assign(buffer_.begin() + 5, buffer_.begin() + static_cast<std::ptrdiff_t>(length));
+          buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(length));
+          return true;
+        }
+      }
+      if (!fill(deadline)) return false;
+    }
+  }
+  // Reads (and keeps) until the server closes; true if it did in time.
+  bool waitEof(int timeoutMs = 5000) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    while (fill(deadline)) {
+    }
+    return eof_;
+  }
+  bool eof() const { return eof_; }
+
+ private:
+  bool fill(Clock::time_point deadline) {
+    if (eof_ || fd_ < 0) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    uint8_t tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) {
+      eof_ = true;  // FIN or reset: the server is gone either way
+      return false;
+    }
+    buffer_.insert(buffer_.end(), tmp, tmp + n);
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::vector<uint8_t> buffer_;
+};
+
+struct Event {
+  InboundKind kind = InboundKind::Connect;
+  uint32_t id = 0;
+  uint16_t packetId = 0;
+  std::vector<uint8_t> body;
+  CloseReason reason = CloseReason::Closed;
+};
+
+// The stand-in for the JS thread: the only thread that calls drain, submit
+// and shutdown once it runs.
+class FakeJs {
+ public:
+  explicit FakeJs(EngineOptions options) : engine_(createEngine(options)) {
+    // Node ignores SIGPIPE at start-up and the engine relies on it: a write
+    // to a peer that reset fails with EPIPE instead of killing the process.
+    ::signal(SIGPIPE, SIG_IGN);
+    engine_->setWake([this] {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++wakes_;
+      cv_.notify_all();
+    });
+  }
+  ~FakeJs() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      cv_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    // Whatever is still open is torn down as at process exit.
+    engine_.reset();
+  }
+
+  uint16_t start() {
+    uint16_t port = 0;
+    EngineError error = engine_->listen("127.0.0.1", 0, &port);
+    if (error) std::fprintf(stderr, "listen: %s %s\n", error.code.c_str(), error.message.c_str());
+    thread_ = std::thread([this] { loop(); });
+    return port;
+  }
+
+  // Runs fn on the JS thread and waits for it.
+  void call(std::function<void(EngineCore&)> fn) {
+    bool done = false;
+    std::unique_lock<std::mutex> lock(mutex_);
+    tasks_.push_back([&, fn] {
+      fn(*engine_);
+      std::lock_guard<std::mutex> l(mutex_);
+      done = true;
+      cv_.notify_all();
+    });
+    cv_.notify_all();
+    if (!cv_.wait_for(lock, std::chrono::seconds(10), [&] { return done; })) {
+      // The task still refers to this frame: there is no safe way on.
+      std::fprintf(stderr, "the JS stand-in did not run a task within 10 s\n");
+      std::abort();
+    }
+  }
+  Stats& stats() { return engine_->stats(); }  // relaxed atomics: any thread
+
+  // Waits until pred(events) holds; bounded.
+  bool waitFor(const std::function<bool()>& pred, int timeoutMs = 5000) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return cv_.wait_for(lock, std::chrono::milliseconds(timeoutMs), pred);
+  }
+  // The caller holds no lock: these take it.
+  std::vector<Event> events() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return events_;
+  }
+  std::vector<uint32_t> connectedIds() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::vector<uint32_t>(open_.begin(), open_.end());
+  }
+  void setDraining(bool on) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    draining_ = on;
+    cv_.notify_all();
+  }
+  // For waitFor predicates, which run with the lock held.
+  size_t connectsLocked() const { return connects_; }
+  size_t openLocked() const { return open_.size(); }
+  bool finishedLocked() const { return finished_; }
+  size_t countLocked(InboundKind kind) const {
+    size_t n = 0;
+    for (const Event& e : events_) n += e.kind == kind;
+    return n;
+  }
+  size_t largestBatchLocked() const { return largestBatch_; }
+  int submitErrorsLocked() const { return submitErrors_; }
+
+ private:
+  void loop() {
+    std::vector<uint8_t> batch;
+    bool finishedSeen = false;
+    for (;;) {
+      std::vector<std::function<void()>> tasks;
+      bool draining;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait_for(lock, std::chrono::milliseconds(20),
+                     [&] { return stop_ || wakes_ != seenWakes_ || !tasks_.empty(); });
+        if (stop_) return;
+        seenWakes_ = wakes_;
+        tasks.swap(tasks_);
+        draining = draining_;
+      }
+      for (auto& task : tasks) task();
+      if (!draining) continue;
+      engine_->drain(batch);
+      handle(batch);
+      if (!finishedSeen && engine_->finished()) {
+        finishedSeen = true;
+        engine_->join();
+        engine_->drain(batch);
+        handle(batch);
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_ = true;
+        cv_.notify_all();
+      }
+    }
+  }
+
+  void handle(const std::vector<uint8_t>& b) {
+    if (b.empty()) return;
+    std::vector<uint8_t> out;
+    std::lock_guard<std::mutex> lock(mutex_);
+    largestBatch_ = std::max(largestBatch_, b.size());
+    size_t pos = 0;
+    while (pos < b.size()) {
+      Event e;
+      e.kind = static_cast<InboundKind>(b[pos]);
+      e.id = readU32(&b[pos + 1]);
+      pos += 5;
+      switch (e.kind) {
+        case InboundKind::Connect:
+          pos += 3 + b[pos + 2];
+          ++connects_;
+          open_.insert(e.id);
+          break;
+        case InboundKind::Packet: {
+          e.packetId = readU16(&b[pos]);
+          size_t n = readU16(&b[pos + 2]);
+          e.body.assign(b.begin() + static_cast<std::ptrdiff_t>(pos + 4),
+                        b.begin() + static_cast<std::ptrdiff_t>(pos + 4 + n));
+          pos += 4 + n;
+          respond(e, out);
+          break;
+        }
+        case InboundKind::Disconnect:
+          e.reason = static_cast<CloseReason>(b[pos]);
+          pos += 1;
+          open_.erase(e.id);
+          break;
+        default:
+          std::fprintf(stderr, "unknown inbound record kind %d\n", static_cast<int>(e.kind));
+          std::abort();
+      }
+      events_.push_back(std::move(e));
+    }
+    if (!out.empty() && !engine_->submit(out.data(), out.size()).empty()) ++submitErrors_;
+    cv_.notify_all();
+  }
+
+  void respond(const Event& e, std::vector<uint8_t>& out) {
+    auto send = [&](uint32_t id, uint16_t packetId, const std::vector<uint8_t>& body) {
+      out.push_back(static_cast<uint8_t>(OutboundOp::Send));
+      testutil::appendU32(out, id);
+      testutil::appendPacket(out, packetId, body);
+    };
+    switch (e.packetId) {
+      case kEcho:
+        send(e.id, kEcho, e.body);
+        break;
+      case kBroadcast:
+        out.push_back(static_cast<uint8_t>(OutboundOp::Broadcast));
+        testutil::appendU32(out, static_cast<uint32_t>(open_.size()));
+        for (uint32_t id : open_) testutil::appendU32(out, id);
+        testutil::appendPacket(out, kBroadcastOut, e.body);
+        break;
+      case kKick:
+        send(e.id, kKickNotice, bytesOf("bye"));
+        out.push_back(static_cast<uint8_t>(OutboundOp::Close));
+        testutil::appendU32(out, e.id);
+        testutil::appendU16(out, static_cast<uint16_t>(NotifyCode::Kicked));
+        break;
+      case kDestroy:
+        out.push_back(static_cast<uint8_t>(OutboundOp::Destroy));
+        testutil::appendU32(out, e.id);
+        break;
+      case kFlood:
+        for (int i = 0; i < 64; ++i) send(e.id, kFloodOut, std::vector<uint8_t>(8000, static_cast<uint8_t>(i)));
+        break;
+      default:
+        break;
+    }
+  }
+
+  std::unique_ptr<EngineCore> engine_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  uint64_t wakes_ = 0;
+  uint64_t seenWakes_ = 0;
+  bool stop_ = false;
+  bool draining_ = true;
+  bool finished_ = false;
+  std::vector<std::function<void()>> tasks_;
+  std::vector<Event> events_;
+  std::set<uint32_t> open_;
+  size_t connects_ = 0;
+  size_t largestBatch_ = 0;
+  int submitErrors_ = 0;
+};
+
+EngineOptions smallOptions() {
+  EngineOptions o;
+  o.ioThreads = 2;
+  o.maxConnections = 64;
+  o.maxPacketSize = 8192;
+  o.idleTimeoutMs = 0;
+  o.closeTimeoutMs = 2000;
+  return o;
+}
+
+bool isNotify(const Packet& p, NotifyCode code) {
+  return p.id == kDisconnectNotifyId && p.body.size() == 2 && readU16(p.body.data()) == static_cast<uint16_t>(code);
+}
+
+}  // namespace
+
+TEST(engine, echo_in_order_on_two_io_threads) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  REQUIRE(port != 0);
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<Client>(port));
+    REQUIRE(clients.back()->connected());
+  }
+  CHECK(js.waitFor([&] { return js.connectsLocked() == 4; }));
+  // Each client sends 50 packets in one write; sizes cover empty to large.
+  for (size_t c = 0; c < clients.size(); ++c) {
+    std::vector<uint8_t> stream;
+    for (int i = 0; i < 50; ++i) {
+      std::vector<uint8_t> body(static_cast<size_t>((i * 97) % 3000), static_cast<uint8_t>(c));
+      if (!body.empty()) body[0] = static_cast<uint8_t>(i);
+      testutil::appendPacket(stream, kEcho, body);
+    }
+    CHECK(clients[c]->send(stream));
+  }
+  for (size_t c = 0; c < clients.size(); ++c) {
+    for (int i = 0; i < 50; ++i) {
+      Packet p;
+      if (!CHECK(clients[c]->read(p))) break;
+      CHECK_EQ(p.id, kEcho);
+      CHECK_EQ(p.body.size(), static_cast<size_t>((i * 97) % 3000));
+      if (!p.body.empty()) CHECK_EQ(p.body[0], static_cast<uint8_t>(i));
+    }
+  }
+  CHECK_EQ(js.stats().packetsIn.load(), uint64_t{200});
+  CHECK_EQ(js.stats().accepted.load(), uint64_t{4});
+}
+
+TEST(engine, packets_split_byte_by_byte) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(c.connected());
+  std::vector<uint8_t> stream;
+  testutil::appendPacket(stream, kEcho, bytesOf("split"));
+  testutil::appendPacket(stream, kEcho, {});
+  testutil::appendPacket(stream, kPingId, bytesOf("p"));
+  for (uint8_t byte : stream) {
+    CHECK(c.send({byte}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  Packet p;
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kEcho);
+  CHECK(p.body == bytesOf("split"));
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kEcho);
+  CHECK(p.body.empty());
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kPongId);
+  CHECK(p.body == bytesOf("p"));
+}
+
+TEST(engine, ping_is_answered_by_the_engine) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(c.connected());
+  std::vector<uint8_t> body64(64);
+  for (size_t i = 0; i < body64.size(); ++i) body64[i] = static_cast<uint8_t>(i);
+  CHECK(c.sendPacket(kPingId, bytesOf("abc")));
+  CHECK(c.sendPacket(kPingId, {}));
+  CHECK(c.sendPacket(kPingId, body64));
+  CHECK(c.sendPacket(kPongId, bytesOf("ignored")));  // a system id the engine ignores
+  CHECK(c.sendPacket(kEcho, bytesOf("after")));
+  Packet p;
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kPongId);
+  CHECK(p.body == bytesOf("abc"));
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kPongId);
+  CHECK(p.body.empty());
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kPongId);
+  CHECK(p.body == body64);
+  REQUIRE(c.read(p));
+  CHECK_EQ(p.id, kEcho);
+  CHECK_EQ(js.stats().pings.load(), uint64_t{3});
+  CHECK_EQ(js.stats().ignoredSystemPackets.load(), uint64_t{1});
+  // JS never saw a system packet.
+  for (const Event& e : js.events()) {
+    if (e.kind == InboundKind::Packet) CHECK(e.packetId >= kFirstAppPacketId);
+  }
+  // A PING body past 64 bytes is a protocol error.
+  CHECK(c.sendPacket(kPingId, std::vector<uint8_t>(65, 1)));
+  REQUIRE(c.read(p));
+  CHECK(isNotify(p, NotifyCode::ProtocolError));
+  CHECK(c.waitEof());
+}
+
+TEST(engine, protocol_errors_close_only_that_connection) {
+  struct Bad {
+    const char* what;
+    std::vector<uint8_t> bytes;
+  };
+  std::vector<uint8_t> tooLong = testutil::packet(kEcho, std::vector<uint8_t>(8192 - 4, 0));
+  std::vector<uint8_t> typed = testutil::packet(kEcho, bytesOf("t"));
+  typed[4] = 2;
+  std::vector<Bad> cases = {
+      {"length below the header", {3, 0, 100, 0, 0}},
+      {"length zero", {0, 0, 0, 0, 0}},
+      {"over maxPacketSize", std::vector<uint8_t>(tooLong.begin(), tooLong.begin() + 5)},
+      {"non-zero type", typed},
+  };
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client bystander(port);
+  REQUIRE(bystander.connected());
+  for (const Bad& bad : cases) {
+    Client c(port);
+    REQUIRE(c.connected());
+    // The packet before the bad one, in the same read, still reaches JS;
+    // the connection is closing by then, so the reply is refused.
+    std::vector<uint8_t> stream = testutil::packet(kEcho, bytesOf("before"));
+    stream.insert(stream.end(), bad.bytes.begin(), bad.bytes.end());
+    CHECK(c.send(stream));
+    Packet p;
+    bool gotNotify = c.read(p) && isNotify(p, NotifyCode::ProtocolError);
+    if (!CHECK(gotNotify)) std::fprintf(stderr, "  case: %s\n", bad.what);
+    CHECK(c.waitEof());
+  }
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == cases.size(); }));
+  std::map<uint32_t, int> before;
+  for (const Event& e : js.events()) {
+    if (e.kind == InboundKind::Packet && e.body == bytesOf("before")) ++before[e.id];
+    if (e.kind == InboundKind::Disconnect) {
+      CHECK_EQ(e.reason, CloseReason::ProtocolError);
+      CHECK_EQ(before[e.id], 1);  // delivered, and ahead of the disconnect
+    }
+  }
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::ProtocolError)].load(), uint64_t{cases.size()});
+  // The other connection never noticed.
+  CHECK(bystander.sendPacket(kEcho, bytesOf("still here")));
+  Packet p;
+  CHECK(bystander.read(p) && p.body == bytesOf("still here"));
+}
+
+TEST(engine, broadcast_reaches_every_connection) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 5; ++i) clients.push_back(std::make_unique<Client>(port));
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 5; }));
+  CHECK(clients[2]->sendPacket(kBroadcast, bytesOf("to all")));
+  for (auto& c : clients) {
+    Packet p;
+    CHECK(c->read(p) && p.id == kBroadcastOut && p.body == bytesOf("to all"));
+  }
+  CHECK_EQ(js.stats().packetsOut.load(), uint64_t{5});
+}
+
+TEST(engine, kick_flushes_then_notifies_and_destroy_drops) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client kicked(port);
+  Client destroyed(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 2; }));
+  CHECK(kicked.sendPacket(kKick, {}));
+  Packet p;
+  CHECK(kicked.read(p) && p.id == kKickNotice && p.body == bytesOf("bye"));
+  CHECK(kicked.read(p) && isNotify(p, NotifyCode::Kicked));
+  CHECK(kicked.waitEof());
+  CHECK(destroyed.sendPacket(kDestroy, {}));
+  CHECK(destroyed.waitEof());
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 2; }));
+  for (const Event& e : js.events()) {
+    if (e.kind == InboundKind::Disconnect) CHECK_EQ(e.reason, CloseReason::Kicked);
+  }
+}
+
+TEST(engine, stale_and_malformed_submits_are_refused) {
+  EngineOptions o = smallOptions();
+  o.maxConnections = 1;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  uint32_t oldId = 0;
+  {
+    Client a(port);
+    REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+    oldId = js.connectedIds()[0];
+  }
+  REQUIRE(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 1; }));
+  // The one slot is reused once its socket is gone: retry briefly.
+  std::unique_ptr<Client> b;
+  for (int i = 0; i < 50 && js.connectedIds().empty(); ++i) {
+    b = std::make_unique<Client>(port);
+    js.waitFor([&] { return js.openLocked() == 1; }, 200);
+  }
+  std::vector<uint32_t> ids = js.connectedIds();
+  REQUIRE_EQ(ids.size(), size_t{1});
+  uint32_t newId = ids[0];
+  CHECK(newId != oldId);
+  uint64_t staleBefore = js.stats().staleRefused.load();
+  std::string malformedError;
+  std::string staleError;
+  js.call([&](EngineCore& e) {
+    std::vector<uint8_t> batch = {static_cast<uint8_t>(OutboundOp::Send)};
+    testutil::appendU32(batch, oldId);
+    testutil::appendPacket(batch, kEcho, bytesOf("stale"));
+    staleError = e.submit(batch.data(), batch.size());
+    std::vector<uint8_t> fresh = {static_cast<uint8_t>(OutboundOp::Send)};
+    testutil::appendU32(fresh, newId);
+    testutil::appendPacket(fresh, kEcho, bytesOf("fresh"));
+    // A truncated batch is refused whole: the valid record before it is not sent.
+    std::vector<uint8_t> malformed = fresh;
+    malformed.push_back(static_cast<uint8_t>(OutboundOp::Destroy));
+    malformed.push_back(1);
+    malformedError = e.submit(malformed.data(), malformed.size());
+    e.submit(fresh.data(), fresh.size());
+  });
+  CHECK(staleError.empty());
+  CHECK_EQ(malformedError, std::string("truncated destroy record"));
+  Packet p;
+  CHECK(b->read(p) && p.body == bytesOf("fresh"));
+  CHECK_EQ(js.stats().staleRefused.load(), staleBefore + 1);
+  // Nothing else arrives: the refused batch sent nothing.
+  CHECK(!b->read(p, 100));
+}
+
+TEST(engine, server_full_is_notified_and_others_unaffected) {
+  EngineOptions o = smallOptions();
+  o.maxConnections = 2;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client a(port);
+  Client b(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 2; }));
+  Client c(port);
+  REQUIRE(c.connected());  // the kernel accepts; the engine refuses
+  Packet p;
+  CHECK(c.read(p) && isNotify(p, NotifyCode::ServerFull));
+  CHECK(c.waitEof());
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::ServerFull)].load(), uint64_t{1});
+  CHECK(a.sendPacket(kEcho, bytesOf("a")) && a.read(p) && p.body == bytesOf("a"));
+  CHECK_EQ(js.connectedIds().size(), size_t{2});
+}
+
+TEST(engine, idle_connections_time_out_and_pings_keep_alive) {
+  EngineOptions o = smallOptions();
+  o.idleTimeoutMs = 300;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client idle(port);
+  Client busy(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 2; }));
+  Packet p;
+  bool idleNotified = false;
+  for (int i = 0; i < 40 && !idleNotified; ++i) {
+    CHECK(busy.sendPacket(kPingId, {}));
+    CHECK(busy.read(p) && p.id == kPongId);
+    idleNotified = idle.read(p, 50) && isNotify(p, NotifyCode::IdleTimeout);
+  }
+  CHECK(idleNotified);
+  CHECK(idle.waitEof());
+  // The one that kept pinging is still open.
+  CHECK(busy.sendPacket(kEcho, bytesOf("alive")) && busy.read(p) && p.body == bytesOf("alive"));
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 1; }));
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::IdleTimeout)].load(), uint64_t{1});
+}
+
+TEST(engine, slow_consumer_is_closed_alone) {
+  EngineOptions o = smallOptions();
+  o.maxSendQueueBytes = 256 * 1024;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client slow(port);
+  Client other(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 2; }));
+  // The slow client asks for floods and never reads; socket buffers fill,
+  // then the send queue passes its bound.
+  bool closed = false;
+  for (int i = 0; i < 400 && !closed; ++i) {
+    slow.sendPacket(kFlood, {});
+    closed = js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 1; }, 20);
+  }
+  REQUIRE(closed);
+  CHECK_EQ(js.events().back().reason, CloseReason::SlowConsumer);
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::SlowConsumer)].load(), uint64_t{1});
+  Packet p;
+  CHECK(other.sendPacket(kEcho, bytesOf("fine")) && other.read(p) && p.body == bytesOf("fine"));
+}
+
+TEST(engine, inbound_bytes_are_bounded_when_js_falls_behind) {
+  EngineOptions o = smallOptions();
+  o.maxPendingBytes = 64 * 1024;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  js.setDraining(false);
+  constexpr uint32_t kPackets = 4000;
+  std::thread sender([&] {
+    std::vector<uint8_t> stream;
+    for (uint32_t i = 0; i < kPackets; ++i) {
+      std::vector<uint8_t> body(500, 0);
+      writeU32(body.data(), i);
+      testutil::appendPacket(stream, 200, body);
+    }
+    c.send(stream);  // blocks while the engine does not read; ends once it does
+  });
+  bool paused = false;
+  for (int i = 0; i < 500 && !paused; ++i) {
+    paused = js.stats().readPauses.load() > 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(paused);
+  js.setDraining(true);
+  bool all = js.waitFor([&] { return js.countLocked(InboundKind::Packet) == kPackets; }, 20000);
+  sender.join();
+  CHECK(all);
+  // Never far past the bound: one early hand-over and one read beyond it.
+  CHECK(js.waitFor([&] { return js.largestBatchLocked() <= o.maxPendingBytes + 256 * 1024 + 65536 + 4096; }, 0));
+  uint32_t next = 0;
+  for (const Event& e : js.events()) {
+    if (e.kind != InboundKind::Packet) continue;
+    if (readU32(e.body.data()) != next) break;
+    ++next;
+  }
+  CHECK_EQ(next, kPackets);
+}
+
+TEST(engine, graceful_shutdown_notifies_and_joins_every_thread) {
+  size_t threadsBefore = threadCount();
+  EngineOptions o = smallOptions();
+  o.ioThreads = 3;
+  {
+    FakeJs js(o);
+    uint16_t port = js.start();
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 6; ++i) clients.push_back(std::make_unique<Client>(port));
+    REQUIRE(js.waitFor([&] { return js.openLocked() == 6; }));
+    CHECK(threadCount() >= threadsBefore + 4);  // 3 IO threads and the JS stand-in
+    js.call([](EngineCore& e) { e.shutdown(false); });
+    for (auto& c : clients) {
+      Packet p;
+      CHECK(c->read(p) && isNotify(p, NotifyCode::ServerShutdown));
+      CHECK(c->waitEof());
+      c->close();  // the peer's FIN lets the engine finish without waiting for the deadline
+    }
+    CHECK(js.waitFor([&] { return js.finishedLocked(); }));
+    CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 6; }, 0));
+    for (const Event& e : js.events()) {
+      if (e.kind == InboundKind::Disconnect) CHECK_EQ(e.reason, CloseReason::Shutdown);
+    }
+    // Nobody listens any more.
+    Client late(port);
+    CHECK(!late.connected());
+    std::string error;
+    js.call([&](EngineCore& e) {
+      std::vector<uint8_t> batch = {static_cast<uint8_t>(OutboundOp::Destroy), 1, 0, 0, 0};
+      error = e.submit(batch.data(), batch.size());
+    });
+    CHECK(error.empty());
+  }
+  // Only the IO threads and the JS stand-in were added, and they are gone.
+  CHECK_EQ(threadCount(), threadsBefore);
+}
+
+TEST(engine, forced_teardown_with_busy_clients) {
+  size_t threadsBefore = threadCount();
+  std::vector<std::unique_ptr<Client>> clients;
+  {
+    FakeJs js(smallOptions());
+    uint16_t port = js.start();
+    for (int i = 0; i < 8; ++i) clients.push_back(std::make_unique<Client>(port));
+    REQUIRE(js.waitFor([&] { return js.openLocked() == 8; }));
+    for (auto& c : clients) {
+      std::vector<uint8_t> stream;
+      for (int i = 0; i < 200; ++i) testutil::appendPacket(stream, kEcho, std::vector<uint8_t>(200, 1));
+      c->send(stream);
+    }
+    // Destroyed while echoes are in flight: the destructor forces a shutdown.
+  }
+  for (auto& c : clients) CHECK(c->waitEof());
+  CHECK_EQ(threadCount(), threadsBefore);
+}
+
+TEST(engine, connection_churn_with_sends_to_closing_ids) {
+  // Clients come and go while the JS side broadcasts to everything it thinks
+  // is open: many sends hit ids that are closing or gone.
+  EngineOptions o = smallOptions();
+  o.maxConnections = 16;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Packet p;
+  int answered = 0;
+  for (int round = 0; round < 60; ++round) {
+    std::vector<std::unique_ptr<Client>> batch;
+    for (int i = 0; i < 4; ++i) batch.push_back(std::make_unique<Client>(port));
+    for (auto& c : batch) c->sendPacket(kBroadcast, bytesOf("x"));
+    if (batch[0]->read(p, 2000)) ++answered;
+    if (round % 3 == 0) batch[1]->sendPacket(kDestroy, {});
+    if (round % 5 == 0) batch[2]->send({0, 0, 0, 0, 0});  // protocol error
+  }
+  CHECK(answered > 0);
+  CHECK(js.waitFor([&] { return js.openLocked() == 0 && js.connectsLocked() == js.countLocked(InboundKind::Disconnect); },
+                   10000));
+  CHECK(js.waitFor([&] { return js.submitErrorsLocked() == 0; }, 0));
+  // The engine still works.
+  Client last(port);
+  CHECK(last.sendPacket(kEcho, bytesOf("ok")) && last.read(p) && p.body == bytesOf("ok"));
+}

@@ -1,0 +1,3 @@
+#include "harness.h"
+
+TEST_MAIN()
