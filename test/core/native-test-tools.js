@@ -1,0 +1,126 @@
+// Shared by scripts/test-core.js, scripts/fuzz.js and scripts/test-sanitizers.js:
+// makes sure the system packages a native check needs are there (installing
+// them with apt-get only when running as root, and saying so), and runs
+// commands with their output shown.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..', '..');
+
+function commandExists(name) {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+function anyFileExists(paths) {
+  return paths.some((p) => fs.existsSync(p));
+}
+
+// What each requirement looks like when present, and the Debian package
+// that provides it.
+const requirements = {
+  cmake: { present: () => commandExists('cmake'), apt: 'cmake' },
+  'c++': { present: () => commandExists('c++') || commandExists('g++'), apt: 'g++' },
+  make: { present: () => commandExists('make') || commandExists('ninja'), apt: 'make' },
+  libuv: {
+    present: () =>
+      anyFileExists(['/usr/include/uv.h', '/usr/local/include/uv.h']) &&
+      anyFileExists([
+        '/usr/lib/x86_64-linux-gnu/libuv.so',
+        '/usr/lib/aarch64-linux-gnu/libuv.so',
+        '/usr/lib/libuv.so',
+        '/usr/local/lib/libuv.so',
+      ]),
+    apt: 'libuv1-dev',
+  },
+  clang: { present: () => commandExists('clang++'), apt: 'clang' },
+  libfuzzer: {
+    // libFuzzer's runtime ships in the compiler-rt package matching clang.
+    present: () => {
+      const r = spawnSync('clang++', ['-print-resource-dir'], { encoding: 'utf8' });
+      if (r.status !== 0) return false;
+      const dir = path.join(r.stdout.trim(), 'lib', 'linux');
+      return fs.existsSync(dir) && fs.readdirSync(dir).some((f) => f.startsWith('libclang_rt.fuzzer'));
+    },
+    apt: () => {
+      const r = spawnSync('clang++', ['-dumpversion'], { encoding: 'utf8' });
+      const major = r.status === 0 ? r.stdout.trim().split('.')[0] : '14';
+      return `libclang-rt-${major}-dev`;
+    },
+  },
+};
+
+/**
+ * Ensures every named requirement is present. As root with apt-get, missing
+ * packages are installed (apt-get update once first); otherwise the process
+ * exits with a message naming the packages to install.
+ */
+function ensure(names, what) {
+  const missing = () => names.filter((n) => !requirements[n].present());
+  let lacking = missing();
+  if (lacking.length === 0) return;
+  // clang must be there before the compiler-rt package name can be derived.
+  const packagesOf = (list) =>
+    [...new Set(list.map((n) => (typeof requirements[n].apt === 'function' ? requirements[n].apt() : requirements[n].apt)))];
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !commandExists('apt-get')) {
+    console.error(
+      `${what} needs ${lacking.join(', ')}, which this machine lacks.\n` +
+        `Install the Debian/Ubuntu packages: sudo apt-get install -y ${packagesOf(lacking).join(' ')}\n` +
+        '(or the same tools from your platform\'s package manager), then run this again.',
+    );
+    process.exit(1);
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  console.log(`${what}: installing ${packagesOf(lacking).join(' ')} with apt-get (running as root)`);
+  run('apt-get', ['update', '-qq'], { env });
+  // Two rounds: the compiler-rt package is named after the clang just installed.
+  for (let round = 0; round < 2 && lacking.length > 0; round++) {
+    run('apt-get', ['install', '-y', '-qq', ...packagesOf(lacking)], { env });
+    lacking = missing();
+  }
+  if (lacking.length > 0) {
+    console.error(`${what}: still missing after apt-get: ${lacking.join(', ')}`);
+    process.exit(1);
+  }
+}
+
+/** Runs a command with inherited output; exits with its status if it fails. */
+function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...options });
+  if (r.error) {
+    console.error(`${cmd}: ${r.error.message}`);
+    process.exit(1);
+  }
+  if (r.status !== 0) {
+    console.error(`command failed (${r.status ?? r.signal}): ${cmd} ${args.join(' ')}`);
+    process.exit(r.status || 1);
+  }
+  return r;
+}
+
+/** Parallel jobs: the machine is shared, so at most 2. */
+function jobs() {
+  const fromEnv = Number(process.env.IOCPNET_BUILD_JOBS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2;
+}
+
+/**
+ * Configures and builds test/core into buildDir (sanitize: '', 'address' or
+ * 'thread'), then runs ctest there. extraCtestArgs select tests (-R ...).
+ */
+function buildAndTestCore({ buildDir, sanitize = '', ctestArgs = [], env = process.env }) {
+  ensure(['cmake', 'c++', 'make', 'libuv'], 'The C++ core tests');
+  const generator = commandExists('ninja') ? ['-G', 'Ninja'] : [];
+  const dir = path.join(root, buildDir);
+  if (!fs.existsSync(path.join(dir, 'CMakeCache.txt'))) {
+    run('cmake', ['-S', path.join(root, 'test', 'core'), '-B', dir, ...generator, `-DIOCPNET_SANITIZE=${sanitize}`]);
+  } else {
+    run('cmake', [dir, `-DIOCPNET_SANITIZE=${sanitize}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  run('cmake', ['--build', dir, '--parallel', String(jobs())]);
+  run('ctest', ['--output-on-failure', ...ctestArgs], { cwd: dir, env });
+}
+
+module.exports = { root, ensure, run, jobs, commandExists, buildAndTestCore };
