@@ -1,0 +1,181 @@
+/**
+ * Turns the runs of a benchmark into medians, a text table, a JSON file and
+ * an SVG bar chart of the native/js ratios.
+ */
+import type { Figure, LoadgenReport, ScenarioName, ScenarioPlan, ServerSamples } from './scenarios';
+
+export interface RunRecord {
+  scenario: ScenarioName;
+  backend: string;
+  round: number;
+  ok: boolean;
+  error?: string;
+  figures: Record<string, number | null>;
+  loadgen?: LoadgenReport;
+  server?: { command: string[]; samples: ServerSamples };
+  warnings: string[];
+}
+
+export interface ScenarioSummary {
+  name: ScenarioName;
+  description: string;
+  figures: Figure[];
+  /** backend -> figure key -> median over the successful rounds (null: not measured). */
+  medians: Record<string, Record<string, number | null>>;
+  /** figure key -> median(native) / median(js). */
+  ratios: Record<string, number | null>;
+  okRuns: Record<string, number>;
+  target?: { text: string; met: boolean | undefined };
+}
+
+export function median(values: number[]): number | null {
+  if (values.length === 0) return null;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+export function summarize(plans: ScenarioPlan[], backends: string[], runs: RunRecord[]): ScenarioSummary[] {
+  return plans.map((plan) => {
+    const medians: Record<string, Record<string, number | null>> = {};
+    const okRuns: Record<string, number> = {};
+    for (const backend of backends) {
+      const mine = runs.filter((r) => r.scenario === plan.name && r.backend === backend && r.ok);
+      okRuns[backend] = mine.length;
+      medians[backend] = {};
+      for (const f of plan.figures) {
+        const values = mine.map((r) => r.figures[f.key]).filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+        medians[backend][f.key] = median(values);
+      }
+    }
+    const ratios: Record<string, number | null> = {};
+    const native = medians.native;
+    const js = medians.js;
+    for (const f of plan.figures) {
+      const a = native?.[f.key];
+      const b = js?.[f.key];
+      ratios[f.key] = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+    }
+    const summary: ScenarioSummary = { name: plan.name, description: plan.description, figures: plan.figures, medians, ratios, okRuns };
+    if (plan.target && native) summary.target = { text: plan.target.text, met: plan.target.check(native, js ?? {}) };
+    return summary;
+  });
+}
+
+export function formatValue(v: number | null | undefined): string {
+  if (v === null || v === undefined) return 'n/a';
+  const a = Math.abs(v);
+  if (a >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** Whether native is better than js on this figure, by more than 2%. */
+function verdict(f: Figure, ratio: number | null): string {
+  if (ratio === null || f.better === 'info') return '';
+  if (Math.abs(ratio - 1) <= 0.02) return 'same';
+  const nativeBetter = f.better === 'higher' ? ratio > 1 : ratio < 1;
+  return nativeBetter ? 'native better' : 'native worse';
+}
+
+function pad(cells: string[][]): string[] {
+  const widths: number[] = [];
+  for (const row of cells) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return cells.map((row) =>
+    row
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd(),
+  );
+}
+
+/** The table of medians, one block per scenario. */
+export function formatTable(summaries: ScenarioSummary[], backends: string[], rounds: number): string {
+  const lines: string[] = [];
+  const both = backends.includes('native') && backends.includes('js');
+  for (const s of summaries) {
+    lines.push(`${s.name}: ${s.description}`);
+    const runsNote = backends.map((b) => `${b} ${s.okRuns[b]}/${rounds}`).join(', ');
+    const header = ['  figure', 'unit', ...backends, ...(both ? ['native/js', ''] : [])];
+    const rows: string[][] = [header];
+    for (const f of s.figures) {
+      const row = [`  ${f.label}`, f.unit, ...backends.map((b) => formatValue(s.medians[b]?.[f.key]))];
+      if (both) {
+        const r = s.ratios[f.key];
+        row.push(r === null ? 'n/a' : `${r.toFixed(2)}x`, verdict(f, r));
+      }
+      rows.push(row);
+    }
+    lines.push(...pad(rows));
+    lines.push(`  successful runs: ${runsNote}`);
+    if (s.target) {
+      const met = s.target.met === undefined ? 'not measured' : s.target.met ? 'met' : 'NOT met';
+      lines.push(`  target: ${s.target.text}: ${met}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * A horizontal bar per figure: the native/js ratio on a log2 axis centred
+ * on 1. Green where native is better, red where it is worse.
+ */
+export function renderSvg(summaries: ScenarioSummary[], title: string): string {
+  const rows: Array<{ label: string; ratio: number; good: boolean | undefined } | { heading: string }> = [];
+  for (const s of summaries) {
+    const figures = s.figures.filter((f) => s.ratios[f.key] !== null);
+    if (figures.length === 0) continue;
+    rows.push({ heading: `${s.name}` });
+    for (const f of figures) {
+      const ratio = s.ratios[f.key]!;
+      if (f.better === 'info') rows.push({ label: f.label, ratio, good: undefined });
+      else rows.push({ label: `${f.label} (${f.better} is better)`, ratio, good: f.better === 'higher' ? ratio >= 1 : ratio <= 1 });
+    }
+  }
+  // A ratio of 0 (native measured nothing, e.g. CPU at rest) is drawn at the left edge.
+  const ratios = rows.flatMap((r) => ('ratio' in r && r.ratio > 0 ? [r.ratio] : []));
+  const lo = Math.floor(Math.log2(Math.min(0.25, ...ratios)));
+  const hi = Math.ceil(Math.log2(Math.max(4, ...ratios)));
+  const labelW = 380;
+  const plotW = 520;
+  const rowH = 22;
+  const top = 58;
+  const width = labelW + plotW + 90;
+  const height = top + rows.length * rowH + 40;
+  const x = (r: number): number => labelW + ((Math.log2(Math.max(r, 2 ** lo)) - lo) / (hi - lo)) * plotW;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
+  out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
+  out.push(`<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">ratio native / js, log scale; green: native better, red: native worse, grey: context</text>`);
+  const bottom = top + rows.length * rowH;
+  for (let e = lo; e <= hi; e++) {
+    const gx = x(2 ** e);
+    const label = e >= 0 ? `${2 ** e}x` : `1/${2 ** -e}x`;
+    out.push(`<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${bottom}" stroke="${e === 0 ? '#000' : '#ddd'}" stroke-width="${e === 0 ? 1.5 : 1}"/>`);
+    out.push(`<text x="${gx.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#555">${label}</text>`);
+  }
+  rows.forEach((r, i) => {
+    const y = top + i * rowH;
+    if ('heading' in r) {
+      out.push(`<text x="8" y="${y + 15}" font-weight="bold">${escapeXml(r.heading)}</text>`);
+      return;
+    }
+    const x0 = x(1);
+    const x1 = x(r.ratio);
+    const left = Math.min(x0, x1);
+    const w = Math.max(1, Math.abs(x1 - x0));
+    out.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${escapeXml(r.label)}</text>`);
+    out.push(`<rect x="${left.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${r.good === undefined ? '#9e9e9e' : r.good ? '#2e7d32' : '#c62828'}"/>`);
+    const tx = Math.max(x0, x1) + 6;
+    out.push(`<text x="${tx.toFixed(1)}" y="${y + 15}">${r.ratio.toFixed(2)}x</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
