@@ -5,7 +5,9 @@
 // Installs what is missing: mingw-w64 and Wine with apt-get when root,
 // Windows Node into the cache (IOCPNET_WIN_CACHE, default ~/.cache/iocpnet-win).
 //
-// Options: --no-build (use the prebuild as it is), any other argument goes to vitest.
+// Options: --no-build (use the prebuild as it is); --linux-host (run the same
+// suites against the libuv engine in this machine's Node, for comparison);
+// any other argument goes to vitest.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const net = require('node:net');
@@ -18,6 +20,13 @@ function timed(label, timings, fn) {
   const r = fn();
   timings.push([label, Date.now() - t0]);
   return r;
+}
+
+/** The variables env sets or changes relative to this process's environment; null for one it removes. */
+function envChanges(env) {
+  const changes = Object.fromEntries(Object.entries(env).filter(([k, v]) => process.env[k] !== v));
+  for (const k of Object.keys(process.env)) if (!(k in env)) changes[k] = null;
+  return changes;
 }
 
 /** Sends the host an 'exit' request; resolves when it answered or after a while. */
@@ -37,38 +46,50 @@ function askHostToExit(port) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const build = !args.includes('--no-build');
-  const vitestArgs = args.filter((a) => a !== '--no-build');
+  const linuxHost = args.includes('--linux-host');
+  const build = !args.includes('--no-build') && !linuxHost;
+  const vitestArgs = args.filter((a) => a !== '--no-build' && a !== '--linux-host');
   const timings = [];
   const t0 = Date.now();
+  const expectEngine = linuxHost ? 'libuv' : 'iocp';
 
-  tools.ensureWine();
+  if (!linuxHost) tools.ensureWine();
   if (build) {
     timed('build:win', timings, () => tools.run(process.execPath, [path.join(__dirname, 'build-win.js')], { cwd: tools.root }));
   }
-  timed('Windows Node + Wine prefix', timings, () => {
-    winHost.ensureWindowsNode();
-    winHost.ensurePrefix();
-  });
-  timed('stage', timings, () => winHost.stage());
+  if (!linuxHost) {
+    timed('Windows Node + Wine prefix', timings, () => {
+      winHost.ensureWindowsNode();
+      winHost.ensurePrefix();
+    });
+  }
+  timed('stage', timings, () => winHost.stage({ withPrebuild: !linuxHost }));
 
+  const hostScript = path.join('test', 'win', 'host.js');
+  const hostCommand = linuxHost ? winHost.linuxCommand(hostScript) : winHost.windowsCommand(hostScript);
   const logFile = path.join(tools.cacheDir, 'logs', 'host.log');
   const t1 = Date.now();
-  const host = await winHost.startScript(path.join('test', 'win', 'host.js'), [], {
+  const host = await winHost.startLogged(hostCommand, {
     logFile,
     ready: /IOCPNET_HOST port=(\d+) engine=(\S+) node=(\S+)/,
   });
-  timings.push(['host start under Wine', Date.now() - t1]);
+  timings.push([`host start${linuxHost ? '' : ' under Wine'}`, Date.now() - t1]);
   const port = Number(host.match[1]);
-  tools.log(`host ready: Windows Node ${host.match[3]}, engine ${host.match[2]}, control port ${port}`);
+  tools.log(`host ready: Node ${host.match[3]}, engine ${host.match[2]}, control port ${port}`);
   let status = 1;
   try {
-    if (host.match[2] !== 'iocp') throw new Error(`the Windows addon reports engine ${host.match[2]}, not iocp`);
+    if (host.match[2] !== expectEngine) throw new Error(`the host reports engine ${host.match[2]}, not ${expectEngine}`);
     const r = timed('vitest (Windows suites)', timings, () =>
       spawnSync('npx', ['vitest', 'run', '--config', 'vitest.win.config.ts', ...vitestArgs], {
         cwd: tools.root,
         stdio: 'inherit',
-        env: { ...process.env, IOCPNET_WIN_HOST: `127.0.0.1:${port}` },
+        env: {
+          ...process.env,
+          IOCPNET_WIN_HOST: `127.0.0.1:${port}`,
+          IOCPNET_WIN_EXPECT_ENGINE: expectEngine,
+          // How a suite starts a host of its own (process teardown checks).
+          IOCPNET_WIN_HOST_COMMAND: JSON.stringify({ ...hostCommand, env: envChanges(hostCommand.env) }),
+        },
       }),
     );
     status = r.status ?? 1;
@@ -79,7 +100,7 @@ async function main() {
       tools.log('the host did not exit; killing it');
       host.child.kill('SIGKILL');
     }
-    winHost.stopWine();
+    if (!linuxHost) winHost.stopWine();
     const log = require('node:fs').readFileSync(logFile, 'utf8').trim();
     if (log) console.log(`\n--- host output (${path.relative(process.cwd(), logFile) || logFile}) ---\n${log}\n---`);
   }

@@ -83,8 +83,8 @@ function listTs(dir) {
  * dependencies. TypeScript is transpiled file by file: the type check is
  * npm test's job, and this keeps the stage independent of dist/.
  */
-function stage() {
-  if (!fs.existsSync(tools.prebuildFile)) throw new Error(`${tools.prebuildFile} is missing: run npm run build:win`);
+function stage({ withPrebuild = true } = {}) {
+  if (withPrebuild && !fs.existsSync(tools.prebuildFile)) throw new Error(`${tools.prebuildFile} is missing: run npm run build:win`);
   const ts = require(require.resolve('typescript', { paths: [tools.root] }));
   fs.rmSync(stageDir, { recursive: true, force: true });
   const files = [...listTs(path.join(tools.root, 'lib')), ...listTs(path.join(tools.root, 'bench')), ...listTs(path.join(tools.root, 'test', 'win'))];
@@ -99,8 +99,10 @@ function stage() {
   }
   const pkg = JSON.parse(fs.readFileSync(path.join(tools.root, 'package.json'), 'utf8'));
   fs.writeFileSync(path.join(stageDir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, private: true }, null, 2));
-  fs.mkdirSync(path.join(stageDir, 'prebuilds', 'win32-x64'), { recursive: true });
-  fs.copyFileSync(tools.prebuildFile, path.join(stageDir, 'prebuilds', 'win32-x64', path.basename(tools.prebuildFile)));
+  if (withPrebuild) {
+    fs.mkdirSync(path.join(stageDir, 'prebuilds', 'win32-x64'), { recursive: true });
+    fs.copyFileSync(tools.prebuildFile, path.join(stageDir, 'prebuilds', 'win32-x64', path.basename(tools.prebuildFile)));
+  }
   for (const dep of Object.keys(pkg.dependencies ?? {})) {
     // Pure-JS runtime dependencies only; build tools are not needed on the Windows side.
     if (['cmake-js', 'node-addon-api', 'node-api-headers'].includes(dep)) continue;
@@ -112,20 +114,39 @@ function stage() {
 }
 
 /**
- * Starts `node.exe <script> ...args` from the stage under Wine, output to
+ * How to run `node.exe <script> ...args` from the stage under Wine:
+ * { command, args, cwd, env }. Stdout and stderr must go to a file.
+ */
+function windowsCommand(script, args = []) {
+  const exe = ensureWindowsNode();
+  ensurePrefix();
+  return { command: tools.wineLoader(), args: [exe, path.join(stageDir, script), ...args], cwd: stageDir, env: wineEnv() };
+}
+
+/**
+ * The same script on this machine's Node and the libuv addon of build/Release,
+ * to compare the engines on one suite.
+ */
+function linuxCommand(script, args = []) {
+  const addon = path.join(tools.root, 'build', 'Release', 'iocpnet.node');
+  if (!require('node:fs').existsSync(addon)) throw new Error(`${addon} is missing: run npm run build`);
+  return {
+    command: process.execPath,
+    args: [path.join(stageDir, script), ...args],
+    cwd: stageDir,
+    env: { ...process.env, IOCPNET_NATIVE_PATH: addon },
+  };
+}
+
+/**
+ * Starts a command from windowsCommand/linuxCommand with its output in
  * logFile, and resolves once a line of the log matches ready (a RegExp);
  * rejects if the process exits first or timeoutMs pass.
  */
-function startScript(script, args, { logFile, ready, timeoutMs = 60000 }) {
-  const exe = ensureWindowsNode();
-  ensurePrefix();
+function startLogged(cmd, { logFile, ready, timeoutMs = 60000 }) {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = fs.openSync(logFile, 'w');
-  const child = spawn(tools.wineLoader(), [exe, path.join(stageDir, script), ...args], {
-    cwd: stageDir,
-    env: wineEnv(),
-    stdio: ['ignore', fd, fd],
-  });
+  const child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   let exited = null;
   const exitPromise = new Promise((resolve) => {
@@ -135,6 +156,7 @@ function startScript(script, args, { logFile, ready, timeoutMs = 60000 }) {
     });
   });
   const started = Date.now();
+  const name = path.basename(cmd.args[cmd.args.length - 1] ?? cmd.command);
   return new Promise((resolve, reject) => {
     const poll = setInterval(() => {
       const text = fs.readFileSync(logFile, 'utf8');
@@ -144,14 +166,19 @@ function startScript(script, args, { logFile, ready, timeoutMs = 60000 }) {
         resolve({ child, match: m, startMs: Date.now() - started, exited: exitPromise, logFile });
       } else if (exited) {
         clearInterval(poll);
-        reject(new Error(`node.exe ${script} exited (${exited.code ?? exited.signal}) before it was ready:\n${text}`));
+        reject(new Error(`${name} exited (${exited.code ?? exited.signal}) before it was ready:\n${text}`));
       } else if (Date.now() - started > timeoutMs) {
         clearInterval(poll);
         child.kill('SIGKILL');
-        reject(new Error(`node.exe ${script} not ready after ${timeoutMs} ms:\n${text}`));
+        reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${text}`));
       }
     }, 50);
   });
+}
+
+/** startLogged for `node.exe <script>` under Wine. */
+function startScript(script, args, opts) {
+  return startLogged(windowsCommand(script, args), opts);
 }
 
 /** Stops the prefix's wineserver and every Wine process of the prefix (only ours). */
@@ -160,4 +187,16 @@ function stopWine() {
   if (server && fs.existsSync(prefixDir)) spawnSync(server, ['-k'], { env: wineEnv(), stdio: 'ignore', timeout: 15000 });
 }
 
-module.exports = { ensureWindowsNode, ensurePrefix, stage, startScript, stopWine, stageDir, prefixDir, wineEnv };
+module.exports = {
+  ensureWindowsNode,
+  ensurePrefix,
+  stage,
+  windowsCommand,
+  linuxCommand,
+  startLogged,
+  startScript,
+  stopWine,
+  stageDir,
+  prefixDir,
+  wineEnv,
+};

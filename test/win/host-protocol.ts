@@ -18,11 +18,12 @@ import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/typ
 export type HostApp = 'plain' | 'echo';
 
 export type HostRequest =
-  | { req: number; op: 'start'; app: HostApp; options: ServerOptions; mirrorPackets: boolean; port?: number }
+  | { req: number; op: 'start'; app: HostApp; options: ServerOptions; mirrorPackets: boolean; port?: number; host?: string }
   | { req: number; op: 'stats'; srv: number }
   | { req: number; op: 'stop'; srv: number }
   | { req: number; op: 'sync' }
-  | { req: number; op: 'exit' }
+  | { req: number; op: 'exit'; force?: boolean }
+  | { req: number; op: 'block'; ms: number }
   | { req: number; op: 'send'; srv: number; conn: number; packetId: number; body: string }
   | { req: number; op: 'broadcast'; srv: number; conns: number[]; packetId: number; body: string }
   | { req: number; op: 'close' | 'destroy'; srv: number; conn: number };
@@ -37,6 +38,12 @@ export type HostEvent =
   | { ev: 'disconnect'; srv: number; conn: number; reason: DisconnectReason }
   | { ev: 'error'; srv: number; message: string }
   | { ev: 'stats'; srv: number; stats: ServerStats };
+
+/*
+ * 'block' keeps the host's JS thread busy for ms (at most 10 s), as a slow
+ * handler would; 'exit' with force leaves the servers open, so that process
+ * teardown has to stop them.
+ */
 
 /** The line the host prints to its stdout file once its control port is open. */
 export const READY_PREFIX = 'IOCPNET_HOST';

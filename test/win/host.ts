@@ -60,7 +60,7 @@ async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>
     scheduleStats(srv, h);
   });
   server.on('error', (err) => write(owner, { ev: 'error', srv, message: err.message }));
-  const address = await server.listen(r.port ?? 0, '127.0.0.1');
+  const address = await server.listen(r.port ?? 0, r.host ?? '127.0.0.1');
   hosted.set(srv, h);
   return { re: r.req, ok: true, srv, port: address.port, engine: loadAddon().engine };
 }
@@ -90,9 +90,16 @@ async function handle(sock: net.Socket, r: HostRequest): Promise<HostReply> {
     case 'sync':
       return { re: r.req, ok: true };
     case 'exit':
-      await Promise.all([...hosted.keys()].map((srv) => stop(srv)));
+      if (!r.force) await Promise.all([...hosted.keys()].map((srv) => stop(srv)));
       setTimeout(() => process.exit(0), 50);
       return { re: r.req, ok: true };
+    case 'block': {
+      const until = Date.now() + Math.min(Math.max(0, r.ms), 10000);
+      while (Date.now() < until) {
+        // Busy on purpose: the IO threads keep reading while JS does not drain.
+      }
+      return { re: r.req, ok: true };
+    }
     case 'send': {
       const conn = hostedOrThrow(r.srv).conns.get(r.conn);
       return { re: r.req, ok: true, result: conn ? conn.send(r.packetId, Buffer.from(r.body, 'base64')) : false };

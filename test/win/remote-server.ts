@@ -5,7 +5,9 @@
  * runner (scripts/test-win.js) starts the host and passes its control
  * address in IOCPNET_WIN_HOST ("127.0.0.1:<port>").
  */
+import * as childProcess from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { emptyStats } from '../../lib/server';
 import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
@@ -67,9 +69,20 @@ export class HostClient {
   }
 
   /** Starts a server in the host on 127.0.0.1:0. */
-  async start(app: HostApp, options: ServerOptions = {}, opts: { mirrorPackets?: boolean; port?: number } = {}): Promise<RemoteServer> {
+  async start(
+    app: HostApp,
+    options: ServerOptions = {},
+    opts: { mirrorPackets?: boolean; port?: number; host?: string } = {},
+  ): Promise<RemoteServer> {
     const mirrorPackets = opts.mirrorPackets ?? app === 'plain';
-    const r = await this.request({ op: 'start', app, options, mirrorPackets, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+    const r = await this.request({
+      op: 'start',
+      app,
+      options,
+      mirrorPackets,
+      ...(opts.port !== undefined ? { port: opts.port } : {}),
+      ...(opts.host !== undefined ? { host: opts.host } : {}),
+    });
     if (r.srv === undefined || r.port === undefined) throw new Error('malformed start reply');
     const server = new RemoteServer(this, r.srv, r.port, r.engine ?? '?');
     this.#servers.set(r.srv, server);
@@ -252,5 +265,44 @@ export class RemoteServer extends EventEmitter {
         this.#stats = e.stats;
         break;
     }
+  }
+}
+
+/** A host process of its own, started the way the runner started the shared one. */
+export interface SpawnedHost {
+  client: HostClient;
+  exited: Promise<number | null>;
+  kill(): void;
+}
+
+/** Starts another host (IOCPNET_WIN_HOST_COMMAND from the runner); stdout goes to logFile. */
+export async function spawnHost(logFile: string, timeoutMs = 60000): Promise<SpawnedHost> {
+  const spec = process.env.IOCPNET_WIN_HOST_COMMAND;
+  if (!spec) throw new Error('IOCPNET_WIN_HOST_COMMAND is not set (run npm run test:win)');
+  const cmd = JSON.parse(spec) as { command: string; args: string[]; cwd: string; env: Record<string, string | null> };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(cmd.env)) {
+    if (v === null) delete env[k];
+    else env[k] = v;
+  }
+  // Under Wine, Node's stdout must be a file, not a pipe.
+  const fd = fs.openSync(logFile, 'w');
+  const child = childProcess.spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let done = false;
+  void exited.then(() => (done = true));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /IOCPNET_HOST port=(\d+)/.exec(fs.readFileSync(logFile, 'utf8'));
+    if (m) {
+      const client = await HostClient.connect({ host: '127.0.0.1', port: Number(m[1]) });
+      return { client, exited, kill: () => child.kill('SIGKILL') };
+    }
+    if (done || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the host did not start: ${fs.readFileSync(logFile, 'utf8')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
