@@ -30,6 +30,7 @@ export interface Addon {
 }
 
 let cached: Addon | undefined;
+let cachedFile: string | undefined;
 
 /** The package root: the folder of the package.json named iocpnet above this file. */
 export function packageRoot(): string {
@@ -49,31 +50,51 @@ export function packageRoot(): string {
   }
 }
 
+/** The Node-API version the addon is built for (CMakeLists.txt NAPI_VERSION, package.json binary.napi_versions). */
+const ADDON_NAPI_VERSION = 8;
+
 /**
  * Loads the native addon: IOCPNET_NATIVE_PATH when set (a .node file, for
- * bundlers and Electron), else build/Release, then prebuilds/<platform>-<arch>.
+ * bundlers and Electron), else what node-gyp-build picks in the package:
+ * build/Release (a source build), then prebuilds/<platform>-<arch>
+ * (PREBUILDS_ONLY=1 skips build/).
  */
 export function loadAddon(): Addon {
   if (cached) return cached;
   const explicit = process.env.IOCPNET_NATIVE_PATH;
+  let tried = explicit ? `IOCPNET_NATIVE_PATH=${explicit}` : 'the iocpnet package';
   try {
     if (explicit) {
+      const file = path.resolve(explicit);
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      cached = require(path.resolve(explicit)) as Addon;
+      cached = require(file) as Addon;
+      cachedFile = file;
     } else {
+      const root = packageRoot();
+      const prebuilds = `prebuilds/${process.platform}-${process.arch}`;
+      tried = process.env.PREBUILDS_ONLY ? `${prebuilds} (PREBUILDS_ONLY is set) in ${root}` : `build/Release and ${prebuilds} in ${root}`;
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const load = require('node-gyp-build') as (dir: string) => unknown;
-      cached = load(packageRoot()) as Addon;
+      const load = require('node-gyp-build') as { (dir: string): unknown; resolve(dir: string): string };
+      const file = load.resolve(root);
+      cached = load(root) as Addon;
+      cachedFile = file;
     }
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    // The first line says what failed; the rest is a require stack or a repeat of the folder.
+    const reason = (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
     throw new IocpnetError(
       'ERR_NATIVE_LOAD',
-      `iocpnet: no native addon loads for ${process.platform}-${process.arch} (Node-API ${process.versions.napi}, ` +
-        `Node ${process.version}): ${reason}\n` +
-        `Fix: run \`npm rebuild iocpnet --build-from-source\` (needs cmake and a C++17 compiler), ` +
-        `set IOCPNET_NATIVE_PATH to a built iocpnet.node, or use createServer({ backend: 'js' }).`,
+      `iocpnet: no native addon loads for ${process.platform}-${process.arch}, Node ${process.version} ` +
+        `with Node-API ${process.versions.napi} (the addon needs Node-API ${ADDON_NAPI_VERSION}); tried ${tried}: ${reason}\n` +
+        `Fix: run \`npm rebuild iocpnet --build-from-source\` (needs cmake 3.16+ and a C++17 compiler), ` +
+        `set IOCPNET_NATIVE_PATH to an iocpnet.node built for this platform, or use createServer({ backend: 'js' }).`,
     );
   }
   return cached;
+}
+
+/** The .node file loadAddon() loaded (it loads the addon first), e.g. for child processes that must load the same one. */
+export function loadedAddonPath(): string {
+  loadAddon();
+  return cachedFile as string;
 }

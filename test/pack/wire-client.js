@@ -1,0 +1,116 @@
+'use strict';
+// A raw TCP client for black-box checks of an installed package: it speaks
+// the framing of PROTOCOL.md section 1 and depends on nothing but Node, so
+// it runs from a temporary project without the checkout's dev dependencies.
+const net = require('node:net');
+
+/** Writes a NUL-padded fixed-size string field. */
+function fixedString(value, size) {
+  const out = Buffer.alloc(size);
+  Buffer.from(value, 'utf8').copy(out, 0, 0, size - 1);
+  return out;
+}
+
+/** Reads a fixed-size string field: the bytes up to the first NUL. */
+function readFixedString(buf, offset, size) {
+  const field = buf.subarray(offset, offset + size);
+  const end = field.indexOf(0);
+  return field.subarray(0, end < 0 ? field.length : end).toString('utf8');
+}
+
+class WireClient {
+  constructor(socket) {
+    this.socket = socket;
+    this.packets = [];
+    this.received = 0;
+    this.closed = false;
+    this.buffer = Buffer.alloc(0);
+    this.waiters = new Set();
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      while (this.buffer.length >= 5) {
+        const length = this.buffer.readUInt16LE(0);
+        if (length < 5 || this.buffer.length < length) break;
+        this.packets.push({
+          id: this.buffer.readUInt16LE(2),
+          body: Buffer.from(this.buffer.subarray(5, length)),
+          seq: this.received++,
+        });
+        this.buffer = this.buffer.subarray(length);
+      }
+      this.wake();
+    });
+    socket.on('error', () => this.wake());
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  static connect(port, host = '127.0.0.1', timeoutMs = 5000) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`connect to ${host}:${port} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new WireClient(socket));
+      });
+    });
+  }
+
+  send(id, body = Buffer.alloc(0)) {
+    const header = Buffer.alloc(5);
+    header.writeUInt16LE(5 + body.length, 0);
+    header.writeUInt16LE(id, 2);
+    this.socket.write(Buffer.concat([header, body]));
+  }
+
+  /** Resolves with the first received packet (oldest first) that matches, and removes it. */
+  take(match, timeoutMs = 5000, what = 'a packet') {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = this.packets.findIndex(match);
+        if (i >= 0) {
+          done();
+          resolve(this.packets.splice(i, 1)[0]);
+        } else if (this.closed) {
+          done();
+          reject(new Error(`connection closed while waiting for ${what}; received ids ${this.ids()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ids ${this.ids()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  ids() {
+    return JSON.stringify(this.packets.map((p) => p.id));
+  }
+
+  wake() {
+    for (const w of [...this.waiters]) w();
+  }
+
+  close() {
+    this.socket.destroy();
+  }
+}
+
+module.exports = { WireClient, fixedString, readFixedString };
