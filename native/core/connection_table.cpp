@@ -22,7 +22,9 @@ uint32_t ConnectionTable::acquire(uint16_t thread) {
   }
   Slot& slot = slots_[slotIndex];
   slot.generation = slot.generation >= maxGeneration_ ? 1 : slot.generation + 1;
-  slot.thread.store(thread, std::memory_order_relaxed);
+  // Release, with the acquire in ownerOf: a command routed to this thread
+  // after the slot's reuse sees everything the previous owner did before release().
+  slot.thread.store(thread, std::memory_order_release);
   uint32_t id = slotIndex + slot.generation * capacity_;
   slot.id.store(id, std::memory_order_release);
   inUse_.fetch_add(1, std::memory_order_relaxed);
@@ -46,7 +48,7 @@ int ConnectionTable::ownerOf(uint32_t id) const noexcept {
   if (id == 0) return -1;
   const Slot& slot = slots_[id % capacity_];
   if (slot.id.load(std::memory_order_acquire) != id) return -1;
-  return slot.thread.load(std::memory_order_relaxed);
+  return slot.thread.load(std::memory_order_acquire);
 }
 
 }  // namespace iocpnet

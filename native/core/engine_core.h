@@ -54,7 +54,10 @@ struct ConnectionCore {
     Closing,  // flushing, then FIN, then waiting for the peer's FIN or the deadline
     Dropping  // the socket is being closed; waiting for the platform to confirm
   };
-  uint32_t id = 0;
+  // Atomic because a slot's object moves between IO threads: the next socket
+  // in the slot may be adopted by another thread while the previous owner
+  // still checks a command for the old id against it.
+  std::atomic<uint32_t> id{0};
   uint16_t thread = 0;
   Phase phase = Phase::Free;
   bool writeInFlight = false;
@@ -63,6 +66,10 @@ struct ConnectionCore {
   bool peerEnded = false;
   bool readPaused = false;
   bool writeScheduled = false;
+  // The engine began a graceful close and reported it; until JS releases the
+  // connection, the replies its handlers queue before that are still taken.
+  bool awaitingRelease = false;
+  NotifyCode pendingNotify = NotifyCode::None;
   uint64_t lastActivityMs = 0;
   uint64_t closeDeadlineMs = 0;
   size_t listIndex = 0;  // position in its IO thread's list
@@ -72,7 +79,7 @@ struct ConnectionCore {
 
 // A command for one IO thread.
 struct IoCommand {
-  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Resume, StopAccepting, Shutdown };
+  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Release, Resume, StopAccepting, Shutdown };
   Kind kind;
   uint32_t id = 0;
   uint16_t notifyCode = 0;
@@ -179,6 +186,8 @@ class EngineCore {
   // End of a loop iteration: starts the writes the step queued and hands
   // the step's events to JS.
   void endStep(IoThreadCore& thread);
+  // Timer period: fine enough for idleTimeoutMs and closeTimeoutMs.
+  uint64_t tickMs() const noexcept;
   // True while readers should not read (too many bytes wait for JS).
   bool inboundFull() const noexcept { return inbound_.full(); }
   // A reader paused for space; it is resumed after the next drain.
@@ -197,12 +206,19 @@ class EngineCore {
   void threadExited(IoThreadCore& thread);
 
  private:
-  void beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, bool graceful);
+  // Drop: close now, dropping what is queued. Graceful: send what is queued,
+  // then the notify, then FIN. AfterRelease: as Graceful, once JS has handled
+  // the Disconnect record (closes the engine begins while JS may still reply).
+  enum class CloseMode : uint8_t { Drop, Graceful, AfterRelease };
+  void beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, CloseMode mode);
+  void release(ConnectionCore& c);
+  void queueNotify(ConnectionCore& c, NotifyCode notify);
   void continueClose(ConnectionCore& c);
   void drop(ConnectionCore& c);
   void enqueue(ConnectionCore& c, Slice slice);
   void enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength);
   void markDirty(ConnectionCore& c);
+  // The connection named by id if commands may still reach it.
   ConnectionCore* lookup(uint32_t id);
   void checkThreadDone(IoThreadCore& thread);
   IoThreadCore& threadOf(ConnectionCore& c) { return *threads_[c.thread]; }
