@@ -108,6 +108,28 @@ describe.each(backends())('%s backend: framing', (backend) => {
     ['Type 0x80', frame(100, Buffer.from('zz'), { type: 0x80 })],
   ];
 
+  it('answers every request that arrived before the peer half-closed (requests sent with the FIN)', async () => {
+    const { server, port } = await engine.startEcho();
+    const c = await engine.connect(port);
+    const count = 20;
+    // end(data) puts the requests and the FIN in flight together.
+    c.socket.end(frames(Array.from({ length: count }, (_, i): [number, Uint8Array] => [300, seqBody(i)])));
+    await c.waitClosed(10000);
+    expect(c.packets.map((p) => p.body.readUInt32LE(0))).toEqual(Array.from({ length: count }, (_, i) => i));
+    expect(server.stats().staleRefused).toBe(0);
+    expect(server.stats().closes.closed).toBe(1);
+  });
+
+  it('sends the replies to packets before a protocol error ahead of the PROTOCOL_ERROR notify', async () => {
+    const { server, port } = await engine.startEcho({ maxPacketSize: 1024 });
+    const c = await engine.connect(port);
+    c.write(Buffer.concat([frame(100, Buffer.from('one')), frame(101, Buffer.from('two')), frame(100, Buffer.alloc(0), { length: 4 })]));
+    await c.waitClosed(10000);
+    expect(c.packets.map((p) => p.id)).toEqual([100, 101, 3]);
+    expect(notifyCode(c.packets[2])).toBe(2);
+    expect(server.stats().staleRefused).toBe(0);
+  });
+
   it.each(badPackets)('closes on %s with PROTOCOL_ERROR after delivering the packets before it', async (_name, bad) => {
     const { server, port, log } = await engine.start({ maxPacketSize: 1024 });
     const bystander = await engine.connect(port);

@@ -23,6 +23,7 @@ const enum OutboundOp {
   Broadcast = 2,
   Close = 3,
   Destroy = 4,
+  Release = 5,
 }
 
 /**
@@ -202,6 +203,11 @@ export class NativeBackend implements Backend {
         const reason = DISCONNECT_REASONS[bytes[p]];
         p += 1;
         if (reason !== undefined) sink.onDisconnect(id, reason);
+        // After the replies handlers queued for this connection: the engine
+        // sends them, then goes on with the close it began.
+        const q = this.#reserve(5);
+        this.#out[q] = OutboundOp.Release;
+        this.#outView.setUint32(q + 1, id, true);
       } else {
         // The engine wrote something this code does not know: a build mismatch.
         throw new IocpnetError('ERR_NATIVE_BATCH', `unknown event record kind ${kind} from the native engine`);

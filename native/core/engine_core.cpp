@@ -62,8 +62,10 @@ EngineCore::~EngineCore() = default;
 std::string EngineCore::submit(const uint8_t* data, size_t len) {
   std::string error = validateOutboundBatch(data, len);
   if (!error.empty()) return error;
-  if (!started_ || shuttingDown_) {
-    // Nothing can be sent any more; count what was refused.
+  // During a shutdown JS still sends: replies, and the releases that let
+  // each connection's close go on.
+  if (!started_) {
+    // Nothing can be sent; count what was refused.
     forEachOutboundRecord(data, len, [&](const OutboundRecord& r) { Stats::add(stats_.staleRefused, r.count); });
     return std::string();
   }
@@ -76,7 +78,8 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
       uint32_t id = r.id(i);
       int owner = table_.ownerOf(id);
       if (owner < 0) {
-        Stats::add(stats_.staleRefused);
+        // A release may follow a close JS asked for itself: nothing to refuse.
+        if (r.op != OutboundOp::Release) Stats::add(stats_.staleRefused);
         continue;
       }
       IoCommand cmd{};
@@ -93,6 +96,9 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
           break;
         case OutboundOp::Destroy:
           cmd.kind = IoCommand::Kind::Destroy;
+          break;
+        case OutboundOp::Release:
+          cmd.kind = IoCommand::Kind::Release;
           break;
       }
       routing_[static_cast<size_t>(owner)].push_back(std::move(cmd));
@@ -170,8 +176,16 @@ void EngineCore::onAccepted(intptr_t socket, const std::string& address, uint16_
 
 ConnectionCore* EngineCore::lookup(uint32_t id) {
   ConnectionCore* c = connectionAt(table_.slotOf(id));
-  if (c == nullptr || c->id != id || c->phase != ConnectionCore::Phase::Open) return nullptr;
-  return c;
+  if (c == nullptr || c->id != id) return nullptr;
+  if (c->phase == ConnectionCore::Phase::Open) return c;
+  if (c->phase == ConnectionCore::Phase::Closing && c->awaitingRelease) return c;
+  return nullptr;
+}
+
+uint64_t EngineCore::tickMs() const noexcept {
+  uint64_t period = options_.closeTimeoutMs;
+  if (options_.idleTimeoutMs > 0 && options_.idleTimeoutMs < period) period = options_.idleTimeoutMs;
+  return std::clamp<uint64_t>(period / 4, 10, 1000);
 }
 
 void EngineCore::runCommands(IoThreadCore& t) {
@@ -191,7 +205,8 @@ void EngineCore::runCommands(IoThreadCore& t) {
         c->thread = t.index;
         c->phase = ConnectionCore::Phase::Open;
         c->writeInFlight = c->shutdownRequested = c->shutdownDone = c->peerEnded = false;
-        c->readPaused = c->writeScheduled = false;
+        c->readPaused = c->writeScheduled = c->awaitingRelease = false;
+        c->pendingNotify = NotifyCode::None;
         c->lastActivityMs = nowMs(t);
         c->closeDeadlineMs = 0;
         c->assembler.reset();
@@ -227,8 +242,14 @@ void EngineCore::runCommands(IoThreadCore& t) {
           break;
         }
         NotifyCode code = static_cast<NotifyCode>(cmd.notifyCode);
+        if (c->awaitingRelease) {
+          // JS closed it itself before it saw the engine's Disconnect record.
+          c->pendingNotify = code;
+          release(*c);
+          break;
+        }
         CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
-        beginClose(*c, reason, code, true);
+        beginClose(*c, reason, code, CloseMode::Graceful);
         break;
       }
       case IoCommand::Kind::Destroy: {
@@ -237,7 +258,13 @@ void EngineCore::runCommands(IoThreadCore& t) {
           Stats::add(stats_.staleRefused);
           break;
         }
-        beginClose(*c, CloseReason::Kicked, NotifyCode::None, false);
+        if (c->awaitingRelease) drop(*c);
+        else beginClose(*c, CloseReason::Kicked, NotifyCode::None, CloseMode::Drop);
+        break;
+      }
+      case IoCommand::Kind::Release: {
+        ConnectionCore* c = lookup(cmd.id);
+        if (c != nullptr && c->awaitingRelease) release(*c);
         break;
       }
       case IoCommand::Kind::Resume:
@@ -267,7 +294,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
         for (ConnectionCore* c : all) {
           if (c->phase == ConnectionCore::Phase::Open) {
             beginClose(*c, CloseReason::Shutdown, cmd.force ? NotifyCode::None : NotifyCode::ServerShutdown,
-                       !cmd.force);
+                       cmd.force ? CloseMode::Drop : CloseMode::AfterRelease);
           } else if (cmd.force) {
             drop(*c);
           }
@@ -282,7 +309,8 @@ void EngineCore::runCommands(IoThreadCore& t) {
 
 void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
   if (c.sendq.queuedBytes() + slice.length > options_.maxSendQueueBytes) {
-    beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, false);
+    if (c.phase == ConnectionCore::Phase::Open) beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, CloseMode::Drop);
+    else drop(c);
     return;
   }
   Stats::add(stats_.packetsOut);
@@ -342,7 +370,7 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
     return true;
   });
   if (error != FrameError::None && c.phase == ConnectionCore::Phase::Open) {
-    beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, true);
+    beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, CloseMode::AfterRelease);
   }
   // One loop turn may read from many connections: hand large batches over
   // early so that the bound on bytes waiting for JS sees them.
@@ -360,7 +388,7 @@ void EngineCore::onPeerEnded(ConnectionCore& c) {
   c.peerEnded = true;
   if (c.phase == ConnectionCore::Phase::Open) {
     // Half-close: what the peer asked for before its FIN still gets answered.
-    beginClose(c, CloseReason::Closed, NotifyCode::None, true);
+    beginClose(c, CloseReason::Closed, NotifyCode::None, CloseMode::AfterRelease);
   } else if (c.phase == ConnectionCore::Phase::Closing) {
     continueClose(c);
   }
@@ -368,7 +396,7 @@ void EngineCore::onPeerEnded(ConnectionCore& c) {
 
 void EngineCore::onReadError(ConnectionCore& c) {
   if (c.phase == ConnectionCore::Phase::Open) {
-    beginClose(c, CloseReason::Reset, NotifyCode::None, false);
+    beginClose(c, CloseReason::Reset, NotifyCode::None, CloseMode::Drop);
   } else {
     drop(c);
   }
@@ -381,7 +409,7 @@ void EngineCore::onWriteDone(ConnectionCore& c, bool ok) {
   if (c.phase == ConnectionCore::Phase::Dropping) return;
   if (!ok) {
     if (c.phase == ConnectionCore::Phase::Open) {
-      beginClose(c, CloseReason::Reset, NotifyCode::None, false);
+      beginClose(c, CloseReason::Reset, NotifyCode::None, CloseMode::Drop);
     } else {
       drop(c);
     }
@@ -397,16 +425,15 @@ void EngineCore::onShutdownDone(ConnectionCore& c) {
   if (c.phase == ConnectionCore::Phase::Closing) continueClose(c);
 }
 
-void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, bool graceful) {
+void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, CloseMode mode) {
   if (c.phase != ConnectionCore::Phase::Open) return;
   IoThreadCore& t = threadOf(c);
   c.phase = ConnectionCore::Phase::Closing;
-  table_.retire(c.id);
   open_.fetch_sub(1, std::memory_order_relaxed);
   Stats::add(stats_.closes[static_cast<size_t>(reason)]);
   t.events.disconnect(c.id, reason);
   c.assembler.reset();
-  if (!graceful) {
+  if (mode == CloseMode::Drop) {
     drop(c);
     return;
   }
@@ -415,22 +442,39 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
     c.readPaused = false;
     resumeReading(c);
   }
-  if (notify != NotifyCode::None) {
-    uint8_t body[2];
-    writeU16(body, static_cast<uint16_t>(notify));
-    ChunkRef chunk = ChunkRef::allocate(kHeaderSize + 2);
-    writeHeader(chunk.data(), kDisconnectNotifyId, 2);
-    std::memcpy(chunk.data() + kHeaderSize, body, 2);
-    Stats::add(stats_.packetsOut);
-    // The notify goes out even past maxSendQueueBytes: it is the last packet.
-    c.sendq.push(Slice{std::move(chunk), 0, kHeaderSize + 2});
-  }
   c.closeDeadlineMs = nowMs(t) + options_.closeTimeoutMs;
+  if (mode == CloseMode::AfterRelease) {
+    // The id stays addressable: replies to the packets delivered before the
+    // Disconnect record still go out, ahead of the notify.
+    c.awaitingRelease = true;
+    c.pendingNotify = notify;
+    return;
+  }
+  table_.retire(c.id);
+  queueNotify(c, notify);
   markDirty(c);
 }
 
+void EngineCore::release(ConnectionCore& c) {
+  c.awaitingRelease = false;
+  table_.retire(c.id);
+  queueNotify(c, c.pendingNotify);
+  c.pendingNotify = NotifyCode::None;
+  markDirty(c);
+}
+
+void EngineCore::queueNotify(ConnectionCore& c, NotifyCode notify) {
+  if (notify == NotifyCode::None) return;
+  ChunkRef chunk = ChunkRef::allocate(kHeaderSize + 2);
+  writeHeader(chunk.data(), kDisconnectNotifyId, 2);
+  writeU16(chunk.data() + kHeaderSize, static_cast<uint16_t>(notify));
+  Stats::add(stats_.packetsOut);
+  // The notify goes out even past maxSendQueueBytes: it is the last packet.
+  c.sendq.push(Slice{std::move(chunk), 0, kHeaderSize + 2});
+}
+
 void EngineCore::continueClose(ConnectionCore& c) {
-  if (c.phase != ConnectionCore::Phase::Closing) return;
+  if (c.phase != ConnectionCore::Phase::Closing || c.awaitingRelease) return;
   if (c.writeInFlight || c.sendq.pendingCount() > 0) return;  // endStep starts the write
   if (!c.shutdownRequested) {
     c.shutdownRequested = true;
@@ -444,10 +488,9 @@ void EngineCore::continueClose(ConnectionCore& c) {
 
 void EngineCore::drop(ConnectionCore& c) {
   if (c.phase == ConnectionCore::Phase::Dropping || c.phase == ConnectionCore::Phase::Free) return;
-  if (c.phase == ConnectionCore::Phase::Open) {
-    table_.retire(c.id);
-    open_.fetch_sub(1, std::memory_order_relaxed);
-  }
+  table_.retire(c.id);
+  c.awaitingRelease = false;
+  if (c.phase == ConnectionCore::Phase::Open) open_.fetch_sub(1, std::memory_order_relaxed);
   c.phase = ConnectionCore::Phase::Dropping;
   closeSocket(c);
 }
@@ -480,7 +523,7 @@ void EngineCore::onTimer(IoThreadCore& t) {
   for (ConnectionCore* c : all) {
     if (c->phase == ConnectionCore::Phase::Open) {
       if (idle > 0 && now - c->lastActivityMs >= idle) {
-        beginClose(*c, CloseReason::IdleTimeout, NotifyCode::IdleTimeout, true);
+        beginClose(*c, CloseReason::IdleTimeout, NotifyCode::IdleTimeout, CloseMode::AfterRelease);
       }
     } else if (c->phase == ConnectionCore::Phase::Closing && now >= c->closeDeadlineMs) {
       drop(*c);

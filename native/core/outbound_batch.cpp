@@ -33,7 +33,8 @@ std::string validateOutboundBatch(const uint8_t* data, size_t len) {
         used = 6;
         break;
       case OutboundOp::Destroy:
-        if (left < 4) return "truncated destroy record";
+      case OutboundOp::Release:
+        if (left < 4) return "truncated destroy or release record";
         used = 4;
         break;
       default:

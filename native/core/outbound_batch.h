@@ -4,6 +4,7 @@
 //   u8 Broadcast=2, u32 count, count x u32 id, packet
 //   u8 Close=3,     u32 id, u16 DISCONNECT_NOTIFY code (0: none)
 //   u8 Destroy=4,   u32 id
+//   u8 Release=5,   u32 id
 // Every length is checked against the buffer; a malformed batch is refused
 // whole before any of it is acted on.
 #pragma once
@@ -62,6 +63,7 @@ void forEachOutboundRecord(const uint8_t* data, size_t len, OnRecord&& onRecord)
         p += 6;
         break;
       case OutboundOp::Destroy:
+      case OutboundOp::Release:
         r.count = 1;
         r.ids = p;
         p += 4;

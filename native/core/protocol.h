@@ -46,7 +46,9 @@ constexpr size_t kCloseReasonCount = 8;
 enum class InboundKind : uint8_t { Connect = 1, Packet = 2, Disconnect = 3 };
 
 // Outbound record kinds (JS to IO threads).
-enum class OutboundOp : uint8_t { Send = 1, Broadcast = 2, Close = 3, Destroy = 4 };
+// Release: JS has handled a Disconnect record of a close the engine began;
+// what JS queued for that connection before it is sent, then the close goes on.
+enum class OutboundOp : uint8_t { Send = 1, Broadcast = 2, Close = 3, Destroy = 4, Release = 5 };
 
 inline uint16_t readU16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 inline uint32_t readU32(const uint8_t* p) {

@@ -168,8 +168,7 @@ EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* b
   }
   listen_ = s;
 
-  uint64_t idle = options().idleTimeoutMs;
-  tickMs_ = idle > 0 ? std::clamp<uint64_t>(idle / 4, 10, 1000) : 1000;
+  tickMs_ = tickMs();
   accepting_ = true;
   // Posted before thread 0 runs; their completions wait in its port. A slot
   // that cannot be posted now is retried on thread 0's timer.

@@ -100,8 +100,7 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
 
   // Loops and handles are set up here, before any thread runs, so that a
   // wake-up can never reach a handle that is not initialised yet.
-  uint64_t idle = options().idleTimeoutMs;
-  uint64_t tick = idle > 0 ? std::clamp<uint64_t>(idle / 4, 10, 1000) : 1000;
+  uint64_t tick = tickMs();
   for (uint16_t i = 0; i < threadCount(); ++i) {
     auto t = std::make_unique<IoThread>();
     t->engine = this;

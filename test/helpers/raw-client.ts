@@ -35,7 +35,7 @@ export class RawClient {
   ended = false;
   closed = false;
   error: Error | undefined;
-  #buf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
   #waiters: Array<() => void> = [];
 
   private constructor(socket: net.Socket) {
