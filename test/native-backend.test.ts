@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadAddon } from '../lib/addon';
+import { loadedAddonPath } from '../lib/addon';
 import { NativeBackend } from '../lib/backends/native';
 import { Server, type Connection } from '../lib/server';
 import type { ServerOptions } from '../lib/types';
@@ -11,11 +10,9 @@ import { RawClient } from './helpers/raw-client';
 // refusals inside the engine itself, malformed batches, inbound flow
 // control, and process / worker teardown with a live server.
 
-const addonPath = (): string => {
-  // Resolved the way the loader does, so the child processes load the same binary.
-  loadAddon();
-  return process.env.IOCPNET_NATIVE_PATH ?? path.resolve(__dirname, '..', 'build', 'Release', 'iocpnet.node');
-};
+// The binary the loader picks (build/Release, a prebuild, or IOCPNET_NATIVE_PATH),
+// so that the child processes load the same one.
+const addonPath = (): string => loadedAddonPath();
 
 async function startNative(options: ServerOptions = {}): Promise<{ server: Server; backend: NativeBackend; port: number }> {
   let backend: NativeBackend | undefined;
