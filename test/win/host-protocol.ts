@@ -17,6 +17,15 @@ import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/typ
  */
 export type HostApp = 'plain' | 'echo';
 
+/**
+ * One action on a hosted server; `body` indexes the batch's bodies, so a
+ * body sent to many connections crosses once.
+ */
+export type HostOp =
+  | { kind: 'send'; srv: number; conn: number; packetId: number; body: number }
+  | { kind: 'broadcast'; srv: number; conns: number[]; packetId: number; body: number }
+  | { kind: 'close' | 'destroy'; srv: number; conn: number };
+
 export type HostRequest =
   | { req: number; op: 'start'; app: HostApp; options: ServerOptions; mirrorPackets: boolean; port?: number; host?: string }
   | { req: number; op: 'stats'; srv: number }
@@ -24,9 +33,9 @@ export type HostRequest =
   | { req: number; op: 'sync' }
   | { req: number; op: 'exit'; force?: boolean }
   | { req: number; op: 'block'; ms: number }
-  | { req: number; op: 'send'; srv: number; conn: number; packetId: number; body: string }
-  | { req: number; op: 'broadcast'; srv: number; conns: number[]; packetId: number; body: string }
-  | { req: number; op: 'close' | 'destroy'; srv: number; conn: number };
+  // The actions a test made in one turn of its event loop, run by the host in one turn of its own,
+  // as the Server would have run them in-process (one flush).
+  | { req: number; op: 'batch'; bodies: string[]; ops: HostOp[] };
 
 export type HostReply =
   | { re: number; ok: true; srv?: number; port?: number; engine?: string; stats?: ServerStats; result?: boolean | number }

@@ -12,7 +12,7 @@
 import * as net from 'node:net';
 import { loadAddon } from '../../lib/addon';
 import { createServer, type Connection, type Server, type ServerStats } from '../../lib/index';
-import { READY_PREFIX, type HostEvent, type HostReply, type HostRequest } from './host-protocol';
+import { READY_PREFIX, type HostEvent, type HostOp, type HostReply, type HostRequest } from './host-protocol';
 
 interface Hosted {
   server: Server;
@@ -48,10 +48,11 @@ async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>
     scheduleStats(srv, h);
   });
   server.on('packet', (conn, packetId, body) => {
-    if (r.app === 'echo') conn.send(packetId, body);
+    // Mirrored before the echo is queued, so a test rarely sees an echo before its event.
     if (r.mirrorPackets) {
       write(owner, { ev: 'packet', srv, conn: conn.id, packetId, body: Buffer.from(body.buffer, body.byteOffset, body.length).toString('base64') });
     }
+    if (r.app === 'echo') conn.send(packetId, body);
     scheduleStats(srv, h);
   });
   server.on('disconnect', (conn, reason) => {
@@ -100,20 +101,32 @@ async function handle(sock: net.Socket, r: HostRequest): Promise<HostReply> {
       }
       return { re: r.req, ok: true };
     }
-    case 'send': {
-      const conn = hostedOrThrow(r.srv).conns.get(r.conn);
-      return { re: r.req, ok: true, result: conn ? conn.send(r.packetId, Buffer.from(r.body, 'base64')) : false };
+    case 'batch': {
+      const bodies = r.bodies.map((b) => Buffer.from(b, 'base64'));
+      for (const op of r.ops) runOp(op, bodies);
+      return { re: r.req, ok: true };
     }
+  }
+}
+
+function runOp(op: HostOp, bodies: Buffer[]): void {
+  const h = hosted.get(op.srv);
+  if (!h) return;
+  switch (op.kind) {
+    case 'send':
+      h.conns.get(op.conn)?.send(op.packetId, bodies[op.body]);
+      break;
     case 'broadcast': {
-      const h = hostedOrThrow(r.srv);
-      const conns = r.conns.map((id) => h.conns.get(id)).filter((c): c is Connection => c !== undefined);
-      return { re: r.req, ok: true, result: h.server.broadcast(conns, r.packetId, Buffer.from(r.body, 'base64')) };
+      const conns = op.conns.map((id) => h.conns.get(id)).filter((c): c is Connection => c !== undefined);
+      h.server.broadcast(conns, op.packetId, bodies[op.body]);
+      break;
     }
     case 'close':
-    case 'destroy': {
-      const conn = hostedOrThrow(r.srv).conns.get(r.conn);
-      return { re: r.req, ok: true, result: conn ? (r.op === 'close' ? conn.close() : conn.destroy()) : false };
-    }
+      h.conns.get(op.conn)?.close();
+      break;
+    case 'destroy':
+      h.conns.get(op.conn)?.destroy();
+      break;
   }
 }
 

@@ -9,9 +9,10 @@ import * as childProcess from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { Worker } from 'node:worker_threads';
 import { emptyStats } from '../../lib/server';
 import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
-import type { HostApp, HostEvent, HostReply, HostRequest } from './host-protocol';
+import type { HostApp, HostEvent, HostOp, HostReply, HostRequest } from './host-protocol';
 
 /** The control address of the Wine host, or undefined when not running under test:win. */
 export function winHostAddress(): { host: string; port: number } | undefined {
@@ -24,18 +25,25 @@ export function winHostAddress(): { host: string; port: number } | undefined {
 
 type Pending = { resolve: (r: Extract<HostReply, { ok: true }>) => void; reject: (e: Error) => void };
 type DistributeRequest<T> = T extends unknown ? Omit<T, 'req'> : never;
+type DistributeOp<T> = T extends unknown ? Omit<T, 'body'> : never;
 
 /** One control connection to the host. Servers started on it are stopped when it closes. */
 export class HostClient {
   readonly #sock: net.Socket;
   readonly #pending = new Map<number, Pending>();
   readonly #servers = new Map<number, RemoteServer>();
+  readonly #address: { host: string; port: number };
   #nextReq = 1;
   #buf = '';
   #closed = false;
+  #ops: HostOp[] = [];
+  #bodies: string[] = [];
+  #bodyIndex = new Map<Uint8Array, number>();
+  #syncStats: SyncStats | undefined;
 
-  private constructor(sock: net.Socket) {
+  private constructor(sock: net.Socket, address: { host: string; port: number }) {
     this.#sock = sock;
+    this.#address = address;
     sock.setNoDelay(true);
     sock.on('data', (chunk: Buffer) => this.#onData(chunk));
     const fail = (err: Error) => {
@@ -54,7 +62,7 @@ export class HostClient {
       sock.once('error', reject);
       sock.once('connect', () => {
         sock.off('error', reject);
-        resolve(new HostClient(sock));
+        resolve(new HostClient(sock, address));
       });
     });
   }
@@ -95,7 +103,43 @@ export class HostClient {
   }
 
   close(): void {
+    this.#flush();
+    this.#syncStats?.close();
     this.#sock.end();
+  }
+
+  /**
+   * Queues an action; the actions of one turn go to the host as one batch
+   * at the end of the turn, as the Server flushes its sends in-process.
+   */
+  queue(op: DistributeOp<HostOp>, body?: Uint8Array): void {
+    if (this.#ops.length === 0) queueMicrotask(() => this.#flush());
+    if (body === undefined) {
+      this.#ops.push(op as HostOp);
+      return;
+    }
+    let index = this.#bodyIndex.get(body);
+    if (index === undefined) {
+      index = this.#bodies.push(Buffer.from(body.buffer, body.byteOffset, body.length).toString('base64')) - 1;
+      this.#bodyIndex.set(body, index);
+    }
+    this.#ops.push({ ...op, body: index } as HostOp);
+  }
+
+  /** A server's stats fetched now, blocking this thread for the round trip; undefined if the host cannot tell. */
+  statsNow(srv: number): ServerStats | undefined {
+    this.#syncStats ??= new SyncStats(this.#address);
+    return this.#syncStats.fetch(srv);
+  }
+
+  #flush(): void {
+    if (this.#ops.length === 0 || this.#closed) return;
+    const ops = this.#ops;
+    const bodies = this.#bodies;
+    this.#ops = [];
+    this.#bodies = [];
+    this.#bodyIndex = new Map();
+    this.request({ op: 'batch', bodies, ops }).catch(() => undefined);
   }
 
   /** @internal */
@@ -141,21 +185,21 @@ export class RemoteConnection {
 
   send(packetId: number, body: Uint8Array = new Uint8Array(0)): boolean {
     if (!this.#open) return false;
-    this.server._forward({ op: 'send', srv: this.server.srv, conn: this.id, packetId, body: Buffer.from(body).toString('base64') });
+    this.server.client.queue({ kind: 'send', srv: this.server.srv, conn: this.id, packetId }, body);
     return true;
   }
 
   close(): boolean {
     if (!this.#open) return false;
     this.#open = false;
-    this.server._forward({ op: 'close', srv: this.server.srv, conn: this.id });
+    this.server.client.queue({ kind: 'close', srv: this.server.srv, conn: this.id });
     return true;
   }
 
   destroy(): boolean {
     if (!this.#open) return false;
     this.#open = false;
-    this.server._forward({ op: 'destroy', srv: this.server.srv, conn: this.id });
+    this.server.client.queue({ kind: 'destroy', srv: this.server.srv, conn: this.id });
     return true;
   }
 
@@ -173,9 +217,9 @@ export interface RemoteServerEvents {
 }
 
 /**
- * A server running in the Wine host. Events arrive as the host emits them;
- * stats() is the latest snapshot the host pushed (after each run of
- * events), fetchStats() asks for a fresh one.
+ * A server running in the Wine host. Events arrive as the host emits them.
+ * stats() is fetched from the host synchronously (as Server.stats() reads
+ * the engine's counters), or is the final snapshot once closed.
  */
 export class RemoteServer extends EventEmitter {
   readonly connections = new Map<number, RemoteConnection>();
@@ -196,6 +240,10 @@ export class RemoteServer extends EventEmitter {
   }
 
   stats(): ServerStats {
+    if (this.#closed === undefined) {
+      const now = this.client.statsNow(this.srv);
+      if (now) this.#stats = now;
+    }
     return this.#stats;
   }
 
@@ -208,7 +256,7 @@ export class RemoteServer extends EventEmitter {
   broadcast(conns: Iterable<RemoteConnection>, packetId: number, body: Uint8Array): number {
     const ids = [...conns].filter((c) => c.isOpen).map((c) => c.id);
     if (ids.length === 0) return 0;
-    this._forward({ op: 'broadcast', srv: this.srv, conns: ids, packetId, body: Buffer.from(body).toString('base64') });
+    this.client.queue({ kind: 'broadcast', srv: this.srv, conns: ids, packetId }, body);
     return ids.length;
   }
 
@@ -227,13 +275,6 @@ export class RemoteServer extends EventEmitter {
       },
     );
     return this.#closed;
-  }
-
-  /** @internal Fire-and-forget request; a failure is reported as an 'error' event. */
-  _forward(r: DistributeRequest<HostRequest>): void {
-    this.client.request(r).catch((err: Error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
   }
 
   /** @internal */
@@ -306,3 +347,75 @@ export async function spawnHost(logFile: string, timeoutMs = 60000): Promise<Spa
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Synchronous stats requests: a worker thread keeps its own control
+ * connection and answers through shared memory while this thread waits,
+ * so RemoteServer.stats() can be synchronous like Server.stats().
+ */
+class SyncStats {
+  readonly #worker: Worker;
+  readonly #flag: Int32Array;
+  readonly #data: Uint8Array;
+
+  constructor(address: { host: string; port: number }) {
+    const shared = new SharedArrayBuffer(8 + 64 * 1024);
+    this.#flag = new Int32Array(shared, 0, 2);
+    this.#data = new Uint8Array(shared, 8);
+    this.#worker = new Worker(SYNC_STATS_WORKER, { eval: true, workerData: { shared, address } });
+    this.#worker.unref();
+  }
+
+  fetch(srv: number): ServerStats | undefined {
+    Atomics.store(this.#flag, 0, 0);
+    this.#worker.postMessage(srv);
+    if (Atomics.wait(this.#flag, 0, 0, 10000) === 'timed-out') return undefined;
+    if (Atomics.load(this.#flag, 0) !== 1) return undefined;
+    const length = Atomics.load(this.#flag, 1);
+    return JSON.parse(Buffer.from(this.#data.subarray(0, length)).toString('utf8')) as ServerStats;
+  }
+
+  close(): void {
+    void this.#worker.terminate();
+  }
+}
+
+// Flag 0: 0 waiting, 1 stats in data (length in flag 1), 2 no answer.
+const SYNC_STATS_WORKER = `
+const net = require('node:net');
+const { parentPort, workerData } = require('node:worker_threads');
+const flag = new Int32Array(workerData.shared, 0, 2);
+const data = new Uint8Array(workerData.shared, 8);
+const sock = net.connect(workerData.address.port, workerData.address.host);
+sock.setNoDelay(true);
+let buf = '';
+let req = 0;
+const answer = (stats) => {
+  if (stats) {
+    const bytes = Buffer.from(JSON.stringify(stats));
+    if (bytes.length <= data.length) {
+      data.set(bytes);
+      Atomics.store(flag, 1, bytes.length);
+      Atomics.store(flag, 0, 1);
+      Atomics.notify(flag, 0);
+      return;
+    }
+  }
+  Atomics.store(flag, 0, 2);
+  Atomics.notify(flag, 0);
+};
+sock.on('data', (chunk) => {
+  buf += chunk.toString('utf8');
+  let nl;
+  while ((nl = buf.indexOf('\\n')) >= 0) {
+    const msg = JSON.parse(buf.slice(0, nl));
+    buf = buf.slice(nl + 1);
+    if (msg.re === req) answer(msg.ok ? msg.stats : undefined);
+  }
+});
+sock.on('error', () => answer(undefined));
+parentPort.on('message', (srv) => {
+  req++;
+  sock.write(JSON.stringify({ req, op: 'stats', srv }) + '\\n');
+});
+`;
