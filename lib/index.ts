@@ -19,3 +19,4 @@ function createBackend(options: ResolvedServerOptions, sink: BackendSink): Backe
 export function createServer(options?: ServerOptions): Server {
   return new Server(options, createBackend);
 }
+export * from './chat/index';

@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { HandlerError, IocpnetError } from './errors';
 import { checkInteger, describe, resolveServerOptions } from './options';
-import { MAX_BODY_SIZE } from './protocol';
+import { DisconnectCode, MAX_BODY_SIZE } from './protocol';
 import type {
   Backend,
   BackendSink,
+  CloseReason,
   DisconnectReason,
   ListenAddress,
   ResolvedServerOptions,
@@ -50,11 +51,19 @@ export class Connection {
     return this.#server._send(this.id, packetId, body);
   }
 
-  /** Sends what is queued, then DISCONNECT_NOTIFY(KICKED), then closes. */
-  close(): boolean {
+  /**
+   * Sends what is queued, then DISCONNECT_NOTIFY(KICKED), or
+   * DISCONNECT_NOTIFY(PROTOCOL_ERROR) with reason 'protocol_error', then
+   * closes. The 'disconnect' event reports the same reason.
+   */
+  close(reason: CloseReason = 'kicked'): boolean {
+    if (reason !== 'kicked' && reason !== 'protocol_error') {
+      throw new TypeError(`reason must be 'kicked' or 'protocol_error', got ${describe(reason)}`);
+    }
     if (!this.#open) return false;
     this.#open = false;
-    return this.#server._closeConnection(this.id, 'close');
+    const code = reason === 'protocol_error' ? DisconnectCode.PROTOCOL_ERROR : DisconnectCode.KICKED;
+    return this.#server._closeConnection(this.id, 'close', code);
   }
 
   /** Drops what is queued and closes now. */
@@ -231,10 +240,10 @@ export class Server extends EventEmitter implements BackendSink {
   }
 
   /** @internal */
-  _closeConnection(id: number, mode: 'close' | 'destroy'): boolean {
+  _closeConnection(id: number, mode: 'close' | 'destroy', code?: number): boolean {
     const backend = this.#backend;
     if (!backend) return false;
-    const ok = backend.closeConnection(id, mode);
+    const ok = backend.closeConnection(id, mode, code);
     this.#scheduleFlush();
     return ok;
   }

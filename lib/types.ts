@@ -14,6 +14,15 @@ export type DisconnectReason =
   | 'shutdown' // the server is closing
   | 'kicked'; // application code called close() or destroy()
 
+/**
+ * Why application code closes a connection gracefully: 'kicked' sends
+ * DISCONNECT_NOTIFY(KICKED); 'protocol_error' sends
+ * DISCONNECT_NOTIFY(PROTOCOL_ERROR), for a peer that broke an
+ * application-level layout (PROTOCOL.md section 3). Either is also the
+ * reason the 'disconnect' event reports.
+ */
+export type CloseReason = 'kicked' | 'protocol_error';
+
 export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
   'closed',
   'reset',
@@ -104,11 +113,14 @@ export interface Backend {
   /** Sends one packet to many connections; returns how many were open. */
   broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number;
   /**
-   * 'close': DISCONNECT_NOTIFY(KICKED) after what is queued, then a graceful close.
-   * 'destroy': drop what is queued and close now.
-   * Either way onDisconnect(id, 'kicked') follows.
+   * 'close': DISCONNECT_NOTIFY(code) after what is queued, then a graceful
+   * close. code is a DisconnectCode, KICKED when omitted; onDisconnect(id,
+   * 'protocol_error') follows for PROTOCOL_ERROR, onDisconnect(id, 'kicked')
+   * for any other code.
+   * 'destroy': drop what is queued and close now; code is ignored and
+   * onDisconnect(id, 'kicked') follows.
    */
-  closeConnection(id: number, mode: 'close' | 'destroy'): boolean;
+  closeConnection(id: number, mode: 'close' | 'destroy', code?: number): boolean;
   /** Hands what was buffered by send/broadcast/closeConnection to the sockets. */
   flush(): void;
   stats(): ServerStats;

@@ -1,0 +1,319 @@
+import { performance } from 'node:perf_hooks';
+import { HandlerError } from '../errors';
+import { checkInteger, describe } from '../options';
+import type { Connection, Server } from '../server';
+import type { DisconnectReason, ServerOptions } from '../types';
+import { PacketRouter, type PacketRouterStats } from './packet-router';
+import {
+  ChatPacketId,
+  ChatResult,
+  LoginRequest,
+  LoginResponse,
+  MAX_USER_LIST,
+  RoomChatNotify,
+  RoomChatRequest,
+  RoomChatResponse,
+  RoomEnterRequest,
+  RoomEnterResponse,
+  RoomLeaveRequest,
+  RoomLeaveResponse,
+  RoomLeaveUserNotify,
+  RoomNewUserNotify,
+  encodeUserList,
+  parseUserId,
+} from './packets';
+import { RoomManager } from './room-manager';
+import { TokenBucket } from './token-bucket';
+import { User, UserManager } from './user-manager';
+
+/**
+ * Decides whether a login may proceed. Return (or resolve to) true to
+ * accept; anything else refuses with LOGIN_USER_INVALID_PW. While a promise
+ * is pending, the connection's later packets wait and are handled after it,
+ * in order.
+ */
+export type Authenticate = (userId: string, password: string, conn: Connection) => boolean | PromiseLike<boolean>;
+
+export interface ChatOptions {
+  /** The first room number. Default 0. */
+  startRoom?: number;
+  /** Rooms [startRoom, startRoom + maxRooms). Default 10. */
+  maxRooms?: number;
+  /** Users a room holds at most. Default 10. */
+  maxRoomUsers?: number;
+  /** Users logged in at once at most. Default: the server's maxConnections. */
+  maxUsers?: number;
+  /** Chat messages a user may send per second (a token bucket with one second of burst); 0 = no limit. Default 0. */
+  chatRateLimit?: number;
+  /** Checks a user's password; default: accept everyone. */
+  authenticate?: Authenticate;
+}
+
+export interface ResolvedChatOptions {
+  startRoom: number;
+  maxRooms: number;
+  maxRoomUsers: number;
+  maxUsers: number;
+  chatRateLimit: number;
+  authenticate: Authenticate | undefined;
+}
+
+export interface ChatServerOptions extends ServerOptions, ChatOptions {}
+
+export interface ChatStats {
+  /** Users logged in now. */
+  users: number;
+  /** Logins accepted since start. */
+  logins: number;
+  /** Logins refused, any result code. */
+  loginsRefused: number;
+  /** Chat messages relayed. */
+  chats: number;
+  /** Chat messages refused with ROOM_TOO_MANY_PACKET. */
+  rateLimited: number;
+  /** The router's counters: unknown packet ids, protocol errors, handler errors. */
+  router: PacketRouterStats;
+}
+
+export const CHAT_DEFAULTS = {
+  startRoom: 0,
+  maxRooms: 10,
+  maxRoomUsers: 10,
+  chatRateLimit: 0,
+} as const;
+
+const CHAT_KEYS = new Set<string>(['startRoom', 'maxRooms', 'maxRoomUsers', 'maxUsers', 'chatRateLimit', 'authenticate']);
+const MAX_ROOMS = 100_000;
+const I32_MAX = 0x7fffffff;
+
+/** Validates chat options and fills in defaults; maxConnections is the default of maxUsers. */
+export function resolveChatOptions(options: ChatOptions | undefined, maxConnections: number): ResolvedChatOptions {
+  if (options === undefined) options = {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!CHAT_KEYS.has(key)) throw new TypeError(`unknown chat option '${key}'`);
+  }
+  const maxRooms = options.maxRooms === undefined ? CHAT_DEFAULTS.maxRooms : checkInteger('maxRooms', options.maxRooms, 1, MAX_ROOMS);
+  const startRoom =
+    options.startRoom === undefined ? CHAT_DEFAULTS.startRoom : checkInteger('startRoom', options.startRoom, -I32_MAX - 1, I32_MAX - maxRooms + 1);
+  const maxRoomUsers =
+    options.maxRoomUsers === undefined ? CHAT_DEFAULTS.maxRoomUsers : checkInteger('maxRoomUsers', options.maxRoomUsers, 1, MAX_USER_LIST);
+  const maxUsers = options.maxUsers === undefined ? maxConnections : checkInteger('maxUsers', options.maxUsers, 1, 1_000_000);
+  const chatRateLimit =
+    options.chatRateLimit === undefined ? CHAT_DEFAULTS.chatRateLimit : checkInteger('chatRateLimit', options.chatRateLimit, 0, 1_000_000);
+  const authenticate = options.authenticate;
+  if (authenticate !== undefined && typeof authenticate !== 'function') {
+    throw new TypeError(`authenticate must be a function, got ${describe(authenticate)}`);
+  }
+  return { startRoom, maxRooms, maxRoomUsers, maxUsers, chatRateLimit, authenticate };
+}
+
+/** Splits combined options into the Server's and the chat layer's. */
+export function splitChatServerOptions(options: ChatServerOptions = {}): { server: ServerOptions; chat: ChatOptions } {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError(`options must be an object, got ${describe(options)}`);
+  }
+  const server: Record<string, unknown> = {};
+  const chat: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) (CHAT_KEYS.has(key) ? chat : server)[key] = value;
+  return { server: server as ServerOptions, chat: chat as ChatOptions };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** Cached bodies of the 2-byte Result responses; send() copies them, so one per code is enough. */
+function resultBodies(): Map<number, Buffer> {
+  const m = new Map<number, Buffer>();
+  for (const code of Object.values(ChatResult)) m.set(code, LoginResponse.encode({ Result: code }));
+  return m;
+}
+const RESULT_BODY = resultBodies();
+
+/**
+ * The chat application of PROTOCOL.md section 3 on a Server: logins, rooms
+ * and room chat, with its handlers in a PacketRouter that applications may
+ * extend with their own packet ids. Each logged-in user is kept in its
+ * Connection's `data`. JS thread only.
+ */
+export class ChatServer {
+  readonly server: Server;
+  readonly router: PacketRouter;
+  readonly users: UserManager;
+  readonly rooms: RoomManager;
+  readonly options: ResolvedChatOptions;
+  #logins = 0;
+  #loginsRefused = 0;
+  #chats = 0;
+  #rateLimited = 0;
+
+  /** Serves chat on server, which may also carry the application's own packets through router. */
+  constructor(server: Server, options?: ChatOptions) {
+    this.server = server;
+    this.options = resolveChatOptions(options, server.options.maxConnections);
+    this.users = new UserManager(this.options.maxUsers);
+    this.rooms = new RoomManager(this.options.startRoom, this.options.maxRooms, this.options.maxRoomUsers);
+    this.router = new PacketRouter().attach(server);
+    this.router
+      .on(ChatPacketId.LOGIN_REQUEST, (conn, body) => this.#onLogin(conn, body))
+      .on(ChatPacketId.ROOM_ENTER_REQUEST, (conn, body) => this.#onEnter(conn, body))
+      .on(ChatPacketId.ROOM_LEAVE_REQUEST, (conn, body) => this.#onLeave(conn, body))
+      .on(ChatPacketId.ROOM_CHAT_REQUEST, (conn, body) => this.#onChat(conn, body));
+    server.on('disconnect', (conn, reason) => this.#onDisconnect(conn, reason));
+  }
+
+  /** Binds and starts accepting (see Server.listen). */
+  listen(port = 12021, host = '0.0.0.0'): ReturnType<Server['listen']> {
+    return this.server.listen(port, host);
+  }
+
+  /** Sends SERVER_SHUTDOWN to every client after what is queued, and closes (see Server.close). */
+  close(): Promise<void> {
+    return this.server.close();
+  }
+
+  /** The user logged in on conn, if any. */
+  userOf(conn: Connection): User | undefined {
+    const data = conn.data;
+    return data instanceof User && data.conn === conn && data.state !== 'none' ? data : undefined;
+  }
+
+  stats(): ChatStats {
+    return {
+      users: this.users.count,
+      logins: this.#logins,
+      loginsRefused: this.#loginsRefused,
+      chats: this.#chats,
+      rateLimited: this.#rateLimited,
+      router: this.router.stats(),
+    };
+  }
+
+  #onLogin(conn: Connection, body: Uint8Array): void | Promise<void> {
+    const req = LoginRequest.decode(body);
+    if (this.userOf(conn) !== undefined) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_ALREADY);
+    const userId = parseUserId(req.UserID);
+    if (userId === undefined) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_ID);
+    // Checked before authenticate so that a login that cannot succeed costs no password check; checked again after it.
+    const early = this.#loginBlocker(userId);
+    if (early !== ChatResult.NONE) return this.#refuseLogin(conn, early);
+    const authenticate = this.options.authenticate;
+    if (authenticate === undefined) return this.#completeLogin(conn, userId, req.UserID, true);
+    let verdict: boolean | PromiseLike<boolean>;
+    try {
+      verdict = authenticate(userId, req.UserPW.toString('utf8'), conn);
+    } catch (err) {
+      this.#reportAuthError(conn, err);
+      return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_PW);
+    }
+    if (!isThenable(verdict)) return this.#completeLogin(conn, userId, req.UserID, verdict === true);
+    // The body is only valid during this call.
+    const idBytes = Buffer.from(req.UserID);
+    return Promise.resolve(verdict).then(
+      (ok) => this.#completeLogin(conn, userId, idBytes, ok === true),
+      (err: unknown) => {
+        this.#reportAuthError(conn, err);
+        this.#completeLogin(conn, userId, idBytes, false);
+      },
+    );
+  }
+
+  #loginBlocker(userId: string): number {
+    if (this.users.get(userId) !== undefined) return ChatResult.LOGIN_USER_ALREADY;
+    if (this.users.isFull) return ChatResult.LOGIN_USER_USED_ALL_OBJ;
+    return ChatResult.NONE;
+  }
+
+  #completeLogin(conn: Connection, userId: string, idBytes: Buffer, accepted: boolean): void {
+    // A connection that closed while authenticate ran gets nothing and leaves nothing behind.
+    if (!conn.isOpen) return;
+    if (!accepted) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_PW);
+    const blocker = this.userOf(conn) !== undefined ? ChatResult.LOGIN_USER_ALREADY : this.#loginBlocker(userId);
+    if (blocker !== ChatResult.NONE) return this.#refuseLogin(conn, blocker);
+    const user = this.users.add(userId, idBytes, conn, new TokenBucket(this.options.chatRateLimit, performance.now()));
+    conn.data = user;
+    this.#logins++;
+    conn.send(ChatPacketId.LOGIN_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
+  }
+
+  #refuseLogin(conn: Connection, code: number): void {
+    this.#loginsRefused++;
+    conn.send(ChatPacketId.LOGIN_RESPONSE, RESULT_BODY.get(code));
+  }
+
+  #reportAuthError(conn: Connection, err: unknown): void {
+    const wrapped = new HandlerError('authenticate', conn.id, err);
+    if (this.server.listenerCount('error') === 0) console.error(wrapped);
+    else this.server.emit('error', wrapped);
+  }
+
+  #onEnter(conn: Connection, body: Uint8Array): void {
+    const req = RoomEnterRequest.decode(body);
+    const user = this.userOf(conn);
+    if (user === undefined || user.room !== undefined) return this.#enterResult(conn, ChatResult.ENTER_ROOM_INVALID_USER_STATUS);
+    const room = this.rooms.get(req.RoomNumber);
+    if (room === undefined) return this.#enterResult(conn, ChatResult.ROOM_INVALID_INDEX);
+    if (room.isFull) return this.#enterResult(conn, ChatResult.ENTER_ROOM_FULL_USER);
+    const rival = room.users[0];
+    // The members are told before the newcomer is added, so the broadcast needs no filtered copy of the list.
+    if (room.count > 0) this.server.broadcast(room.connections, ChatPacketId.ROOM_NEW_USER_NOTIFY, RoomNewUserNotify.encode({ UserID: user.idBytes }));
+    room._add(user);
+    conn.send(ChatPacketId.ROOM_ENTER_RESPONSE, RoomEnterResponse.encode({ Result: ChatResult.NONE, RivalUserID: rival?.idBytes }));
+    conn.send(ChatPacketId.ROOM_USER_LIST_NOTIFY, encodeUserList(room.users.map((u) => u.idBytes)));
+  }
+
+  #enterResult(conn: Connection, code: number): void {
+    conn.send(ChatPacketId.ROOM_ENTER_RESPONSE, RoomEnterResponse.encode({ Result: code }));
+  }
+
+  #onLeave(conn: Connection, body: Uint8Array): void {
+    RoomLeaveRequest.decode(body);
+    const user = this.userOf(conn);
+    if (user === undefined || user.room === undefined) {
+      conn.send(ChatPacketId.ROOM_LEAVE_RESPONSE, RESULT_BODY.get(ChatResult.LEAVE_ROOM_INVALID_ROOM_INDEX));
+      return;
+    }
+    conn.send(ChatPacketId.ROOM_LEAVE_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
+    this.#leaveRoom(user);
+  }
+
+  /** Takes user out of its room and tells the members who remain. */
+  #leaveRoom(user: User): void {
+    const room = user.room;
+    if (room === undefined) return;
+    room._remove(user);
+    if (room.count > 0) this.server.broadcast(room.connections, ChatPacketId.ROOM_LEAVE_USER_NOTIFY, RoomLeaveUserNotify.encode({ UserID: user.idBytes }));
+  }
+
+  #onChat(conn: Connection, body: Uint8Array): void {
+    const req = RoomChatRequest.decode(body);
+    const user = this.userOf(conn);
+    const room = user?.room;
+    if (user === undefined || room === undefined) {
+      conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.CHAT_ROOM_INVALID_ROOM_NUMBER));
+      return;
+    }
+    if (!user.chatBucket.take(performance.now())) {
+      this.#rateLimited++;
+      conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.ROOM_TOO_MANY_PACKET));
+      return;
+    }
+    this.#chats++;
+    // The sender's response is queued before the notify, so it arrives first.
+    conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
+    this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, RoomChatNotify.encode({ UserID: user.idBytes, Msg: req.Message }));
+  }
+
+  #onDisconnect(conn: Connection, reason: DisconnectReason): void {
+    const user = this.userOf(conn);
+    if (user === undefined) return;
+    // At shutdown every member is being closed too: telling them who left would only delay their SERVER_SHUTDOWN.
+    if (reason === 'shutdown') user.room?._remove(user);
+    else this.#leaveRoom(user);
+    this.users.remove(user);
+    conn.data = undefined;
+  }
+}
