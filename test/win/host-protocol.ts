@@ -8,14 +8,19 @@
  * the Server emitted them; a server's events come before the reply to a
  * request sent after them.
  */
+import type { ChatOptions, ChatStats } from '../../lib/chat/chat-server';
 import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
 
 /**
  * What a started server does on its own, inside the host:
  * 'plain' nothing (the test drives it through send/close requests),
- * 'echo' sends every packet back to its sender.
+ * 'echo' sends every packet back to its sender,
+ * 'chat' serves the chat protocol (PROTOCOL.md section 3).
  */
-export type HostApp = 'plain' | 'echo';
+export type HostApp = 'plain' | 'echo' | 'chat';
+
+/** Chat options that cross as JSON; `password` makes every login require it. */
+export type HostChatOptions = Omit<ChatOptions, 'authenticate'> & { password?: string };
 
 /**
  * One action on a hosted server; `body` indexes the batch's bodies, so a
@@ -27,8 +32,18 @@ export type HostOp =
   | { kind: 'close' | 'destroy'; srv: number; conn: number };
 
 export type HostRequest =
-  | { req: number; op: 'start'; app: HostApp; options: ServerOptions; mirrorPackets: boolean; port?: number; host?: string }
+  | {
+      req: number;
+      op: 'start';
+      app: HostApp;
+      options: ServerOptions;
+      chat?: HostChatOptions;
+      mirrorPackets: boolean;
+      port?: number;
+      host?: string;
+    }
   | { req: number; op: 'stats'; srv: number }
+  | { req: number; op: 'chatStats'; srv: number }
   | { req: number; op: 'stop'; srv: number }
   | { req: number; op: 'sync' }
   | { req: number; op: 'exit'; force?: boolean }
@@ -38,7 +53,7 @@ export type HostRequest =
   | { req: number; op: 'batch'; bodies: string[]; ops: HostOp[] };
 
 export type HostReply =
-  | { re: number; ok: true; srv?: number; port?: number; engine?: string; stats?: ServerStats; result?: boolean | number }
+  | { re: number; ok: true; srv?: number; port?: number; engine?: string; stats?: ServerStats; chatStats?: ChatStats }
   | { re: number; ok: false; error: { message: string; code?: string } };
 
 export type HostEvent =

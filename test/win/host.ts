@@ -11,11 +11,13 @@
  */
 import * as net from 'node:net';
 import { loadAddon } from '../../lib/addon';
+import { createChatServer, type ChatServer } from '../../lib/chat/index';
 import { createServer, type Connection, type Server, type ServerStats } from '../../lib/index';
 import { READY_PREFIX, type HostEvent, type HostOp, type HostReply, type HostRequest } from './host-protocol';
 
 interface Hosted {
   server: Server;
+  chat: ChatServer | undefined;
   owner: net.Socket;
   conns: Map<number, Connection>;
   statsScheduled: boolean;
@@ -39,9 +41,19 @@ function scheduleStats(srv: number, h: Hosted): void {
 }
 
 async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>): Promise<HostReply> {
-  const server = createServer({ ...r.options, backend: 'native' });
+  let chat: ChatServer | undefined;
+  if (r.app === 'chat') {
+    const { password, ...chatOptions } = r.chat ?? {};
+    chat = createChatServer({
+      ...r.options,
+      ...chatOptions,
+      backend: 'native',
+      ...(password !== undefined ? { authenticate: (_id: string, pw: string) => pw === password } : {}),
+    });
+  }
+  const server = chat ? chat.server : createServer({ ...r.options, backend: 'native' });
   const srv = nextServer++;
-  const h: Hosted = { server, owner, conns: new Map(), statsScheduled: false };
+  const h: Hosted = { server, chat, owner, conns: new Map(), statsScheduled: false };
   server.on('connect', (conn) => {
     h.conns.set(conn.id, conn);
     write(owner, { ev: 'connect', srv, conn: conn.id, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
@@ -69,7 +81,7 @@ async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>
 async function stop(srv: number): Promise<ServerStats> {
   const h = hosted.get(srv);
   if (!h) throw Object.assign(new Error(`no server ${srv}`), { code: 'ERR_NO_SERVER' });
-  await h.server.close();
+  await (h.chat ?? h.server).close();
   hosted.delete(srv);
   return h.server.stats();
 }
@@ -86,6 +98,11 @@ async function handle(sock: net.Socket, r: HostRequest): Promise<HostReply> {
       return start(sock, r);
     case 'stats':
       return { re: r.req, ok: true, stats: hostedOrThrow(r.srv).server.stats() };
+    case 'chatStats': {
+      const chat = hostedOrThrow(r.srv).chat;
+      if (!chat) throw Object.assign(new Error(`server ${r.srv} does not serve chat`), { code: 'ERR_NOT_CHAT' });
+      return { re: r.req, ok: true, chatStats: chat.stats() };
+    }
     case 'stop':
       return { re: r.req, ok: true, stats: await stop(r.srv) };
     case 'sync':

@@ -10,9 +10,10 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
+import type { ChatStats } from '../../lib/chat/chat-server';
 import { emptyStats } from '../../lib/server';
 import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
-import type { HostApp, HostEvent, HostOp, HostReply, HostRequest } from './host-protocol';
+import type { HostApp, HostChatOptions, HostEvent, HostOp, HostReply, HostRequest } from './host-protocol';
 
 /** The control address of the Wine host, or undefined when not running under test:win. */
 export function winHostAddress(): { host: string; port: number } | undefined {
@@ -80,7 +81,7 @@ export class HostClient {
   async start(
     app: HostApp,
     options: ServerOptions = {},
-    opts: { mirrorPackets?: boolean; port?: number; host?: string } = {},
+    opts: { mirrorPackets?: boolean; port?: number; host?: string; chat?: HostChatOptions } = {},
   ): Promise<RemoteServer> {
     const mirrorPackets = opts.mirrorPackets ?? app === 'plain';
     const r = await this.request({
@@ -88,6 +89,7 @@ export class HostClient {
       app,
       options,
       mirrorPackets,
+      ...(opts.chat !== undefined ? { chat: opts.chat } : {}),
       ...(opts.port !== undefined ? { port: opts.port } : {}),
       ...(opts.host !== undefined ? { host: opts.host } : {}),
     });
@@ -245,6 +247,13 @@ export class RemoteServer extends EventEmitter {
       if (now) this.#stats = now;
     }
     return this.#stats;
+  }
+
+  /** The chat server's counters (app 'chat' only). */
+  async chatStats(): Promise<ChatStats> {
+    const r = await this.client.request({ op: 'chatStats', srv: this.srv });
+    if (!r.chatStats) throw new Error('no chat stats in the reply');
+    return r.chatStats;
   }
 
   async fetchStats(): Promise<ServerStats> {
