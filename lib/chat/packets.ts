@@ -103,7 +103,8 @@ export function decodeUserList(body: Uint8Array): Buffer[] {
   return ids;
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the id, not dropped (else EF BB BF 61 would log in as "a").
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * The user id that bytes spell, or undefined when they are not a valid id:

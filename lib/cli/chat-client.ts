@@ -161,6 +161,10 @@ class ChatClient {
         this.#print(`error: packet ${p.packetId}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
+    if (this.#reader.error) {
+      this.#print(`error: ${this.#reader.error.message}`);
+      this.#socket?.destroy();
+    }
   }
 
   #onPacket(p: ReceivedPacket): void {

@@ -13,15 +13,25 @@ export interface ReceivedPacket {
  */
 export class PacketReader {
   #buf: Buffer = Buffer.alloc(0);
+  /** Set once the stream held a length below the header size; the stream is unusable after it. */
+  error: RangeError | undefined;
 
-  /** Returns the packets completed by chunk; throws a RangeError on a length below the header size. */
+  /**
+   * Returns the packets completed by chunk, those before a bad length
+   * included; a bad length sets `error`, and a push after that throws it.
+   */
   push(chunk: Buffer): ReceivedPacket[] {
+    if (this.error) throw this.error;
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
     const out: ReceivedPacket[] = [];
     let pos = 0;
     while (this.#buf.length - pos >= HEADER_SIZE) {
       const length = this.#buf.readUInt16LE(pos);
-      if (length < HEADER_SIZE) throw new RangeError(`packet length ${length} is below the ${HEADER_SIZE}-byte header`);
+      if (length < HEADER_SIZE) {
+        this.error = new RangeError(`packet length ${length} is below the ${HEADER_SIZE}-byte header`);
+        this.#buf = Buffer.alloc(0);
+        return out;
+      }
       if (this.#buf.length - pos < length) break;
       out.push({
         packetId: this.#buf.readUInt16LE(pos + 2),
