@@ -39,6 +39,12 @@ struct Builder {
     boundaries.push_back(bytes.size());
     return *this;
   }
+  Builder& release(uint32_t id) {
+    bytes.push_back(5);
+    testutil::appendU32(bytes, id);
+    boundaries.push_back(bytes.size());
+    return *this;
+  }
   Builder& destroy(uint32_t id) {
     bytes.push_back(4);
     testutil::appendU32(bytes, id);
@@ -73,7 +79,8 @@ std::vector<uint8_t> reencode(const std::vector<uint8_t>& b) {
         testutil::appendU32(out, r.id(0));
         testutil::appendU16(out, r.notifyCode);
         break;
-      case OutboundOp::Destroy:
+      default:
+        // Destroy and any other record that carries only an id.
         testutil::appendU32(out, r.id(0));
         break;
     }
@@ -88,7 +95,8 @@ Builder sample() {
       .close(9, 5)
       .destroy(10)
       .send(11, 0xffff, {})
-      .broadcast({12}, 101, {0});
+      .broadcast({12}, 101, {0})
+      .release(13);
   return b;
 }
 
@@ -99,7 +107,7 @@ TEST(outbound_batch, parses_every_record_kind) {
   CHECK_EQ(validate(b.bytes), std::string());
   std::vector<OutboundRecord> records;
   iocpnet::forEachOutboundRecord(b.bytes.data(), b.bytes.size(), [&](const OutboundRecord& r) { records.push_back(r); });
-  REQUIRE_EQ(records.size(), size_t{6});
+  REQUIRE_EQ(records.size(), size_t{7});
   CHECK_EQ(records[0].op, OutboundOp::Send);
   CHECK_EQ(records[0].count, 1u);
   CHECK_EQ(records[0].id(0), 0x11223344u);
@@ -116,6 +124,8 @@ TEST(outbound_batch, parses_every_record_kind) {
   CHECK_EQ(records[3].id(0), 10u);
   CHECK_EQ(records[4].packetLength, 5);
   CHECK_EQ(records[5].id(0), 12u);
+  CHECK_EQ(records[6].op, OutboundOp::Release);
+  CHECK_EQ(records[6].id(0), 13u);
   CHECK(reencode(b.bytes) == b.bytes);
 }
 
@@ -149,7 +159,7 @@ TEST(outbound_batch, truncation_at_every_byte) {
 TEST(outbound_batch, malformed_fields_are_named) {
   auto errorOf = [](std::vector<uint8_t> bytes) { return validate(bytes); };
   // Unknown kinds.
-  for (uint8_t kind : {uint8_t{0}, uint8_t{5}, uint8_t{0xff}}) {
+  for (uint8_t kind : {uint8_t{0}, uint8_t{0x7f}, uint8_t{0xff}}) {
     std::string e = errorOf({kind, 0, 0, 0, 0});
     CHECK(e.find("unknown record kind") != std::string::npos);
   }

@@ -44,11 +44,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         out.push_back(static_cast<uint8_t>(r.notifyCode));
         out.push_back(static_cast<uint8_t>(r.notifyCode >> 8));
         break;
-      case iocpnet::OutboundOp::Destroy:
+      default:
+        // Destroy and any other record that carries only an id; a kind the
+        // parser reads differently from the validator fails the round trip.
         appendU32(out, r.id(0));
         break;
-      default:
-        std::abort();
     }
   });
   if (out.size() != size || (size > 0 && std::memcmp(out.data(), batch, size) != 0)) std::abort();
