@@ -380,19 +380,51 @@ void IocpEngine::startWrite(ConnectionCore& core) {
     });
     if (n == 0) return;
     c.writeInFlight = true;
+    // A non-blocking send first: while the socket buffer has room (nearly
+    // always) the bytes are taken at once and no request is posted at all.
+    DWORD sent = 0;
+    int r = WSASend(c.socket, bufs, static_cast<DWORD>(n), &sent, 0, nullptr, nullptr);
+    if (r != 0) {
+      int err = WSAGetLastError();
+      if (err != WSAEWOULDBLOCK) {
+        onWriteDone(c, false);
+        return;
+      }
+      sent = 0;
+    }
+    if (sent == total) {
+      c.sendingInline = true;
+      c.sendAgain = false;
+      onWriteDone(c, true);
+      c.sendingInline = false;
+      // What onWriteDone asked for goes out in this loop rather than by recursion.
+      if (c.sendAgain) continue;
+      return;
+    }
+    // The rest waits in one overlapped WSASend; the slices stay in flight until it completes.
+    size_t first = 0;
+    for (DWORD skip = sent; skip > 0;) {
+      if (skip >= bufs[first].len) {
+        skip -= bufs[first].len;
+        ++first;
+      } else {
+        bufs[first].buf += skip;
+        bufs[first].len -= skip;
+        skip = 0;
+      }
+    }
     // A connection's queue is bounded by maxSendQueueBytes (at most 2 GiB).
-    c.sendBytes = static_cast<uint32_t>(total);
+    c.sendBytes = static_cast<uint32_t>(total - sent);
     initRequest(c.sendReq, &c, IoKind::Write);
     ++c.pendingIo;
-    DWORD sent = 0;
-    int r = WSASend(c.socket, bufs, static_cast<DWORD>(n), &sent, 0, &c.sendReq.ov, nullptr);
+    DWORD more = 0;
+    r = WSASend(c.socket, bufs + first, static_cast<DWORD>(n - first), &more, 0, &c.sendReq.ov, nullptr);
     if (r == 0 && c.skipOnSuccess) {
-      // Done already and no packet will be queued: finish it here, and send
-      // what onWriteDone asks for in this loop rather than by recursion.
+      // Done already and no packet will be queued: finish it here.
       --c.pendingIo;
       c.sendingInline = true;
       c.sendAgain = false;
-      onWriteDone(c, sent == total);
+      onWriteDone(c, more == c.sendBytes);
       c.sendingInline = false;
       if (c.sendAgain) continue;
       return;

@@ -332,6 +332,29 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
       expect((await s.fetchStats()).closes.slow_consumer).toBe(1);
     });
 
+    it('a client that reads in fits and starts gets every byte, in order (partial and pending sends)', async () => {
+      const s = await start('echo', { maxSendQueueBytes: 256 << 20, maxPacketSize: 65535 });
+      const c = await connect(s.port);
+      const N = 600;
+      const parts: Buffer[] = [];
+      for (let i = 0; i < N; i++) parts.push(frame(100 + (i % 7), seqBody(i, 30000 + ((i * 977) % 30000))));
+      c.write(Buffer.concat(parts));
+      // Stop reading now and then, so the server's socket buffer fills and its sends go pending or partial.
+      for (let round = 0; round < 60 && (round < 8 || c.packets.length < N); round++) {
+        c.socket.pause();
+        await sleep(40);
+        c.socket.resume();
+        await sleep(20);
+      }
+      const got = await c.waitPackets(N, 30000);
+      for (let i = 0; i < N; i++) {
+        if (got[i].id !== 100 + (i % 7) || !got[i].body.equals(seqBody(i, 30000 + ((i * 977) % 30000)))) {
+          throw new Error(`packet ${i} out of order or damaged`);
+        }
+      }
+      expect((await s.fetchStats()).bytesOut).toBe(Buffer.concat(parts).length);
+    });
+
     it('closes an idle connection with IDLE_TIMEOUT and keeps one that PINGs', async () => {
       const s = await start('echo', { idleTimeoutMs: 400 });
       const idle = await connect(s.port);

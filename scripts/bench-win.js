@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// npm run bench:win: the benchmark against the IOCP engine. The echo server
+// and the chat server run in Windows Node under Wine (the win32-x64 addon);
+// the load generator and bench/run.js run here, against them over
+// 127.0.0.1 (bench/run.js --server-host). With --compare-linux, the same
+// scenarios then run against the libuv engine on this machine's Node, so
+// the two tables can be read side by side.
+//
+//   npm run bench:win -- --quick --compare-linux
+//
+// Options: --no-build, --compare-linux, --io-threads <n>; the others go to
+// bench/run.js (--quick, --rounds, --duration, --echo-connections, ...).
+// Figures under Wine include Wine's own overhead: they bound what the IOCP
+// engine does on Windows from below, they do not measure it.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const tools = require('./win-tools');
+const winHost = require('./win-host');
+
+function takeOption(args, name) {
+  const i = args.indexOf(name);
+  if (i < 0) return undefined;
+  const value = args[i + 1];
+  args.splice(i, 2);
+  return value;
+}
+
+function runBench(args) {
+  const r = spawnSync(process.execPath, [path.join(tools.root, 'dist', 'bench', 'run.js'), ...args], { cwd: tools.root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`bench/run.js ${args.join(' ')} exited with ${r.status ?? r.signal}`);
+}
+
+/** Runs scenarios against a server script started under Wine; stops it afterwards. */
+async function benchUnderWine(name, script, scriptArgs, scenarios, passThrough) {
+  const logFile = path.join(tools.cacheDir, 'logs', `bench-${name}.log`);
+  const server = await winHost.startScript(script, scriptArgs, { logFile, ready: /listening on [^\s:]+:(\d+)/ });
+  const port = server.match[1];
+  tools.log(`${name} server under Wine on port ${port} (started in ${server.startMs} ms)`);
+  try {
+    runBench([
+      '--scenarios', scenarios,
+      '--server-host', '127.0.0.1',
+      '--server-port', port,
+      '--label', 'iocp-wine',
+      '--json', path.join('.bench', `win-${name}.json`),
+      ...passThrough,
+    ]);
+  } finally {
+    // Windows Node under Wine has no SIGTERM handler to run: the process is simply ended.
+    server.child.kill('SIGKILL');
+    await Promise.race([server.exited, new Promise((r) => setTimeout(r, 5000))]);
+  }
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const build = !args.includes('--no-build');
+  const compare = args.includes('--compare-linux');
+  const ioThreads = takeOption(args, '--io-threads');
+  const passThrough = args.filter((a) => a !== '--no-build' && a !== '--compare-linux');
+  const io = ioThreads !== undefined ? ['--io-threads', ioThreads] : [];
+
+  tools.ensureWine();
+  if (build) tools.run(process.execPath, [path.join(__dirname, 'build-win.js')], { cwd: tools.root });
+  // bench/run.js and its helpers, compiled as npm run bench does.
+  tools.run(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [tools.root] }), '-p', 'tsconfig.json'], { cwd: tools.root });
+  winHost.stage();
+  fs.mkdirSync(path.join(tools.root, '.bench'), { recursive: true });
+
+  try {
+    await benchUnderWine(
+      'echo',
+      path.join('bench', 'echo-server.js'),
+      ['--backend', 'native', '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000', ...io],
+      'echo',
+      passThrough,
+    );
+    // One chat server for both room sizes: 100 rooms of up to 100 users.
+    await benchUnderWine(
+      'chat',
+      path.join('lib', 'cli.js'),
+      ['chat-server', '--backend', 'native', '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000',
+        '--start-room', '0', '--max-rooms', '100', '--max-room-users', '100', '--idle-timeout-ms', '0', ...io],
+      'chat10,chat100',
+      passThrough,
+    );
+  } finally {
+    winHost.stopWine();
+  }
+  if (compare) {
+    tools.log('the same scenarios against the libuv engine on this machine');
+    runBench(['--scenarios', 'echo,chat10,chat100', '--backends', 'native', '--json', path.join('.bench', 'linux-native.json'), ...io, ...passThrough]);
+  }
+}
+
+main().catch((err) => {
+  console.error(`\nbench:win failed: ${err instanceof Error ? err.message : String(err)}`);
+  winHost.stopWine();
+  process.exit(1);
+});
