@@ -9,6 +9,8 @@ export interface RunRecord {
   backend: string;
   round: number;
   ok: boolean;
+  /** Wall time of the whole run, server start and stop included. */
+  elapsedMs: number;
   error?: string;
   figures: Record<string, number | null>;
   loadgen?: LoadgenReport;

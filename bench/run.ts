@@ -111,7 +111,7 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--chat-rate <x>', 'chat: chats/s per user; 0 = closed loop', rate, 0)
     .option('--message-size <n>', 'chat: message bytes', integer(16, 256), 32)
     .option('--connect-parallel <n>', 'connect: cycles in parallel', integer(1, 10000), 32)
-    .option('--idle-connections <n>', 'idle: connections held', integer(1, 1000000), 10000)
+    .option('--idle-connections <n>', 'idle: connections held', integer(1, 999_999), 10000)
     .option('--io-threads <n>', 'native backend IO threads (default: the server default)', integer(1, 64))
     .option('--server-host <address>', 'use a running server at this IPv4 address instead of spawning one')
     .option('--server-port <n>', 'port of the running server (with --server-host)', integer(1, 65535))
@@ -178,8 +178,14 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
 
 let activeServer: ServerProcess | undefined;
 
+let runCounter = 0;
+
 async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string): Promise<RunRecord> {
-  const record: RunRecord = { scenario: plan.name, backend, round, ok: false, figures: {}, warnings: [] };
+  // Fresh user ids every run: a long-lived external server may still be
+  // logging out the users of the run before.
+  const idPrefix = `r${(runCounter++ % 46656).toString(36)}`;
+  const startedAt = performance.now();
+  const record: RunRecord = { scenario: plan.name, backend, round, ok: false, elapsedMs: 0, figures: {}, warnings: [] };
   const samples: ServerSamples = {};
   let server: ServerProcess | undefined;
   try {
@@ -200,7 +206,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       samples.base = sample(server.pid);
     }
     const pid = server?.pid;
-    const args = [...plan.loadgenArgs, '--host', host, '--port', String(port), '--warmup', String(plan.warmupS), '--duration', String(plan.durationS)];
+    const args = [...plan.loadgenArgs, '--id-prefix', idPrefix, '--host', host, '--port', String(port), '--warmup', String(plan.warmupS), '--duration', String(plan.durationS)];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
       if (pid === undefined) return;
@@ -229,6 +235,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       await server.stop();
       activeServer = undefined;
     }
+    record.elapsedMs = Math.round(performance.now() - startedAt);
   }
   return record;
 }

@@ -220,7 +220,8 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         // At rest there is nothing to warm up, but the server gets a moment
         // to finish the work of the set-up burst before the samples.
         warmupS: s.warmupS ?? (s.quick ? 0.5 : 1),
-        durationS: s.durationS ?? (s.quick ? 1.5 : 5),
+        // /proc counts CPU in 10 ms ticks: a longer window resolves a quieter server.
+        durationS: s.durationS ?? (s.quick ? 1.5 : 10),
         figures: [
           { key: 'rss_added_mb', label: 'server RSS added', unit: 'MB', better: 'lower', fromServer: true },
           { key: 'rest_cpu_pct', label: 'server CPU at rest', unit: '%', better: 'lower', fromServer: true },

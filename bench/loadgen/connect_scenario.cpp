@@ -118,7 +118,7 @@ class ConnectScenario final : public Scenario {
 
   void startCycle(Worker& w, Conn& c, int64_t now) {
     ++c.cycle;
-    setUserId(c, "c", c.index, c.cycle, true);
+    setUserId(c, w.options.idPrefix.c_str(), c.index, c.cycle, true);
     c.stamp = now;
     c.state = kConnecting;
     if (w.connect(c)) return;

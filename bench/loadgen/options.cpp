@@ -21,7 +21,7 @@ const char* const kUsage =
     "  --host ADDR             server IPv4 address (127.0.0.1)\n"
     "  --port P                server port (required)\n"
     "  --threads N             epoll threads (1)\n"
-    "  --connections N         connections held (echo, chat, idle) or parallel cycles (connect) (100)\n"
+    "  --connections N         connections held (echo, chat, idle) or parallel cycles (connect), < 10^6 (100)\n"
     "  --warmup S              seconds before measuring (2)\n"
     "  --duration S            seconds measured (5)\n"
     "  --setup-timeout S       give up connecting after this long (60)\n"
@@ -34,6 +34,7 @@ const char* const kUsage =
     "  --rooms N               connect: rooms the cycles use (10)\n"
     "  --rate X                chat: chats/s per user, 0 = closed loop (0)\n"
     "  --message-size B        chat: message bytes, 16..256 (32)\n"
+    "  --id-prefix S           start of every user id, 1..4 characters [0-9A-Za-z_] (u)\n"
     "  --ping-ms MS            keep-alive PING period, 0 = none (0)\n"
     "  --cycle-timeout-ms MS   connect: abandon a cycle after this long (10000)\n";
 
@@ -96,7 +97,7 @@ Options parseOptions(int argc, char** argv) {
     } else if (std::strcmp(key, "--threads") == 0) {
       o.threads = integer(key, value, 1, 64);
     } else if (std::strcmp(key, "--connections") == 0) {
-      o.connections = integer(key, value, 1, 1000000);
+      o.connections = integer(key, value, 1, 999999);
     } else if (std::strcmp(key, "--warmup") == 0) {
       o.warmupSeconds = number(key, value, 0, 3600);
     } else if (std::strcmp(key, "--duration") == 0) {
@@ -121,6 +122,15 @@ Options parseOptions(int argc, char** argv) {
       o.ratePerUser = number(key, value, 0, 1e6);
     } else if (std::strcmp(key, "--message-size") == 0) {
       o.messageSize = integer(key, value, 16, static_cast<int>(kChatMessageSize) - 1);
+    } else if (std::strcmp(key, "--id-prefix") == 0) {
+      const size_t n = std::strlen(value);
+      if (n < 1 || n > 4) fail("--id-prefix must be 1..4 characters, got '%s'%s", value);
+      for (size_t k = 0; k < n; ++k) {
+        const char ch = value[k];
+        const bool ok = (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+        if (!ok) fail("--id-prefix may hold only 0-9, A-Z, a-z and _, got '%s'%s", value);
+      }
+      o.idPrefix = value;
     } else if (std::strcmp(key, "--ping-ms") == 0) {
       o.pingMs = integer(key, value, 0, 3600000);
     } else if (std::strcmp(key, "--cycle-timeout-ms") == 0) {

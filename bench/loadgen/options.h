@@ -37,6 +37,10 @@ struct Options {
   double ratePerUser = 0;
   int messageSize = 32;
 
+  // Starts every user id, so that runs against one long-lived server never
+  // collide with the users of a previous run that the server is still logging out.
+  std::string idPrefix = "u";
+
   // Keep-alive PING period for held connections; 0 sends none.
   int pingMs = 0;
   // connect: a cycle that takes longer than this is abandoned and counted.

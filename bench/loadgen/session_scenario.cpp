@@ -12,7 +12,7 @@ constexpr int64_t kPingScanNs = 10'000'000;
 }  // namespace
 
 void setUserId(Conn& c, const char* prefix, uint32_t index, uint32_t suffix, bool withSuffix) {
-  int n = withSuffix ? std::snprintf(c.userId, sizeof c.userId, "%s%ux%u", prefix, index, suffix)
+  int n = withSuffix ? std::snprintf(c.userId, sizeof c.userId, "%s%ux%x", prefix, index, suffix)
                      : std::snprintf(c.userId, sizeof c.userId, "%s%u", prefix, index);
   if (n < 0) n = 0;
   if (n > static_cast<int>(kUserIdSize) - 1) n = static_cast<int>(kUserIdSize) - 1;
@@ -28,7 +28,7 @@ void SessionScenario::begin(Worker& w, int64_t now) {
   const uint32_t step = static_cast<uint32_t>(w.options.threads);
   for (uint32_t i = static_cast<uint32_t>(w.id); i < total; i += step) {
     Conn& c = w.addConn(i);
-    setUserId(c, "u", i, 0, false);
+    setUserId(c, w.options.idPrefix.c_str(), i, 0, false);
     queue_.push_back(&c);
   }
   ready_.reserve(queue_.size());

@@ -54,7 +54,10 @@ class SessionScenario : public Scenario {
   int64_t nextPingScan_ = 0;
 };
 
-// Writes "<prefix><index>" NUL-terminated into c.userId.
+// Writes "<prefix><index>" or "<prefix><index>x<suffix in hex>" NUL-terminated
+// into c.userId. With a prefix of at most 4 characters and fewer than 10^6
+// connections the longest id is 4 + 6 + 1 + 8 = 19 characters, within the
+// 20 a user id may have.
 void setUserId(Conn& c, const char* prefix, uint32_t index, uint32_t suffix, bool withSuffix);
 
 }  // namespace loadgen
