@@ -17,6 +17,16 @@
 // connection; the zero-byte receive keeps idle connections at no buffer at
 // all, which is what the core's memory budget assumes.
 //
+// Send: one write in flight per connection, made of every slice queued (a
+// WSABUF array). It is first offered to the socket without an OVERLAPPED
+// (non-blocking, as libuv's uv_try_write): while the socket buffer has room
+// it is taken at once and nothing is posted. What the socket does not take
+// goes out as one overlapped WSASend; the slices stay in flight until it
+// completes. FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set on connection
+// sockets when the provider hands out real handles (no layered provider), so
+// an overlapped request that succeeds at once is finished inline and never
+// reaches the port.
+//
 // Close: CancelIoEx + closesocket, then the connection waits for every
 // operation it still has posted (its I/O reference count) before the core
 // may reuse the slot. A posted "closed" marker makes the last step
@@ -63,11 +73,11 @@ struct IoRequest {
 struct IocpConnection : ConnectionCore {
   SOCKET socket = INVALID_SOCKET;
   IoRequest recvReq;      // the zero-byte WSARecv, or a posted "read now"
-  IoRequest sendReq;      // the one WSASend in flight
+  IoRequest sendReq;      // the overlapped WSASend in flight, if the socket did not take everything at once
   IoRequest shutdownReq;  // reports the FIN to the core one turn later
   IoRequest closedReq;    // the marker posted by closeSocket
   uint32_t pendingIo = 0;  // requests posted and not yet dequeued
-  uint32_t sendBytes = 0;  // bytes of the WSASend in flight
+  uint32_t sendBytes = 0;  // bytes of the overlapped WSASend in flight
   bool recvArmed = false;
   bool socketClosed = false;
   bool skipOnSuccess = false;  // FILE_SKIP_COMPLETION_PORT_ON_SUCCESS is set
