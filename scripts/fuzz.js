@@ -92,6 +92,8 @@ function runCppTarget(name, seconds) {
     const m = log.match(new RegExp(`stat::${key}:\\s+(\\d+)`));
     return m ? Number(m[1]) : undefined;
   };
+  // The last status line holds the final coverage (edges) and features.
+  const status = [...log.matchAll(/cov: (\d+) ft: (\d+)/g)].pop();
   const crashes = fs.readdirSync(artifacts).filter((f) => !before.has(f));
   const result = {
     target: name,
@@ -100,6 +102,7 @@ function runCppTarget(name, seconds) {
     execs: stat('number_of_executed_units'),
     execsPerSecond: stat('average_exec_per_sec'),
     newUnits: stat('new_units_added'),
+    coverage: status ? { edges: Number(status[1]), features: Number(status[2]) } : undefined,
     corpus: fs.readdirSync(work).length + fs.readdirSync(seeds).length,
     crashes: [],
     ok: r.status === 0 && crashes.length === 0,
@@ -163,10 +166,13 @@ function main() {
     console.log(`fuzz: ${t} for ${args.seconds} s`);
     results.push(t in cppTargets ? runCppTarget(t, args.seconds) : runJsTarget(t, args.seconds));
   }
-  console.log('\ntarget            execs         execs/s   result');
+  console.log('\ntarget            execs         execs/s   coverage          result');
   for (const r of results) {
     const result = r.ok ? 'ok' : `CRASH ${r.crashes.join(', ')}`;
-    console.log(`${r.target.padEnd(17)} ${String(r.execs ?? '?').padStart(12)}  ${String(r.execsPerSecond ?? '?').padStart(8)}   ${result}`);
+    const cov = r.coverage ? `${r.coverage.edges} edges/${r.coverage.features} ft` : '-';
+    console.log(
+      `${r.target.padEnd(17)} ${String(r.execs ?? '?').padStart(12)}  ${String(r.execsPerSecond ?? '?').padStart(8)}   ${cov.padEnd(17)} ${result}`,
+    );
   }
   fs.writeFileSync(path.join(root, 'build-fuzz', 'summary.json'), JSON.stringify(results, null, 2));
   if (results.some((r) => !r.ok)) {
