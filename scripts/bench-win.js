@@ -8,8 +8,10 @@
 //
 //   npm run bench:win -- --quick --compare-linux
 //
-// Options: --no-build, --compare-linux, --io-threads <n>; the others go to
-// bench/run.js (--quick, --rounds, --duration, --echo-connections, ...).
+// Options: --no-build, --compare-linux, --io-threads <n>, --wine-backends
+// <native,js> (which backends run under Wine, default native; js is Node's
+// own libuv on IOCP, the fair baseline under the same Wine overhead); the
+// others go to bench/run.js (--quick, --rounds, --duration, ...).
 // Figures under Wine include Wine's own overhead: they bound what the IOCP
 // engine does on Windows from below, they do not measure it.
 'use strict';
@@ -33,18 +35,18 @@ function runBench(args) {
 }
 
 /** Runs scenarios against a server script started under Wine; stops it afterwards. */
-async function benchUnderWine(name, script, scriptArgs, scenarios, passThrough) {
-  const logFile = path.join(tools.cacheDir, 'logs', `bench-${name}.log`);
+async function benchUnderWine(name, backend, script, scriptArgs, scenarios, passThrough) {
+  const logFile = path.join(tools.cacheDir, 'logs', `bench-${name}-${backend}.log`);
   const server = await winHost.startScript(script, scriptArgs, { logFile, ready: /listening on [^\s:]+:(\d+)/ });
   const port = server.match[1];
-  tools.log(`${name} server under Wine on port ${port} (started in ${server.startMs} ms)`);
+  tools.log(`${name} server (${backend}) under Wine on port ${port} (started in ${server.startMs} ms)`);
   try {
     runBench([
       '--scenarios', scenarios,
       '--server-host', '127.0.0.1',
       '--server-port', port,
-      '--label', 'iocp-wine',
-      '--json', path.join('.bench', `win-${name}.json`),
+      '--label', `${backend}-wine`,
+      '--json', path.join('.bench', `win-${name}-${backend}.json`),
       ...passThrough,
     ]);
   } finally {
@@ -59,8 +61,9 @@ async function main() {
   const build = !args.includes('--no-build');
   const compare = args.includes('--compare-linux');
   const ioThreads = takeOption(args, '--io-threads');
+  const wineBackends = (takeOption(args, '--wine-backends') ?? 'native').split(',').filter(Boolean);
+  for (const b of wineBackends) if (b !== 'native' && b !== 'js') throw new Error(`unknown backend '${b}' (native, js)`);
   const passThrough = args.filter((a) => a !== '--no-build' && a !== '--compare-linux');
-  const io = ioThreads !== undefined ? ['--io-threads', ioThreads] : [];
 
   tools.ensureWine();
   if (build) tools.run(process.execPath, [path.join(__dirname, 'build-win.js')], { cwd: tools.root });
@@ -70,27 +73,33 @@ async function main() {
   fs.mkdirSync(path.join(tools.root, '.bench'), { recursive: true });
 
   try {
-    await benchUnderWine(
-      'echo',
-      path.join('bench', 'echo-server.js'),
-      ['--backend', 'native', '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000', ...io],
-      'echo',
-      passThrough,
-    );
-    // One chat server for both room sizes: 100 rooms of up to 100 users.
-    await benchUnderWine(
-      'chat',
-      path.join('lib', 'cli.js'),
-      ['chat-server', '--backend', 'native', '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000',
-        '--start-room', '0', '--max-rooms', '100', '--max-room-users', '100', '--idle-timeout-ms', '0', ...io],
-      'chat10,chat100',
-      passThrough,
-    );
+    for (const backend of wineBackends) {
+      const io = ioThreads !== undefined && backend === 'native' ? ['--io-threads', ioThreads] : [];
+      await benchUnderWine(
+        'echo',
+        backend,
+        path.join('bench', 'echo-server.js'),
+        ['--backend', backend, '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000', ...io],
+        'echo',
+        passThrough,
+      );
+      // One chat server for both room sizes: 100 rooms of up to 100 users.
+      await benchUnderWine(
+        'chat',
+        backend,
+        path.join('lib', 'cli.js'),
+        ['chat-server', '--backend', backend, '--host', '127.0.0.1', '--port', '0', '--max-connections', '20000',
+          '--start-room', '0', '--max-rooms', '100', '--max-room-users', '100', '--idle-timeout-ms', '0', ...io],
+        'chat10,chat100',
+        passThrough,
+      );
+    }
   } finally {
     winHost.stopWine();
   }
   if (compare) {
     tools.log('the same scenarios against the libuv engine on this machine');
+    const io = ioThreads !== undefined ? ['--io-threads', ioThreads] : [];
     runBench(['--scenarios', 'echo,chat10,chat100', '--backends', 'native', '--json', path.join('.bench', 'linux-native.json'), ...io, ...passThrough]);
   }
 }
