@@ -36,6 +36,23 @@ export function cpuSeconds(pid: number): number | undefined {
   return (utime + stime) / clockTicks();
 }
 
+/**
+ * CPU seconds the whole machine spent in user and system mode so far (all
+ * cores; interrupt time excluded), from /proc/stat.
+ */
+export function machineBusySeconds(): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const fields = text.slice(0, text.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system] = fields;
+  if (![user, nice, system].every(Number.isFinite)) return undefined;
+  return (user + nice + system) / clockTicks();
+}
+
 export interface MemorySample {
   /** Resident set size now, in KiB. */
   rssKiB: number;
@@ -64,6 +81,8 @@ export function memory(pid: number): MemorySample | undefined {
 export interface ProcessSample {
   atMs: number;
   cpuSeconds: number;
+  /** machineBusySeconds() at the same moment. */
+  machineCpuSeconds: number | undefined;
   rssKiB: number;
   hwmKiB: number;
 }
@@ -73,5 +92,5 @@ export function sample(pid: number): ProcessSample | undefined {
   const cpu = cpuSeconds(pid);
   const mem = memory(pid);
   if (cpu === undefined || mem === undefined) return undefined;
-  return { atMs: performance.now(), cpuSeconds: cpu, ...mem };
+  return { atMs: performance.now(), cpuSeconds: cpu, machineCpuSeconds: machineBusySeconds(), ...mem };
 }

@@ -15,6 +15,11 @@ export interface RunRecord {
   figures: Record<string, number | null>;
   loadgen?: LoadgenReport;
   server?: { command: string[]; samples: ServerSamples };
+  /**
+   * CPU used during the measured window by processes other than the server
+   * and the load generator (100 = one core): how noisy the machine was.
+   */
+  othersCpuPct: number | null;
   warnings: string[];
 }
 
@@ -27,6 +32,8 @@ export interface ScenarioSummary {
   /** figure key -> median(native) / median(js). */
   ratios: Record<string, number | null>;
   okRuns: Record<string, number>;
+  /** Median CPU of other processes during the windows of this scenario's runs. */
+  othersCpuPct: number | null;
   target?: { text: string; met: boolean | undefined };
 }
 
@@ -58,7 +65,18 @@ export function summarize(plans: ScenarioPlan[], backends: string[], runs: RunRe
       const b = js?.[f.key];
       ratios[f.key] = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
     }
-    const summary: ScenarioSummary = { name: plan.name, description: plan.description, figures: plan.figures, medians, ratios, okRuns };
+    const noise = runs
+      .filter((r) => r.scenario === plan.name && r.ok && r.othersCpuPct !== null)
+      .map((r) => r.othersCpuPct as number);
+    const summary: ScenarioSummary = {
+      name: plan.name,
+      description: plan.description,
+      figures: plan.figures,
+      medians,
+      ratios,
+      okRuns,
+      othersCpuPct: median(noise),
+    };
     if (plan.target && native) summary.target = { text: plan.target.text, met: plan.target.check(native, js ?? {}) };
     return summary;
   });
@@ -111,6 +129,10 @@ export function formatTable(summaries: ScenarioSummary[], backends: string[], ro
     }
     lines.push(...pad(rows));
     lines.push(`  successful runs: ${runsNote}`);
+    if (s.othersCpuPct !== null) {
+      const busy = s.othersCpuPct > 20 ? ' (a busy machine: figures are noisy)' : '';
+      lines.push(`  other processes during the windows: ${s.othersCpuPct.toFixed(0)}% CPU (median)${busy}`);
+    }
     if (s.target) {
       const met = s.target.met === undefined ? 'not measured' : s.target.met ? 'met' : 'NOT met';
       lines.push(`  target: ${s.target.text}: ${met}`);

@@ -20,7 +20,16 @@ import { ensureLoadgen } from './loadgen-build';
 import { sample } from './proc-stats';
 import { runLoadgen, startServer, type ServerProcess } from './processes';
 import { formatTable, renderSvg, summarize, type RunRecord } from './report';
-import { SCENARIO_NAMES, computeFigures, planScenario, type PlanSettings, type ScenarioName, type ScenarioPlan, type ServerSamples } from './scenarios';
+import {
+  SCENARIO_NAMES,
+  computeFigures,
+  planScenario,
+  type LoadgenReport,
+  type PlanSettings,
+  type ScenarioName,
+  type ScenarioPlan,
+  type ServerSamples,
+} from './scenarios';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -185,7 +194,16 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
   // logging out the users of the run before.
   const idPrefix = `r${(runCounter++ % 46656).toString(36)}`;
   const startedAt = performance.now();
-  const record: RunRecord = { scenario: plan.name, backend, round, ok: false, elapsedMs: 0, figures: {}, warnings: [] };
+  const record: RunRecord = {
+    scenario: plan.name,
+    backend,
+    round,
+    ok: false,
+    elapsedMs: 0,
+    figures: {},
+    othersCpuPct: null,
+    warnings: [],
+  };
   const samples: ServerSamples = {};
   let server: ServerProcess | undefined;
   try {
@@ -202,7 +220,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       host = server.host;
       port = server.port;
       // Let start-up work (module loading, first GC) finish before the baseline.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 200));
       samples.base = sample(server.pid);
     }
     const pid = server?.pid;
@@ -218,6 +236,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     record.loadgen = result.report;
     record.figures = computeFigures(plan, result.report, samples);
     const r = result.report;
+    record.othersCpuPct = othersCpu(samples, r);
     if (r.failed > 0) record.warnings.push(`${r.failed} of ${plan.connections} connections could not be set up`);
     const errs = Object.entries(r.errors).filter(([k, v]) => v > 0 && !k.startsWith('last_'));
     if (errs.length > 0) record.warnings.push(`load generator errors: ${errs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -238,6 +257,18 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     record.elapsedMs = Math.round(performance.now() - startedAt);
   }
   return record;
+}
+
+/** CPU % of everything but the server and the load generator during the window. */
+function othersCpu(samples: ServerSamples, report: LoadgenReport): number | null {
+  const a = samples.measureStart;
+  const b = samples.measureEnd;
+  if (!a || !b || a.machineCpuSeconds === undefined || b.machineCpuSeconds === undefined) return null;
+  const windowS = (b.atMs - a.atMs) / 1000;
+  if (windowS <= 0) return null;
+  const loadgenS = (report.loadgen_cpu_pct / 100) * report.duration_s;
+  const others = b.machineCpuSeconds - a.machineCpuSeconds - (b.cpuSeconds - a.cpuSeconds) - loadgenS;
+  return Math.max(0, (100 * others) / windowS);
 }
 
 function machine(): Record<string, string | number> {
