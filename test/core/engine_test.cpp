@@ -273,30 +273,27 @@ class FakeJs {
     std::vector<uint8_t> out;
     std::lock_guard<std::mutex> lock(mutex_);
     largestBatch_ = std::max(largestBatch_, b.size());
-    size_t pos = 0;
-    while (pos < b.size()) {
+    std::vector<testutil::InboundRecord> records;
+    if (!testutil::decodeInbound(b, records)) {
+      std::fprintf(stderr, "the engine wrote a malformed event batch\n");
+      std::abort();
+    }
+    for (testutil::InboundRecord& r : records) {
       Event e;
-      e.kind = static_cast<InboundKind>(b[pos]);
-      e.id = readU32(&b[pos + 1]);
-      pos += 5;
-      switch (e.kind) {
+      e.kind = r.kind;
+      e.id = r.id;
+      switch (r.kind) {
         case InboundKind::Connect:
-          pos += 3 + b[pos + 2];
           ++connects_;
           open_.insert(e.id);
           break;
-        case InboundKind::Packet: {
-          e.packetId = readU16(&b[pos]);
-          size_t n = readU16(&b[pos + 2]);
-          e.body.assign(b.begin() + static_cast<std::ptrdiff_t>(pos + 4),
-                        b.begin() + static_cast<std::ptrdiff_t>(pos + 4 + n));
-          pos += 4 + n;
+        case InboundKind::Packet:
+          e.packetId = r.portOrPacketId;
+          e.body.assign(r.payload.begin(), r.payload.end());
           respond(e, out);
           break;
-        }
         case InboundKind::Disconnect:
-          e.reason = static_cast<CloseReason>(b[pos]);
-          pos += 1;
+          e.reason = static_cast<CloseReason>(r.reason);
           open_.erase(e.id);
           // As lib/backends/native.ts: after the replies queued so far, the
           // engine may go on with a close it began.
@@ -305,9 +302,6 @@ class FakeJs {
             testutil::appendU32(out, e.id);
           }
           break;
-        default:
-          std::fprintf(stderr, "unknown inbound record kind %d\n", static_cast<int>(e.kind));
-          std::abort();
       }
       events_.push_back(std::move(e));
     }

@@ -6,66 +6,14 @@
 
 #include "../../native/core/event_batch.h"
 #include "harness.h"
+#include "test_util.h"
 
 using iocpnet::CloseReason;
 using iocpnet::EventBatch;
 using iocpnet::InboundQueue;
 using iocpnet::InboundKind;
 
-namespace {
-
-// A decoder of the inbound records as lib/backends/native.ts reads them.
-struct Record {
-  InboundKind kind = InboundKind::Connect;
-  uint32_t id = 0;
-  uint16_t portOrPacketId = 0;
-  std::string payload;
-  uint8_t reason = 0;
-};
-
-bool decode(const std::vector<uint8_t>& b, std::vector<Record>& out) {
-  size_t pos = 0;
-  while (pos < b.size()) {
-    if (b.size() - pos < 5) return false;
-    Record r;
-    r.kind = static_cast<InboundKind>(b[pos]);
-    r.id = iocpnet::readU32(&b[pos + 1]);
-    pos += 5;
-    switch (r.kind) {
-      case InboundKind::Connect: {
-        if (b.size() - pos < 3) return false;
-        r.portOrPacketId = iocpnet::readU16(&b[pos]);
-        size_t n = b[pos + 2];
-        pos += 3;
-        if (b.size() - pos < n) return false;
-        r.payload.assign(reinterpret_cast<const char*>(&b[pos]), n);
-        pos += n;
-        break;
-      }
-      case InboundKind::Packet: {
-        if (b.size() - pos < 4) return false;
-        r.portOrPacketId = iocpnet::readU16(&b[pos]);
-        size_t n = iocpnet::readU16(&b[pos + 2]);
-        pos += 4;
-        if (b.size() - pos < n) return false;
-        r.payload.assign(reinterpret_cast<const char*>(&b[pos]), n);
-        pos += n;
-        break;
-      }
-      case InboundKind::Disconnect:
-        if (b.size() - pos < 1) return false;
-        r.reason = b[pos];
-        pos += 1;
-        break;
-      default:
-        return false;
-    }
-    out.push_back(std::move(r));
-  }
-  return true;
-}
-
-}  // namespace
+using Record = testutil::InboundRecord;
 
 TEST(event_batch, records_are_encoded_exactly) {
   EventBatch batch;
@@ -84,7 +32,7 @@ TEST(event_batch, records_are_encoded_exactly) {
   CHECK_EQ(b[7], 9);
   CHECK(std::string(b.begin() + 8, b.begin() + 17) == "127.0.0.1");
   std::vector<Record> records;
-  REQUIRE(decode(b, records));
+  REQUIRE(testutil::decodeInbound(b, records));
   REQUIRE_EQ(records.size(), size_t{4});
   CHECK_EQ(records[1].kind, InboundKind::Packet);
   CHECK_EQ(records[1].id, 7u);
@@ -102,7 +50,7 @@ TEST(event_batch, long_address_is_cut_to_255_bytes) {
   EventBatch batch;
   batch.connect(1, std::string(400, 'x'), 1);
   std::vector<Record> records;
-  REQUIRE(decode(batch.bytes(), records));
+  REQUIRE(testutil::decodeInbound(batch.bytes(), records));
   REQUIRE_EQ(records.size(), size_t{1});
   CHECK_EQ(records[0].payload.size(), size_t{255});
 }
@@ -113,7 +61,7 @@ TEST(event_batch, maximum_body_round_trips) {
   for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<uint8_t>(i * 31);
   batch.packet(9, 1000, body.data(), static_cast<uint16_t>(body.size()));
   std::vector<Record> records;
-  REQUIRE(decode(batch.bytes(), records));
+  REQUIRE(testutil::decodeInbound(batch.bytes(), records));
   REQUIRE_EQ(records.size(), size_t{1});
   CHECK(records[0].payload == std::string(body.begin(), body.end()));
 }
@@ -137,7 +85,7 @@ TEST(inbound_queue, one_wake_per_batch_and_take_everything) {
   std::vector<uint8_t> out = {9, 9, 9};  // stale content is discarded
   CHECK(!q.take(out));
   std::vector<Record> records;
-  REQUIRE(decode(out, records));
+  REQUIRE(testutil::decodeInbound(out, records));
   REQUIRE_EQ(records.size(), size_t{2});
   CHECK_EQ(records[0].id, 1u);
   CHECK_EQ(records[1].id, 2u);
@@ -204,7 +152,7 @@ TEST(inbound_queue, appends_from_two_threads_keep_batches_whole) {
   for (int spins = 0; records < 4 * kBatches && spins < 10000000; ++spins) {
     q.take(out);
     std::vector<Record> rs;
-    if (!decode(out, rs)) ok = false;
+    if (!testutil::decodeInbound(out, rs)) ok = false;
     for (size_t i = 0; i < rs.size(); ++i) {
       const Record& r = rs[i];
       if (r.kind == InboundKind::Packet) {

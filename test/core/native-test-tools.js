@@ -24,13 +24,15 @@ const requirements = {
   'c++': { present: () => commandExists('c++') || commandExists('g++'), apt: 'g++' },
   make: { present: () => commandExists('make') || commandExists('ninja'), apt: 'make' },
   libuv: {
+    // Where test/core/CMakeLists.txt looks: Debian/Ubuntu, /usr/local, Homebrew.
     present: () =>
-      anyFileExists(['/usr/include/uv.h', '/usr/local/include/uv.h']) &&
+      anyFileExists(['/usr/include/uv.h', '/usr/local/include/uv.h', '/opt/homebrew/include/uv.h']) &&
       anyFileExists([
-        '/usr/lib/x86_64-linux-gnu/libuv.so',
-        '/usr/lib/aarch64-linux-gnu/libuv.so',
+        `/usr/lib/${process.arch === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/libuv.so`,
         '/usr/lib/libuv.so',
         '/usr/local/lib/libuv.so',
+        '/usr/local/lib/libuv.dylib',
+        '/opt/homebrew/lib/libuv.dylib',
       ]),
     apt: 'libuv1-dev',
   },
@@ -68,7 +70,7 @@ function ensure(names, what) {
     console.error(
       `${what} needs ${lacking.join(', ')}, which this machine lacks.\n` +
         `Install the Debian/Ubuntu packages: sudo apt-get install -y ${packagesOf(lacking).join(' ')}\n` +
-        '(or the same tools from your platform\'s package manager), then run this again.',
+        '(macOS: brew install cmake libuv; elsewhere the same tools from the platform\'s package manager), then run this again.',
     );
     process.exit(1);
   }

@@ -60,33 +60,7 @@ std::string validate(const std::vector<uint8_t>& b) {
   return validateOutboundBatch(copy.get(), b.size());
 }
 
-// Re-encodes the records a batch parses into; a valid batch must round-trip.
-std::vector<uint8_t> reencode(const std::vector<uint8_t>& b) {
-  std::vector<uint8_t> out;
-  iocpnet::forEachOutboundRecord(b.data(), b.size(), [&](const OutboundRecord& r) {
-    out.push_back(static_cast<uint8_t>(r.op));
-    switch (r.op) {
-      case OutboundOp::Send:
-        testutil::appendU32(out, r.id(0));
-        out.insert(out.end(), r.packet, r.packet + r.packetLength);
-        break;
-      case OutboundOp::Broadcast:
-        testutil::appendU32(out, r.count);
-        for (uint32_t i = 0; i < r.count; ++i) testutil::appendU32(out, r.id(i));
-        out.insert(out.end(), r.packet, r.packet + r.packetLength);
-        break;
-      case OutboundOp::Close:
-        testutil::appendU32(out, r.id(0));
-        testutil::appendU16(out, r.notifyCode);
-        break;
-      default:
-        // Destroy and any other record that carries only an id.
-        testutil::appendU32(out, r.id(0));
-        break;
-    }
-  });
-  return out;
-}
+std::vector<uint8_t> reencode(const std::vector<uint8_t>& b) { return testutil::reencodeOutbound(b.data(), b.size()); }
 
 Builder sample() {
   Builder b;
