@@ -62,7 +62,6 @@ function ensure(names, what) {
   const missing = () => names.filter((n) => !requirements[n].present());
   let lacking = missing();
   if (lacking.length === 0) return;
-  // clang must be there before the compiler-rt package name can be derived.
   const packagesOf = (list) =>
     [...new Set(list.map((n) => (typeof requirements[n].apt === 'function' ? requirements[n].apt() : requirements[n].apt)))];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
