@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+'use strict';
+// 10,000 concurrent chat clients: every one logged in and in a room, chatting
+// at a low rate, against `iocpnet chat-server` on this machine. The load
+// generator holds the clients (bench/loadgen, epoll, source addresses
+// 127.0.0.1..4 so that ephemeral ports do not run short); the server runs
+// with its descriptor limit raised. Fails on any client error, refused
+// set-up or server-side disconnect, and reports the chat latency
+// percentiles and the server's memory and CPU.
+//
+//   npm run clients:10k
+//   npm run clients:10k -- --backend js --duration-s 120 --json 10k.json
+//
+// Linux only. Exit code 0 = pass, 1 = fail, 2 = usage error.
+
+const fs = require('node:fs');
+const path = require('node:path');
+const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log } = require('./soak.js');
+
+const DEFAULTS = { clients: 10000, roomUsers: 10, rate: 0.2, warmupS: 10, durationS: 60, backend: 'native', threads: 1, json: undefined };
+
+const HELP = `usage: node scripts/clients-10k.js [options]
+
+  --clients N      concurrent clients, each logged in and in a room (${DEFAULTS.clients})
+  --room-users N   users per room (${DEFAULTS.roomUsers})
+  --rate X         chats per second per client (${DEFAULTS.rate})
+  --warmup-s N     seconds of chat before measuring (${DEFAULTS.warmupS})
+  --duration-s N   seconds measured (${DEFAULTS.durationS})
+  --backend NAME   native | js (${DEFAULTS.backend})
+  --threads N      load generator threads (${DEFAULTS.threads})
+  --json FILE      write the summary and the load generator's report to FILE
+`;
+
+function usage(message) {
+  process.stderr.write(`clients-10k: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { ...DEFAULTS };
+  const numbers = {
+    '--clients': ['clients', 1, 60000],
+    '--room-users': ['roomUsers', 1, 100],
+    '--rate': ['rate', 0.001, 100],
+    '--warmup-s': ['warmupS', 0, 3600],
+    '--duration-s': ['durationS', 1, 3600],
+    '--threads': ['threads', 1, 16],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const key = argv[i];
+    if (key === '--help' || key === '-h') {
+      process.stdout.write(HELP);
+      process.exit(0);
+    }
+    const value = argv[++i];
+    if (value === undefined) usage(`${key} needs a value`);
+    if (key === '--backend') {
+      if (value !== 'native' && value !== 'js') usage(`--backend must be native or js, got '${value}'`);
+      o.backend = value;
+    } else if (key === '--json') {
+      o.json = value;
+    } else if (numbers[key]) {
+      const [name, min, max] = numbers[key];
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < min || n > max) usage(`${key} must be a number between ${min} and ${max}, got '${value}'`);
+      o[name] = n;
+    } else {
+      usage(`unknown option ${key}`);
+    }
+  }
+  if (o.clients % o.roomUsers !== 0) usage('--clients must be a multiple of --room-users');
+  return o;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (process.platform !== 'linux') throw new Error('Linux only');
+  ensureCompiled();
+  const procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
+  const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
+  const loadgen = ensureLoadgen(ROOT, log);
+
+  const rooms = o.clients / o.roomUsers;
+  // Head room over the clients, so that a slow close on the server's side never turns a set-up into SERVER_FULL.
+  const limit = Math.ceil(o.clients * 1.2);
+  const server = await startServer(o, rooms, limit, ['--max-users', String(limit)]);
+  const { pid, port } = server;
+  let serverExited = false;
+  server.child.once('exit', () => (serverExited = true));
+  log(`server pid ${pid} (${o.backend}) on 127.0.0.1:${port}, limit ${limit} connections, ${rooms} rooms of ${o.roomUsers}`);
+
+  let summary;
+  let report;
+  const failures = [];
+  try {
+    await sleep(300);
+    const base = procStats.sample(pid);
+    const at = {};
+    const run = runLoadgen(
+      loadgen,
+      ['--scenario', 'chat', '--port', String(port), '--connections', String(o.clients), '--room-users', String(o.roomUsers),
+        '--rate', String(o.rate), '--warmup', String(o.warmupS), '--duration', String(o.durationS), '--threads', String(o.threads),
+        '--source-addresses', '4', '--setup-timeout', '180'],
+      (line) => {
+        at.ready = procStats.sample(pid);
+        at.readyFds = fdCount(pid);
+        log(`ready: ${line.slice(1)}`);
+      },
+      () => {
+        at.end = procStats.sample(pid);
+        at.endFds = fdCount(pid);
+      },
+    );
+    // The start of the measured window is not signalled to onReady's caller; sample it by time.
+    const startTimer = setInterval(() => {
+      if (at.ready && !at.start && Date.now() - at.ready.atMs >= o.warmupS * 1000) at.start = procStats.sample(pid);
+    }, 100);
+    const watchdog = setTimeout(() => {
+      log('the load generator did not stop in time; killing it');
+      run.child.kill('SIGKILL');
+    }, (180 + o.warmupS + o.durationS + 60) * 1000);
+    const result = await run.done;
+    clearTimeout(watchdog);
+    clearInterval(startTimer);
+    report = result.report;
+    if (!report) throw new Error(`the load generator gave no report (exit ${result.code}): ${result.stderr.join(' ')}`);
+
+    if (serverExited) failures.push('the server exited during the run');
+    if (report.ready !== o.clients || report.failed > 0) failures.push(`clients ready ${report.ready}/${o.clients}, failed ${report.failed}`);
+    const errs = Object.entries(report.errors).filter(([k, v]) => k !== 'last_errno' && k !== 'last_result' && v > 0);
+    if (errs.length > 0) failures.push(`client errors: ${errs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    if (Object.keys(report.disconnect_notify).length > 0) failures.push(`clients were disconnected: ${JSON.stringify(report.disconnect_notify)}`);
+    if (report.latency_us.count === 0) failures.push('no chat latency was recorded');
+
+    const window = at.start && at.end ? (at.end.atMs - at.start.atMs) / 1000 : undefined;
+    summary = {
+      backend: o.backend,
+      clients: o.clients,
+      rooms,
+      roomUsers: o.roomUsers,
+      ratePerClient: o.rate,
+      setupS: report.setup_s,
+      chatsPerS: report.requests_per_s,
+      notifiesPerS: report.throughput.value,
+      latencyMs: Object.fromEntries(['p50', 'p90', 'p99', 'p999', 'max'].map((k) => [k, report.latency_us[k] / 1000])),
+      latencySamples: report.latency_us.count,
+      errors: report.errors,
+      serverFdsReady: at.readyFds,
+      serverRssBaseMiB: base ? base.rssKiB / 1024 : null,
+      serverRssReadyMiB: at.ready ? at.ready.rssKiB / 1024 : null,
+      serverPeakRssMiB: at.end ? at.end.hwmKiB / 1024 : null,
+      serverCpuPct: window && at.start && at.end ? (100 * (at.end.cpuSeconds - at.start.cpuSeconds)) / window : null,
+      loadgenCpuPct: report.loadgen_cpu_pct,
+      pass: failures.length === 0,
+      failures,
+    };
+  } finally {
+    if (!serverExited) {
+      server.child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => server.child.once('exit', r)), sleep(20000)]);
+      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    }
+  }
+
+  if (o.json) fs.writeFileSync(o.json, `${JSON.stringify({ summary, loadgen: report }, null, 1)}\n`);
+  const s = summary;
+  const l = s.latencyMs;
+  const fmt = (x, d = 1) => (x === null || x === undefined ? '?' : x.toFixed(d));
+  console.log(
+    `clients-10k ${s.pass ? 'PASS' : 'FAIL'}: ${s.backend}, ${s.clients} clients in ${s.rooms} rooms of ${s.roomUsers}, ready in ${fmt(s.setupS)} s; ` +
+      `${fmt(s.chatsPerS, 0)} chats/s, ${fmt(s.notifiesPerS, 0)} notifies/s; chat latency p50 ${fmt(l.p50, 2)} ms, p99 ${fmt(l.p99, 2)} ms, ` +
+      `p99.9 ${fmt(l.p999, 2)} ms, max ${fmt(l.max, 1)} ms; server RSS ${fmt(s.serverRssReadyMiB)} MiB with every client in, ` +
+      `peak ${fmt(s.serverPeakRssMiB)} MiB, CPU ${fmt(s.serverCpuPct, 0)}%; errors ${Object.entries(s.errors).filter(([k]) => k !== 'last_errno' && k !== 'last_result').reduce((a, [, v]) => a + v, 0)}` +
+      (s.pass ? '' : `\n  ${s.failures.join('\n  ')}`),
+  );
+  process.exitCode = s.pass ? 0 : 1;
+}
+
+main().catch((err) => {
+  console.error(`clients-10k: ${err instanceof Error ? err.stack || err.message : String(err)}`);
+  process.exit(1);
+});

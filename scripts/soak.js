@@ -1,0 +1,585 @@
+#!/usr/bin/env node
+'use strict';
+// Soak: the chat server under a steady chat load plus churn (clients that
+// log in, enter a room, chat, leave or drop, and reconnect under the same
+// user id), for a bounded number of minutes. The server's RSS, open
+// descriptors and CPU are sampled from /proc every few seconds; after the
+// warm-up a least-squares line is fitted to RSS and to descriptors, and the
+// run fails if either trends upward past its bound, if the descriptors do
+// not return to their baseline once the load is gone, or if any client saw
+// an error.
+//
+//   npm run soak -- --minutes 3
+//   npm run soak -- --minutes 30 --backend js --json soak.json
+//
+// Linux only (/proc). Exit code 0 = pass, 1 = fail, 2 = usage error.
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const readline = require('node:readline');
+
+const ROOT = path.resolve(__dirname, '..');
+
+const DEFAULTS = {
+  minutes: 3,
+  backend: 'native',
+  users: 1000,
+  roomUsers: 10,
+  rate: 1,
+  churn: 8,
+  churnPauseMs: 100,
+  sampleS: 5,
+  warmupMinutes: undefined,
+  // RSS bound, MiB per minute after the warm-up. With no leak, RSS moves in a
+  // sawtooth of about 9 MiB with a period of about 15 minutes (V8 lets
+  // promoted garbage pile up until a full collection): the slope fitted to a
+  // 2-minute window reaches +0.6 MiB/min, to 25 minutes +0.02 MiB/min (native
+  // backend, default load). A leak of 1 KiB per churn cycle at the default
+  // ~70 cycles/s is +4 MiB/min.
+  maxRssSlope: 2,
+  // Descriptor bound, per minute: churn keeps up to --churn sockets in
+  // flight, so single samples vary by that much; a leak of one socket per
+  // hundred cycles is +40/min. Once every client is gone the count must also
+  // be back at its baseline exactly.
+  maxFdSlope: 2,
+  json: undefined,
+  nodeFlags: '',
+  serverLog: undefined,
+};
+
+const HELP = `usage: node scripts/soak.js [options]
+
+Runs the chat server (a child process) under the load generator's chat
+scenario at a fixed rate, plus churn clients, samples its RSS, descriptors
+and CPU, and fails if RSS or descriptors trend upward after the warm-up.
+
+  --minutes N          length of the run, 0.5..60 (${DEFAULTS.minutes})
+  --backend NAME       native | js (${DEFAULTS.backend})
+  --users N            chat users held by the load generator (${DEFAULTS.users})
+  --room-users N       users per room (${DEFAULTS.roomUsers})
+  --rate X             chats per second per user (${DEFAULTS.rate})
+  --churn N            churn loops: connect, login, enter, chat, leave or drop, reconnect (${DEFAULTS.churn})
+  --churn-pause-ms N   pause between one loop's cycles (${DEFAULTS.churnPauseMs})
+  --sample-s N         seconds between samples (${DEFAULTS.sampleS})
+  --warmup-minutes N   samples before this are not fitted (default: a third of the run, at most 5)
+  --max-rss-slope X    fail above this RSS trend, MiB/min (${DEFAULTS.maxRssSlope})
+  --max-fd-slope X     fail above this descriptor trend, per minute (${DEFAULTS.maxFdSlope})
+  --json FILE          write every sample and the summary to FILE
+  --node-flags FLAGS   flags for the server's node, e.g. "--trace-gc"
+  --server-log FILE    write what the server prints to FILE
+  --help               this text
+`;
+
+function usage(message) {
+  process.stderr.write(`soak: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { ...DEFAULTS };
+  const numbers = {
+    // The load generator runs for at most an hour.
+    '--minutes': ['minutes', 0.5, 60],
+    '--users': ['users', 1, 50000],
+    '--room-users': ['roomUsers', 1, 100],
+    '--rate': ['rate', 0.01, 1000],
+    '--churn': ['churn', 0, 1000],
+    '--churn-pause-ms': ['churnPauseMs', 0, 60000],
+    '--sample-s': ['sampleS', 0.5, 600],
+    '--warmup-minutes': ['warmupMinutes', 0, 600],
+    '--max-rss-slope': ['maxRssSlope', 0, 1e6],
+    '--max-fd-slope': ['maxFdSlope', 0, 1e6],
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const key = argv[i];
+    if (key === '--help' || key === '-h') {
+      process.stdout.write(HELP);
+      process.exit(0);
+    }
+    const value = argv[i + 1];
+    if (value === undefined) usage(`${key} needs a value`);
+    i++;
+    if (key === '--backend') {
+      if (value !== 'native' && value !== 'js') usage(`--backend must be native or js, got '${value}'`);
+      o.backend = value;
+    } else if (key === '--json') {
+      o.json = value;
+    } else if (key === '--node-flags') {
+      o.nodeFlags = value;
+    } else if (key === '--server-log') {
+      o.serverLog = value;
+    } else if (numbers[key]) {
+      const [name, min, max] = numbers[key];
+      const n = Number(value);
+      if (!Number.isFinite(n) || n < min || n > max) usage(`${key} must be a number between ${min} and ${max}, got '${value}'`);
+      o[name] = n;
+    } else {
+      usage(`unknown option ${key}`);
+    }
+  }
+  if (o.users % o.roomUsers !== 0) usage('--users must be a multiple of --room-users');
+  if (o.warmupMinutes === undefined) o.warmupMinutes = Math.min(5, o.minutes / 3);
+  if (o.warmupMinutes >= o.minutes) usage('--warmup-minutes must be shorter than --minutes');
+  return o;
+}
+
+// ---- build ----
+
+function newest(dir) {
+  let t = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? fs.statSync(p).mtimeMs : 0);
+  }
+  return t;
+}
+
+/** Compiles the TypeScript when dist/ is missing or older than lib/ or bench/. */
+function ensureCompiled() {
+  const cli = path.join(ROOT, 'dist', 'lib', 'cli.js');
+  const helpers = ['loadgen-build.js', 'proc-stats.js'].map((f) => path.join(ROOT, 'dist', 'bench', f));
+  const built = [cli, ...helpers].every((f) => fs.existsSync(f)) ? Math.min(...[cli, ...helpers].map((f) => fs.statSync(f).mtimeMs)) : 0;
+  if (built >= Math.max(newest(path.join(ROOT, 'lib')), newest(path.join(ROOT, 'bench')))) return;
+  log('compiling the TypeScript ...');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
+  // tsc still writes its output when another part of the project has type errors; what counts is that ours is there.
+  if (!fs.existsSync(cli) || !helpers.every((f) => fs.existsSync(f))) {
+    throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
+  }
+  if (r.status !== 0) log('tsc reported errors; using its output anyway');
+}
+
+// ---- output ----
+
+const t0 = Date.now();
+function log(line) {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
+}
+
+// ---- the server ----
+
+/** Starts `iocpnet chat-server` with a raised descriptor limit; resolves { child, pid, port, output }. */
+function startServer(o, maxRooms, maxConnections, extra = []) {
+  const args = [
+    path.join(ROOT, 'dist', 'lib', 'cli.js'), 'chat-server',
+    '--host', '127.0.0.1', '--port', '0', '--backend', o.backend,
+    '--max-rooms', String(maxRooms), '--max-room-users', String(o.roomUsers),
+    '--max-connections', String(maxConnections), ...extra,
+  ];
+  // bash execs node, so the pid is the server's and the raised limit is inherited.
+  const flags = (o.nodeFlags || '').split(/\s+/).filter(Boolean);
+  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, ...flags, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = [];
+  const logFile = o.serverLog ? fs.createWriteStream(o.serverLog) : undefined;
+  const keep = (line) => {
+    if (logFile) logFile.write(`${line}\n`);
+    output.push(line);
+    if (output.length > 50) output.shift();
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('the server did not print "listening on" within 30 s')), 30000);
+    const fail = (err) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n${output.join('\n')}`));
+    };
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      keep(line);
+      const m = /listening on (\S+):(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, pid: child.pid, port: Number(m[2]), output });
+      }
+    });
+    readline.createInterface({ input: child.stderr }).on('line', keep);
+    child.once('exit', (code, signal) => fail(new Error(`the server exited (${signal || code}) before listening`)));
+  });
+}
+
+function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+// ---- wire ----
+
+const ID = { LOGIN: 201, LOGIN_RES: 202, ENTER: 206, ENTER_RES: 207, LEAVE: 209, LEAVE_RES: 210, CHAT: 214, CHAT_RES: 215, NOTIFY: 3 };
+
+function frame(id, body = Buffer.alloc(0)) {
+  const out = Buffer.alloc(5 + body.length);
+  out.writeUInt16LE(5 + body.length, 0);
+  out.writeUInt16LE(id, 2);
+  body.copy(out, 5);
+  return out;
+}
+
+function loginBody(userId) {
+  const b = Buffer.alloc(42);
+  b.write(userId, 0, 20, 'utf8');
+  b.write('pw', 21, 'utf8');
+  return b;
+}
+
+function enterBody(room) {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(room, 0);
+  return b;
+}
+
+/**
+ * One connection of a churn loop: sends requests and resolves each with the
+ * Result of the first response of the expected id. Rejects them all when the
+ * connection fails or the server closes it.
+ */
+class ChurnConnection {
+  constructor(socket) {
+    this.socket = socket;
+    this.buf = Buffer.alloc(0);
+    this.waiting = [];
+    this.ended = new Promise((resolve) => {
+      socket.on('close', () => {
+        for (const w of this.waiting.splice(0)) w.reject(new Error(`closed while waiting for packet ${w.id}`));
+        resolve();
+      });
+    });
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk) => {
+      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+      while (this.buf.length >= 5) {
+        const len = this.buf.readUInt16LE(0);
+        if (len < 5 || this.buf.length < len) break;
+        const id = this.buf.readUInt16LE(2);
+        const result = len >= 7 ? this.buf.readInt16LE(5) : -1;
+        this.buf = this.buf.subarray(len);
+        if (id === ID.NOTIFY) {
+          for (const w of this.waiting.splice(0)) w.reject(new Error(`DISCONNECT_NOTIFY(${result}) from the server`));
+          continue;
+        }
+        const i = this.waiting.findIndex((w) => w.id === id);
+        if (i >= 0) this.waiting.splice(i, 1)[0].resolve(result);
+      }
+    });
+  }
+
+  static open(port) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('connect timed out'));
+      }, 10000);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new ChurnConnection(socket));
+      });
+    });
+  }
+
+  request(id, body, responseId) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no response ${responseId} within 10 s`)), 10000);
+      this.waiting.push({
+        id: responseId,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.socket.write(frame(id, body));
+    });
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A churn loop: the same user id over and over, in one of the churn rooms.
+ * Two cycles in three end with ROOM_LEAVE and a FIN, waiting for the
+ * server's FIN; every third drops the connection (RST) while in the room.
+ */
+async function churnLoop(k, port, firstRoom, rooms, o, state) {
+  const userId = `churn${k}`;
+  let cycle = 0;
+  while (!state.stopping) {
+    cycle++;
+    let c;
+    try {
+      c = await ChurnConnection.open(port);
+      let login = await c.request(ID.LOGIN, loginBody(userId), ID.LOGIN_RES);
+      // After a dropped connection the id is free once the server has handled the reset; until then
+      // LOGIN_USER_ALREADY (31) is the right answer, and a failed login may be retried (PROTOCOL.md 3).
+      for (let retry = 0; login === 31 && retry < 100; retry++) {
+        state.relogins++;
+        await sleep(20);
+        login = await c.request(ID.LOGIN, loginBody(userId), ID.LOGIN_RES);
+      }
+      if (login !== 0) throw new Error(`login of ${userId} refused with ${login}`);
+      const enter = await c.request(ID.ENTER, enterBody(firstRoom + ((k + cycle) % rooms)), ID.ENTER_RES);
+      if (enter !== 0) throw new Error(`enter refused with ${enter}`);
+      const chat = await c.request(ID.CHAT, Buffer.from(`churn ${k} cycle ${cycle}\0`), ID.CHAT_RES);
+      if (chat !== 0) throw new Error(`chat refused with ${chat}`);
+      if (cycle % 3 === 0) {
+        c.socket.resetAndDestroy();
+        state.drops++;
+        await c.ended;
+      } else {
+        const leave = await c.request(ID.LEAVE, Buffer.alloc(0), ID.LEAVE_RES);
+        if (leave !== 0) throw new Error(`leave refused with ${leave}`);
+        c.socket.end();
+        await c.ended;
+      }
+      state.cycles++;
+    } catch (err) {
+      state.errors++;
+      state.lastError = err.message;
+      if (c) c.socket.destroy();
+      await sleep(200);
+    }
+    if (o.churnPauseMs > 0) await sleep(o.churnPauseMs);
+  }
+}
+
+// ---- /proc ----
+
+let procStats;
+function sampleServer(pid) {
+  const s = procStats.sample(pid);
+  if (s === undefined) return undefined;
+  let fds;
+  try {
+    fds = fdCount(pid);
+  } catch {
+    return undefined;
+  }
+  return { atMs: Date.now(), cpuSeconds: s.cpuSeconds, rssKiB: s.rssKiB, fds };
+}
+
+/** Least-squares line through (x, y): slope, intercept, and the residual standard deviation. */
+function fitLine(xs, ys) {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
+  const slope = sxx === 0 ? 0 : sxy / sxx;
+  const intercept = my - slope * mx;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (ys[i] - (intercept + slope * xs[i])) ** 2;
+  return { slope, intercept, residualSd: n > 2 ? Math.sqrt(ss / (n - 2)) : 0 };
+}
+
+function runLoadgen(binary, args, onReady, onEnd) {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  const stderr = [];
+  child.stdout.setEncoding('utf8').on('data', (s) => (stdout += s));
+  readline.createInterface({ input: child.stderr }).on('line', (line) => {
+    if (line.startsWith('@ready')) onReady(line);
+    else if (line.startsWith('@measure-end')) onEnd();
+    else if (!line.startsWith('@')) stderr.push(line);
+  });
+  const done = new Promise((resolve) => {
+    child.on('close', (code) => {
+      let report;
+      try {
+        report = JSON.parse(stdout);
+      } catch {
+        report = undefined;
+      }
+      resolve({ code, report, stderr });
+    });
+  });
+  return { child, done };
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
+  ensureCompiled();
+  procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
+  const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
+  const loadgen = ensureLoadgen(ROOT, log);
+
+  const chatRooms = o.users / o.roomUsers;
+  const churnRooms = Math.max(1, Math.ceil(o.churn / 2));
+  const server = await startServer(o, chatRooms + churnRooms, o.users + o.churn + 64);
+  const { pid, port } = server;
+  let serverExited = false;
+  server.child.once('exit', () => (serverExited = true));
+  log(`server pid ${pid} (${o.backend}) on 127.0.0.1:${port}`);
+
+  const state = { stopping: false, cycles: 0, drops: 0, relogins: 0, errors: 0, lastError: '' };
+  const samples = [];
+  let sampler;
+  let loadgenRun;
+  let failures = [];
+  let summary;
+  try {
+    // Each IO thread makes its lazy allocations (libuv keeps a spare descriptor per loop) before the baseline.
+    for (let i = 0; i < 4; i++) {
+      const c = await ChurnConnection.open(port);
+      c.socket.end();
+      await c.ended;
+    }
+    await sleep(500);
+    const baseFds = fdCount(pid);
+    const baseRss = procStats.memory(pid).rssKiB;
+
+    const durationS = Math.round(o.minutes * 60);
+    let ready;
+    const readyPromise = new Promise((resolve) => (ready = resolve));
+    loadgenRun = runLoadgen(
+      loadgen,
+      ['--scenario', 'chat', '--port', String(port), '--connections', String(o.users), '--room-users', String(o.roomUsers),
+        '--rate', String(o.rate), '--warmup', '0', '--duration', String(durationS), '--threads', '1', '--source-addresses', '4'],
+      (line) => ready(line),
+      // Sampling ends with the load, before the load generator closes its connections.
+      () => clearInterval(sampler),
+    );
+    const readyLine = await Promise.race([readyPromise, loadgenRun.done.then((r) => `exited ${r.code}: ${r.stderr.join(' ')}`)]);
+    if (!String(readyLine).startsWith('@ready')) throw new Error(`the load generator did not set up its users: ${readyLine}`);
+    log(`${o.users} chat users ready (${readyLine.split(' ').slice(1).join(' ')}), ${o.rate} chats/s each; ${o.churn} churn loops`);
+
+    const start = Date.now();
+    const churn = Array.from({ length: o.churn }, (_, k) => churnLoop(k, port, chatRooms, churnRooms, o, state));
+    let last = sampleServer(pid);
+    const take = () => {
+      const s = sampleServer(pid);
+      if (s === undefined || last === undefined) return;
+      const cpuPct = (100 * (s.cpuSeconds - last.cpuSeconds)) / ((s.atMs - last.atMs) / 1000);
+      samples.push({ t: (s.atMs - start) / 1000, rssKiB: s.rssKiB, fds: s.fds, cpuPct, cycles: state.cycles });
+      last = s;
+    };
+    let nextReport = 0;
+    sampler = setInterval(() => {
+      take();
+      const s = samples[samples.length - 1];
+      if (s && s.t >= nextReport) {
+        nextReport = s.t + 60;
+        log(`t=${s.t.toFixed(0)} s rss=${(s.rssKiB / 1024).toFixed(1)} MiB fds=${s.fds} cpu=${s.cpuPct.toFixed(0)}% churn cycles=${state.cycles} errors=${state.errors}`);
+      }
+    }, o.sampleS * 1000);
+
+    // The load generator stops by itself after durationS; churn stops with it.
+    const watchdog = setTimeout(() => {
+      log('the load generator did not stop in time; killing it');
+      loadgenRun.child.kill('SIGKILL');
+    }, (durationS + 120) * 1000);
+    const result = await loadgenRun.done;
+    clearTimeout(watchdog);
+    clearInterval(sampler);
+    state.stopping = true;
+    await Promise.all(churn);
+    const report = result.report;
+
+    // Once every client is gone, the descriptors are back where they started.
+    let endFds = fdCount(pid);
+    for (let i = 0; i < 100 && endFds !== baseFds; i++) {
+      await sleep(100);
+      endFds = fdCount(pid);
+    }
+    const endRss = procStats.memory(pid).rssKiB;
+
+    const fitted = samples.filter((s) => s.t >= o.warmupMinutes * 60);
+    if (fitted.length < 5) throw new Error(`only ${fitted.length} samples after the warm-up; run longer or sample more often`);
+    const minutes = fitted.map((s) => s.t / 60);
+    const rssFit = fitLine(minutes, fitted.map((s) => s.rssKiB / 1024));
+    const fdFit = fitLine(minutes, fitted.map((s) => s.fds));
+    const cpu = samples.map((s) => s.cpuPct);
+    const meanCpu = cpu.reduce((a, b) => a + b, 0) / cpu.length;
+
+    if (serverExited) failures.push('the server exited during the run');
+    if (!report) failures.push(`the load generator gave no report (exit ${result.code}): ${result.stderr.join(' ')}`);
+    else {
+      const errs = Object.entries(report.errors).filter(([k, v]) => k !== 'last_errno' && k !== 'last_result' && v > 0);
+      if (report.ready !== o.users || report.failed > 0) failures.push(`chat users ready ${report.ready}/${o.users}, failed ${report.failed}`);
+      if (errs.length > 0) failures.push(`chat load errors: ${errs.map(([k, v]) => `${k}=${v}`).join(' ')}`);
+      if (Object.keys(report.disconnect_notify).length > 0) failures.push(`chat users were disconnected: ${JSON.stringify(report.disconnect_notify)}`);
+    }
+    if (state.errors > 0) failures.push(`${state.errors} churn errors, last: ${state.lastError}`);
+    if (state.cycles === 0 && o.churn > 0) failures.push('no churn cycle completed');
+    if (rssFit.slope > o.maxRssSlope) failures.push(`RSS trends up ${rssFit.slope.toFixed(2)} MiB/min (bound ${o.maxRssSlope})`);
+    if (fdFit.slope > o.maxFdSlope) failures.push(`descriptors trend up ${fdFit.slope.toFixed(2)}/min (bound ${o.maxFdSlope})`);
+    if (endFds !== baseFds) failures.push(`${endFds - baseFds} descriptors left open after every client left (${baseFds} -> ${endFds})`);
+
+    summary = {
+      backend: o.backend,
+      minutes: o.minutes,
+      users: o.users,
+      rate: o.rate,
+      churnLoops: o.churn,
+      churnCycles: state.cycles,
+      churnDrops: state.drops,
+      churnRelogins: state.relogins,
+      churnErrors: state.errors,
+      chats: report ? Math.round(report.requests_per_s * report.duration_s) : null,
+      notifiesPerS: report ? report.throughput.value : null,
+      chatLatencyUs: report ? report.latency_us : null,
+      warmupMinutes: o.warmupMinutes,
+      baseRssMiB: baseRss / 1024,
+      rssAfterWarmupMiB: fitted[0].rssKiB / 1024,
+      rssEndOfLoadMiB: samples[samples.length - 1].rssKiB / 1024,
+      rssIdleMiB: endRss / 1024,
+      peakRssMiB: Math.max(...samples.map((s) => s.rssKiB)) / 1024,
+      rssSlopeMiBPerMin: rssFit.slope,
+      rssResidualSdMiB: rssFit.residualSd,
+      fdsBase: baseFds,
+      fdsLoadedMin: Math.min(...fitted.map((s) => s.fds)),
+      fdsLoadedMax: Math.max(...fitted.map((s) => s.fds)),
+      fdsEnd: endFds,
+      fdSlopePerMin: fdFit.slope,
+      meanCpuPct: meanCpu,
+      samples: samples.length,
+      pass: failures.length === 0,
+      failures,
+    };
+  } finally {
+    if (sampler) clearInterval(sampler);
+    state.stopping = true;
+    if (loadgenRun && loadgenRun.child.exitCode === null) loadgenRun.child.kill('SIGKILL');
+    if (!serverExited) {
+      server.child.kill('SIGTERM');
+      await Promise.race([new Promise((r) => server.child.once('exit', r)), sleep(15000)]);
+      if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+    }
+  }
+
+  if (o.json) fs.writeFileSync(o.json, `${JSON.stringify({ summary, samples }, null, 1)}\n`);
+  const s = summary;
+  const lat = s.chatLatencyUs;
+  console.log(
+    `soak ${s.pass ? 'PASS' : 'FAIL'}: ${s.backend}, ${s.minutes} min, ${s.users} users at ${s.rate} chat/s + ${s.churnLoops} churn loops ` +
+      `(${s.churnCycles} cycles, ${s.churnDrops} dropped, ${s.churnRelogins} login retries); RSS ${s.rssAfterWarmupMiB.toFixed(1)} -> ${s.rssEndOfLoadMiB.toFixed(1)} MiB, ` +
+      `trend ${s.rssSlopeMiBPerMin >= 0 ? '+' : ''}${s.rssSlopeMiBPerMin.toFixed(2)} MiB/min (bound ${o.maxRssSlope}); ` +
+      `fds ${s.fdsBase} base, ${s.fdsLoadedMin}..${s.fdsLoadedMax} loaded, ${s.fdsEnd} after, trend ${s.fdSlopePerMin.toFixed(2)}/min; ` +
+      `CPU ${s.meanCpuPct.toFixed(0)}%; chat p99 ${lat ? (lat.p99 / 1000).toFixed(1) : '?'} ms; errors ${s.churnErrors}` +
+      (s.pass ? '' : `\n  ${s.failures.join('\n  ')}`),
+  );
+  process.exitCode = s.pass ? 0 : 1;
+}
+
+module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log };
+
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`soak: ${err instanceof Error ? err.stack || err.message : String(err)}`);
+    process.exit(1);
+  });
+}
