@@ -242,7 +242,7 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
   // PROTOCOL_ERROR, because the engine has already queued its Disconnect record for the FIN when the
   // application's close arrives, and keeps its own reason; Connection.close() promises the reason it
   // was given. Run it on both backends once the engine keeps the application's reason.
-  (backend === 'native' ? it.skip : it)('an error that arrives together with the FIN is still reported as protocol_error', async () => {
+  it('an error that arrives together with the FIN is still reported as protocol_error', async () => {
     const child = await startChild(backend, { maxRooms: 10 });
     const count = 10;
     const clients = await Promise.all(Array.from({ length: 2 * count }, () => raw(child.port)));
@@ -377,7 +377,8 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     const p99Loaded = loaded.latency_us.p99;
     expect(p99Loaded).toBeLessThanOrEqual(Math.max(4 * p99Base, p99Base + 100_000));
     // The stalled reader costs at most its send queue, not what the room said while it stalled.
-    expect(rssPeak - rssBefore).toBeLessThan(64 * 1024);
+    // Under AddressSanitizer (npm run test:asan) freed memory sits in its quarantine: RSS says nothing there.
+    if (!process.env.IOCPNET_SANITIZER) expect(rssPeak - rssBefore).toBeLessThan(64 * 1024);
     console.log(
       `${backend}: slow consumer closed; others' chat p99 ${(p99Base / 1000).toFixed(1)} ms -> ${(p99Loaded / 1000).toFixed(1)} ms; ` +
         `server RSS ${Math.round(rssBefore / 1024)} MiB -> peak ${Math.round(rssPeak / 1024)} MiB`,
@@ -531,7 +532,7 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     const heapGrowth = s.memory.heapUsed - heap0;
     expect(heapGrowth).toBeLessThan(2 * 1024 * 1024);
     // RSS moves by up to ~10 MiB with no leak on either backend, as V8 resizes its young generation and keeps pages it freed.
-    expect(rss1 - rss0).toBeLessThan(16 * 1024);
+    if (!process.env.IOCPNET_SANITIZER) expect(rss1 - rss0).toBeLessThan(16 * 1024);
     console.log(
       `${backend}: 5000 session cycles in ${took} ms; fds ${fds0} -> ${child.fds()}; RSS ${rss0} -> ${rss1} KiB; ` +
         `JS heap ${(heapGrowth / 1024).toFixed(0)} KiB`,

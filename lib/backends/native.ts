@@ -7,6 +7,7 @@ import {
   DISCONNECT_REASONS,
   type Backend,
   type BackendSink,
+  type DisconnectReason,
   type ListenAddress,
   type ResolvedServerOptions,
   type ServerStats,
@@ -41,6 +42,8 @@ export class NativeBackend implements Backend {
   #listening = false;
   #finished = false;
   #closeWaiters: Array<() => void> = [];
+  /** Closes application code asked for, by id, until their Disconnect record arrives. */
+  readonly #appCloses = new Map<number, DisconnectReason>();
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     this.#sink = sink;
@@ -88,6 +91,7 @@ export class NativeBackend implements Backend {
   }
 
   closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
+    this.#appCloses.set(id, mode === 'close' && code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked');
     if (mode === 'destroy') {
       const p = this.#reserve(5);
       this.#out[p] = OutboundOp.Destroy;
@@ -200,8 +204,17 @@ export class NativeBackend implements Backend {
         p += addrLen;
         sink.onConnect(id, address, port);
       } else if (kind === InboundKind.Disconnect) {
-        const reason = DISCONNECT_REASONS[bytes[p]];
+        let reason = DISCONNECT_REASONS[bytes[p]];
         p += 1;
+        const appReason = this.#appCloses.get(id);
+        if (appReason !== undefined) {
+          this.#appCloses.delete(id);
+          // The engine began a close it reported in the same batch as the
+          // packets whose handler closed the connection: the application's
+          // close came first for JS, and the engine counts it so too. A reset
+          // or a slow consumer was final before the application's close.
+          if (reason !== 'reset' && reason !== 'slow_consumer') reason = appReason;
+        }
         if (reason !== undefined) sink.onDisconnect(id, reason);
         // After the replies handlers queued for this connection: the engine
         // sends them, then goes on with the close it began.

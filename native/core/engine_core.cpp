@@ -242,13 +242,14 @@ void EngineCore::runCommands(IoThreadCore& t) {
           break;
         }
         NotifyCode code = static_cast<NotifyCode>(cmd.notifyCode);
+        CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
         if (c->awaitingRelease) {
           // JS closed it itself before it saw the engine's Disconnect record.
+          recount(*c, reason);
           c->pendingNotify = code;
           release(*c);
           break;
         }
-        CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
         beginClose(*c, reason, code, CloseMode::Graceful);
         break;
       }
@@ -258,8 +259,12 @@ void EngineCore::runCommands(IoThreadCore& t) {
           Stats::add(stats_.staleRefused);
           break;
         }
-        if (c->awaitingRelease) drop(*c);
-        else beginClose(*c, CloseReason::Kicked, NotifyCode::None, CloseMode::Drop);
+        if (c->awaitingRelease) {
+          recount(*c, CloseReason::Kicked);
+          drop(*c);
+        } else {
+          beginClose(*c, CloseReason::Kicked, NotifyCode::None, CloseMode::Drop);
+        }
         break;
       }
       case IoCommand::Kind::Release: {
@@ -431,6 +436,7 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
   c.phase = ConnectionCore::Phase::Closing;
   open_.fetch_sub(1, std::memory_order_relaxed);
   Stats::add(stats_.closes[static_cast<size_t>(reason)]);
+  c.closeReason = reason;
   t.events.disconnect(c.id, reason);
   c.assembler.reset();
   if (mode == CloseMode::Drop) {
@@ -453,6 +459,13 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
   table_.retire(c.id);
   queueNotify(c, notify);
   markDirty(c);
+}
+
+void EngineCore::recount(ConnectionCore& c, CloseReason reason) {
+  if (reason == c.closeReason) return;
+  stats_.closes[static_cast<size_t>(c.closeReason)].fetch_sub(1, std::memory_order_relaxed);
+  Stats::add(stats_.closes[static_cast<size_t>(reason)]);
+  c.closeReason = reason;
 }
 
 void EngineCore::release(ConnectionCore& c) {

@@ -70,6 +70,9 @@ struct ConnectionCore {
   // connection, the replies its handlers queue before that are still taken.
   bool awaitingRelease = false;
   NotifyCode pendingNotify = NotifyCode::None;
+  // The reason reported for the close, so that a close JS asks for before it
+  // saw the engine's own can take its place in the counts.
+  CloseReason closeReason = CloseReason::Closed;
   uint64_t lastActivityMs = 0;
   uint64_t closeDeadlineMs = 0;
   size_t listIndex = 0;  // position in its IO thread's list
@@ -212,6 +215,9 @@ class EngineCore {
   enum class CloseMode : uint8_t { Drop, Graceful, AfterRelease };
   void beginClose(ConnectionCore& c, CloseReason reason, NotifyCode notify, CloseMode mode);
   void release(ConnectionCore& c);
+  // JS closed a connection whose engine-begun close it had not seen yet: the
+  // close counts under JS's reason, as JS reports it.
+  void recount(ConnectionCore& c, CloseReason reason);
   void queueNotify(ConnectionCore& c, NotifyCode notify);
   void continueClose(ConnectionCore& c);
   void drop(ConnectionCore& c);
