@@ -134,14 +134,19 @@ describe.each(backends())('%s backend: lifecycle', (backend) => {
     });
     const a = await engine.connect(port);
     const b = await engine.connect(port);
+    // Taken now: a closed socket no longer knows its port.
+    const aPort = a.socket.localPort;
+    const bPort = b.socket.localPort;
     await Promise.all([a.waitPackets(1), b.waitPackets(1)]);
     expect(a.packets[0].body.toString()).toBe('welcome');
     a.send(100);
     await b.waitPackets(2);
     expect(b.packets[1].id).toBe(151);
     // With several IO threads the two connect events may come in either order.
-    const aConn = log.connects.find((c) => c.remotePort === a.socket.localPort);
-    const bConn = log.connects.find((c) => c.remotePort === b.socket.localPort);
+    const aConn = log.connects.find((c) => c.remotePort === aPort);
+    const bConn = log.connects.find((c) => c.remotePort === bPort);
+    expect(aConn).toBeDefined();
+    expect(bConn).toBeDefined();
     expect(order).toEqual(['close', 'closed', `disconnect ${aConn?.id}`]);
 
     order.length = 0;
