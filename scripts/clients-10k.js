@@ -15,60 +15,23 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log } = require('./soak.js');
+const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./soak.js');
 
 const DEFAULTS = { clients: 10000, roomUsers: 10, rate: 0.2, warmupS: 10, durationS: 60, backend: 'native', threads: 1, json: undefined };
 
-const HELP = `usage: node scripts/clients-10k.js [options]
-
-  --clients N      concurrent clients, each logged in and in a room (${DEFAULTS.clients})
-  --room-users N   users per room (${DEFAULTS.roomUsers})
-  --rate X         chats per second per client (${DEFAULTS.rate})
-  --warmup-s N     seconds of chat before measuring (${DEFAULTS.warmupS})
-  --duration-s N   seconds measured (${DEFAULTS.durationS})
-  --backend NAME   native | js (${DEFAULTS.backend})
-  --threads N      load generator threads (${DEFAULTS.threads})
-  --json FILE      write the summary and the load generator's report to FILE
-`;
-
-function usage(message) {
-  process.stderr.write(`clients-10k: ${message}\n\n${HELP}`);
-  process.exit(2);
-}
-
 function parseArgs(argv) {
-  const o = { ...DEFAULTS };
-  const numbers = {
-    '--clients': ['clients', 1, 60000],
-    '--room-users': ['roomUsers', 1, 100],
-    '--rate': ['rate', 0.001, 100],
-    '--warmup-s': ['warmupS', 0, 3600],
-    '--duration-s': ['durationS', 1, 3600],
-    '--threads': ['threads', 1, 16],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    if (key === '--help' || key === '-h') {
-      process.stdout.write(HELP);
-      process.exit(0);
-    }
-    const value = argv[++i];
-    if (value === undefined) usage(`${key} needs a value`);
-    if (key === '--backend') {
-      if (value !== 'native' && value !== 'js') usage(`--backend must be native or js, got '${value}'`);
-      o.backend = value;
-    } else if (key === '--json') {
-      o.json = value;
-    } else if (numbers[key]) {
-      const [name, min, max] = numbers[key];
-      const n = Number(value);
-      if (!Number.isFinite(n) || n < min || n > max) usage(`${key} must be a number between ${min} and ${max}, got '${value}'`);
-      o[name] = n;
-    } else {
-      usage(`unknown option ${key}`);
-    }
-  }
-  if (o.clients % o.roomUsers !== 0) usage('--clients must be a multiple of --room-users');
+  const cmd = scriptProgram('clients-10k', 'Holds concurrent chat clients, each logged in and in a room, chatting at a low rate.')
+    .option('--clients <n>', 'concurrent clients, each logged in and in a room', numberIn(1, 60000), DEFAULTS.clients)
+    .option('--room-users <n>', 'users per room', numberIn(1, 100), DEFAULTS.roomUsers)
+    .option('--rate <x>', 'chats per second per client', numberIn(0.001, 100), DEFAULTS.rate)
+    .option('--warmup-s <n>', 'seconds of chat before measuring', numberIn(0, 3600), DEFAULTS.warmupS)
+    .option('--duration-s <n>', 'seconds measured', numberIn(1, 3600), DEFAULTS.durationS)
+    .option('--backend <name>', 'native | js', backendName, DEFAULTS.backend)
+    .option('--threads <n>', 'load generator threads', numberIn(1, 16), DEFAULTS.threads)
+    .option('--json <file>', "write the summary and the load generator's report to FILE")
+    .parse(argv, { from: 'user' });
+  const o = cmd.opts();
+  if (o.clients % o.roomUsers !== 0) cmd.error('--clients must be a multiple of --room-users', { exitCode: 2 });
   return o;
 }
 

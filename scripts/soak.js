@@ -19,6 +19,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const readline = require('node:readline');
+const { Command, InvalidArgumentError } = require('commander');
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -49,79 +50,53 @@ const DEFAULTS = {
   serverLog: undefined,
 };
 
-const HELP = `usage: node scripts/soak.js [options]
+/** A commander parser for a number in [min, max]. */
+function numberIn(min, max) {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number between ${min} and ${max}`);
+    return n;
+  };
+}
 
-Runs the chat server (a child process) under the load generator's chat
-scenario at a fixed rate, plus churn clients, samples its RSS, descriptors
-and CPU, and fails if RSS or descriptors trend upward after the warm-up.
+function backendName(value) {
+  if (value !== 'native' && value !== 'js') throw new InvalidArgumentError("expected 'native' or 'js'");
+  return value;
+}
 
-  --minutes N          length of the run, 0.5..60 (${DEFAULTS.minutes})
-  --backend NAME       native | js (${DEFAULTS.backend})
-  --users N            chat users held by the load generator (${DEFAULTS.users})
-  --room-users N       users per room (${DEFAULTS.roomUsers})
-  --rate X             chats per second per user (${DEFAULTS.rate})
-  --churn N            churn loops: connect, login, enter, chat, leave or drop, reconnect (${DEFAULTS.churn})
-  --churn-pause-ms N   pause between one loop's cycles (${DEFAULTS.churnPauseMs})
-  --sample-s N         seconds between samples (${DEFAULTS.sampleS})
-  --warmup-minutes N   samples before this are not fitted (default: a third of the run, at most 5)
-  --max-rss-slope X    fail above this RSS trend, MiB/min (${DEFAULTS.maxRssSlope})
-  --max-fd-slope X     fail above this descriptor trend, per minute (${DEFAULTS.maxFdSlope})
-  --json FILE          write every sample and the summary to FILE
-  --node-flags FLAGS   flags for the server's node, e.g. "--trace-gc"
-  --server-log FILE    write what the server prints to FILE
-  --help               this text
-`;
-
-function usage(message) {
-  process.stderr.write(`soak: ${message}\n\n${HELP}`);
-  process.exit(2);
+/** A commander program whose usage errors exit with 2, as these scripts promise. */
+function scriptProgram(name, description) {
+  return new Command(name)
+    .description(description)
+    .showHelpAfterError()
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 }
 
 function parseArgs(argv) {
-  const o = { ...DEFAULTS };
-  const numbers = {
-    // The load generator runs for at most an hour.
-    '--minutes': ['minutes', 0.5, 60],
-    '--users': ['users', 1, 50000],
-    '--room-users': ['roomUsers', 1, 100],
-    '--rate': ['rate', 0.01, 1000],
-    '--churn': ['churn', 0, 1000],
-    '--churn-pause-ms': ['churnPauseMs', 0, 60000],
-    '--sample-s': ['sampleS', 0.5, 600],
-    '--warmup-minutes': ['warmupMinutes', 0, 600],
-    '--max-rss-slope': ['maxRssSlope', 0, 1e6],
-    '--max-fd-slope': ['maxFdSlope', 0, 1e6],
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const key = argv[i];
-    if (key === '--help' || key === '-h') {
-      process.stdout.write(HELP);
-      process.exit(0);
-    }
-    const value = argv[i + 1];
-    if (value === undefined) usage(`${key} needs a value`);
-    i++;
-    if (key === '--backend') {
-      if (value !== 'native' && value !== 'js') usage(`--backend must be native or js, got '${value}'`);
-      o.backend = value;
-    } else if (key === '--json') {
-      o.json = value;
-    } else if (key === '--node-flags') {
-      o.nodeFlags = value;
-    } else if (key === '--server-log') {
-      o.serverLog = value;
-    } else if (numbers[key]) {
-      const [name, min, max] = numbers[key];
-      const n = Number(value);
-      if (!Number.isFinite(n) || n < min || n > max) usage(`${key} must be a number between ${min} and ${max}, got '${value}'`);
-      o[name] = n;
-    } else {
-      usage(`unknown option ${key}`);
-    }
-  }
-  if (o.users % o.roomUsers !== 0) usage('--users must be a multiple of --room-users');
+  const cmd = scriptProgram(
+    'soak',
+    'Runs the chat server (a child process) under the load generator\'s chat scenario at a fixed rate, plus churn ' +
+      'clients, samples its RSS, descriptors and CPU, and fails if RSS or descriptors trend upward after the warm-up.',
+  )
+    .option('--minutes <n>', 'length of the run; the load generator runs for an hour at most', numberIn(0.5, 60), DEFAULTS.minutes)
+    .option('--backend <name>', 'native | js', backendName, DEFAULTS.backend)
+    .option('--users <n>', 'chat users held by the load generator', numberIn(1, 50000), DEFAULTS.users)
+    .option('--room-users <n>', 'users per room', numberIn(1, 100), DEFAULTS.roomUsers)
+    .option('--rate <x>', 'chats per second per user', numberIn(0.01, 1000), DEFAULTS.rate)
+    .option('--churn <n>', 'churn loops: connect, login, enter, chat, leave or drop, reconnect', numberIn(0, 1000), DEFAULTS.churn)
+    .option('--churn-pause-ms <n>', "pause between one loop's cycles", numberIn(0, 60000), DEFAULTS.churnPauseMs)
+    .option('--sample-s <n>', 'seconds between samples', numberIn(0.5, 600), DEFAULTS.sampleS)
+    .option('--warmup-minutes <n>', 'samples before this are not fitted (default: a third of the run, at most 5)', numberIn(0, 600))
+    .option('--max-rss-slope <x>', 'fail above this RSS trend, MiB/min', numberIn(0, 1e6), DEFAULTS.maxRssSlope)
+    .option('--max-fd-slope <x>', 'fail above this descriptor trend, per minute', numberIn(0, 1e6), DEFAULTS.maxFdSlope)
+    .option('--json <file>', 'write every sample and the summary to FILE')
+    .option('--node-flags <flags>', 'flags for the server\'s node, e.g. "--trace-gc"', DEFAULTS.nodeFlags)
+    .option('--server-log <file>', 'write what the server prints to FILE')
+    .parse(argv, { from: 'user' });
+  const o = cmd.opts();
+  if (o.users % o.roomUsers !== 0) cmd.error('--users must be a multiple of --room-users', { exitCode: 2 });
   if (o.warmupMinutes === undefined) o.warmupMinutes = Math.min(5, o.minutes / 3);
-  if (o.warmupMinutes >= o.minutes) usage('--warmup-minutes must be shorter than --minutes');
+  if (o.warmupMinutes >= o.minutes) cmd.error('--warmup-minutes must be shorter than --minutes', { exitCode: 2 });
   return o;
 }
 
@@ -575,7 +550,7 @@ async function main() {
   process.exitCode = s.pass ? 0 : 1;
 }
 
-module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log };
+module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram };
 
 if (require.main === module) {
   main().catch((err) => {
