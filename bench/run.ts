@@ -33,22 +33,13 @@ import {
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-interface CliOptions {
+// The load settings are PlanSettings', named as the command line names them.
+interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   scenarios: ScenarioName[];
   backends: string[];
   rounds: number;
-  quick: boolean;
   warmup?: number;
   duration?: number;
-  loadgenThreads: number;
-  echoConnections: number;
-  echoInflight: number;
-  echoBodySize: number;
-  chatUsers: number;
-  chatRate: number;
-  messageSize: number;
-  connectParallel: number;
-  idleConnections: number;
   ioThreads?: number;
   serverHost?: string;
   serverPort?: number;
@@ -140,20 +131,7 @@ function parseArgs(argv: string[]): CliOptions {
 }
 
 function planSettings(o: CliOptions): PlanSettings {
-  return {
-    quick: o.quick,
-    warmupS: o.warmup,
-    durationS: o.duration,
-    loadgenThreads: o.loadgenThreads,
-    echoConnections: o.echoConnections,
-    echoInflight: o.echoInflight,
-    echoBodySize: o.echoBodySize,
-    chatUsers: o.chatUsers,
-    chatRate: o.chatRate,
-    messageSize: o.messageSize,
-    connectParallel: o.connectParallel,
-    idleConnections: o.idleConnections,
-  };
+  return { ...o, warmupS: o.warmup, durationS: o.duration };
 }
 
 /** The server process for a plan: its script and arguments. */
