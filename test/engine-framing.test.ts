@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { frame, backends } from './helpers/raw-client';
 import { frames, notifyCode, seqBody, sleep, useEngine, waitUntil } from './helpers/engine-harness';
+import { seededInt } from './helpers/random';
 
 // Framing and system packets (PROTOCOL.md sections 1 and 2), black box over
 // real TCP on 127.0.0.1.
@@ -51,11 +52,7 @@ describe.each(backends())('%s backend: framing', (backend) => {
     for (let i = 0; i < 12; i++) sent.push([200 + i, seqBody(i, [1, 3000, 5000, 65530, 17, 9000][i % 6])]);
     const bytes = frames(sent);
     // Cuts that fall inside headers and inside bodies.
-    let seed = 12345;
-    const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
-    };
+    const rand = seededInt(12345);
     let pos = 0;
     for (let writes = 0; pos < bytes.length && writes < 10000; writes++) {
       const n = Math.min(bytes.length - pos, 1 + rand(writes % 3 === 0 ? 7 : 9000));

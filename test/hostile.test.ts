@@ -9,14 +9,13 @@ import {
   hasPython3,
   loadgenBinary,
   loadgenErrors,
-  randomBytes,
   runLoadgen,
   runPool,
   sampleMax,
-  seededRandom,
   sessionCycle,
 } from './helpers/hostile-clients';
 import { ECHO_REQUEST, ECHO_RESPONSE, ServerChild } from './helpers/hostile-server';
+import { randomBytes, seededRandom } from './helpers/random';
 import { RawClient, backends, frame } from './helpers/raw-client';
 
 // Clients that misbehave on purpose, against the chat server running in a

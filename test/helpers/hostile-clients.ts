@@ -8,25 +8,6 @@ import { frame } from './raw-client';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
-/** A small seeded generator (mulberry32), so that every run sends the same "random" bytes. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n bytes from random. */
-export function randomBytes(random: () => number, n: number): Buffer {
-  const b = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) b[i] = Math.floor(random() * 256);
-  return b;
-}
-
 /** Runs task(0..n-1) with at most concurrency of them at once; resolves when all have settled, rejects with the first error. */
 export async function runPool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerOptions } from '../../lib/types';
 import { RawClient, frame, type Packet } from '../helpers/raw-client';
+import { seededInt } from '../helpers/random';
 import { HostClient, winHostAddress, type RemoteConnection, type RemoteServer } from './remote-server';
 
 // Black-box checks of the IOCP engine: servers run in Windows Node under
@@ -104,11 +105,7 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
       const sent: Array<[number, Buffer]> = [];
       for (let i = 0; i < 12; i++) sent.push([200 + i, seqBody(i, sizes[i % sizes.length])]);
       const bytes = Buffer.concat(sent.map(([id, b]) => frame(id, b)));
-      let seed = 12345;
-      const rand = (n: number) => {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        return seed % n;
-      };
+      const rand = seededInt(12345);
       let pos = 0;
       for (let writes = 0; pos < bytes.length && writes < 10000; writes++) {
         const n = 1 + rand(7000);
