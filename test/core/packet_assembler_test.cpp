@@ -27,6 +27,20 @@ void expectSame(const reference::Result& want, const reference::Result& got) {
   if (want.error == FrameError::None) CHECK_EQ(got.leftover, want.leftover);
 }
 
+// Checks the assembler against want with stream fed in two pieces, cut at
+// every point.
+void expectSameAtEveryCut(const reference::Result& want, const std::vector<uint8_t>& stream, size_t maxPacket) {
+  for (size_t cut = 1; cut < stream.size(); ++cut) {
+    bool first = true;
+    auto pieces = [&](size_t) {
+      size_t n = first ? cut : stream.size();
+      first = false;
+      return n;
+    };
+    expectSame(want, reference::assemble(stream, maxPacket, pieces, acceptAll));
+  }
+}
+
 // A stream of count packets with random ids and bodies, sizes biased towards
 // the edges (empty body, one byte, the maximum).
 std::vector<uint8_t> randomStream(std::mt19937& rng, int count, size_t maxPacketSize) {
@@ -80,15 +94,7 @@ TEST(packet_assembler, split_stream_at_every_point) {
     REQUIRE_EQ(want.error, FrameError::None);
     REQUIRE_EQ(want.packets.size(), size_t{12});
     // Two pieces, at every split point.
-    for (size_t cut = 1; cut < stream.size(); ++cut) {
-      bool first = true;
-      auto pieces = [&](size_t) {
-        size_t n = first ? cut : stream.size();
-        first = false;
-        return n;
-      };
-      expectSame(want, reference::assemble(stream, maxPacket, pieces, acceptAll));
-    }
+    expectSameAtEveryCut(want, stream, maxPacket);
     // Three pieces, at every pair of split points of a shorter stream.
     std::vector<uint8_t> shortStream(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(
                                                                           std::min<size_t>(stream.size(), 120)));
@@ -136,15 +142,7 @@ TEST(packet_assembler, bad_length_at_every_split_delivers_the_packets_before_it)
     reference::Result want = reference::parse(stream, 100, acceptAll);
     CHECK_EQ(want.error, FrameError::BadLength);
     CHECK_EQ(want.packets.size(), size_t{2});
-    for (size_t cut = 1; cut < stream.size(); ++cut) {
-      bool first = true;
-      auto pieces = [&](size_t) {
-        size_t n = first ? cut : stream.size();
-        first = false;
-        return n;
-      };
-      expectSame(want, reference::assemble(stream, 100, pieces, acceptAll));
-    }
+    expectSameAtEveryCut(want, stream, 100);
     expectSame(want, reference::assemble(stream, 100, oneByte, acceptAll));
   }
 }
