@@ -19,7 +19,7 @@ import { HEADER_SIZE, MAX_BODY_SIZE } from '../../lib/protocol';
 
 type AnyCodec = StructCodec<readonly FieldSpec[]>;
 
-export const codecs: AnyCodec[] = Object.values(packets).filter((v): v is AnyCodec => v instanceof StructCodec);
+export const codecs: AnyCodec[] = (Object.values(packets) as unknown[]).filter((v): v is AnyCodec => v instanceof StructCodec);
 
 /** Decoders beyond the struct codecs, after them in selector order. */
 const USER_LIST = 0;
