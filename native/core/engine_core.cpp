@@ -294,22 +294,47 @@ void EngineCore::runCommands(IoThreadCore& t) {
       }
       case IoCommand::Kind::Shutdown: {
         t.shuttingDown = true;
-        // Copy: closing may reorder the list.
-        std::vector<ConnectionCore*> all = t.connections;
-        for (ConnectionCore* c : all) {
-          if (c->phase == ConnectionCore::Phase::Open) {
-            beginClose(*c, CloseReason::Shutdown, cmd.force ? NotifyCode::None : NotifyCode::ServerShutdown,
-                       cmd.force ? CloseMode::Drop : CloseMode::AfterRelease);
-          } else if (cmd.force) {
-            drop(*c);
+        if (cmd.force) {
+          closeAll(t, true);
+          break;
+        }
+        // A graceful shutdown closes nothing until every thread has stopped
+        // delivering packets and handed over those it read: otherwise a
+        // packet from one thread could reach JS after another thread's
+        // connections were reported gone (a room chat accepted after one of
+        // its members had left would never reach that member).
+        t.draining = true;
+        inbound_.append(t.events);
+        if (drained_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_.size()) {
+          for (uint16_t i = 0; i < threads_.size(); ++i) {
+            IoCommand all{};
+            all.kind = IoCommand::Kind::CloseAll;
+            threads_[i]->inbox.post(std::move(all), wakerFor(i));
           }
         }
         checkThreadDone(t);
         break;
       }
+      case IoCommand::Kind::CloseAll:
+        closeAll(t, false);
+        break;
     }
   }
   t.commandScratch.clear();
+}
+
+void EngineCore::closeAll(IoThreadCore& t, bool force) {
+  // Copy: closing may reorder the list.
+  std::vector<ConnectionCore*> all = t.connections;
+  for (ConnectionCore* c : all) {
+    if (c->phase == ConnectionCore::Phase::Open) {
+      beginClose(*c, CloseReason::Shutdown, force ? NotifyCode::None : NotifyCode::ServerShutdown,
+                 force ? CloseMode::Drop : CloseMode::AfterRelease);
+    } else if (force) {
+      drop(*c);
+    }
+  }
+  checkThreadDone(t);
 }
 
 void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
@@ -355,8 +380,8 @@ void EngineCore::endStep(IoThreadCore& t) {
 
 void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   Stats::add(stats_.bytesIn, len);
-  if (c.phase != ConnectionCore::Phase::Open) return;  // closing: discard
   IoThreadCore& t = threadOf(c);
+  if (c.phase != ConnectionCore::Phase::Open || t.draining) return;  // closing: discard
   c.lastActivityMs = nowMs(t);
   FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
     Stats::add(stats_.packetsIn);

@@ -82,7 +82,7 @@ struct ConnectionCore {
 
 // A command for one IO thread.
 struct IoCommand {
-  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Release, Resume, StopAccepting, Shutdown };
+  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Release, Resume, StopAccepting, Shutdown, CloseAll };
   Kind kind;
   uint32_t id = 0;
   uint16_t notifyCode = 0;
@@ -119,6 +119,9 @@ struct IoThreadCore {
   std::vector<ConnectionCore*> dirty;  // connections with sends to start at the end of a step
   std::vector<IoCommand> commandScratch;
   bool shuttingDown = false;
+  // Graceful shutdown, first phase: packets read from now on are discarded,
+  // so that no packet reaches JS after any thread's shutdown disconnects.
+  bool draining = false;
   bool finished = false;
 };
 
@@ -227,6 +230,8 @@ class EngineCore {
   // The connection named by id if commands may still reach it.
   ConnectionCore* lookup(uint32_t id);
   void checkThreadDone(IoThreadCore& thread);
+  // Closes every open connection of the thread: with a notify after JS releases it, or at once (force).
+  void closeAll(IoThreadCore& thread, bool force);
   IoThreadCore& threadOf(ConnectionCore& c) { return *threads_[c.thread]; }
 
   EngineOptions options_;
@@ -235,6 +240,7 @@ class EngineCore {
   std::vector<std::unique_ptr<IoThreadCore>> threads_;
   std::atomic<uint32_t> open_{0};
   std::atomic<uint32_t> exited_{0};
+  std::atomic<uint32_t> drained_{0};  // IO threads past the first phase of a graceful shutdown
   std::atomic<uint32_t> nextThread_{0};
   bool started_ = false;
   bool shuttingDown_ = false;  // JS thread only

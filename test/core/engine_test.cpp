@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -40,6 +41,7 @@ constexpr uint16_t kKickNotice = 104;
 constexpr uint16_t kDestroy = 105;        // destroyed at once
 constexpr uint16_t kFlood = 106;          // kFloodOut x 64 of 8000 bytes
 constexpr uint16_t kFloodOut = 107;
+constexpr uint16_t kIgnored = 108;        // no reply
 
 struct Packet {
   uint16_t id = 0;
@@ -782,6 +784,58 @@ TEST(engine, graceful_shutdown_notifies_and_joins_every_thread) {
   }
   // Only the IO threads and the JS stand-in were added, and they are gone.
   CHECK_EQ(threadCount(), threadsBefore);
+}
+
+TEST(engine, graceful_shutdown_hands_over_every_packet_before_any_shutdown_disconnect) {
+  // Clients on both IO threads keep sending while the server shuts down. If
+  // one thread reported its connections gone while the other still handed
+  // packets over, JS would act on a packet (a room chat) after a receiver had
+  // already left.
+  EngineOptions o = smallOptions();
+  // What waits for JS at the shutdown is drained before the notifies go out:
+  // a sanitizer build needs more than the usual deadline for that.
+  o.closeTimeoutMs = 30000;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  constexpr int kClients = 8;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<Client>(port));
+  REQUIRE(js.waitFor([&] { return js.openLocked() == kClients; }));
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> senders;
+  for (auto& c : clients) {
+    senders.emplace_back([&stop, client = c.get()] {
+      std::vector<uint8_t> burst;
+      for (int i = 0; i < 32; ++i) testutil::appendPacket(burst, kIgnored, std::vector<uint8_t>(40, static_cast<uint8_t>(i)));
+      // At most 20,000 packets a client: enough to be sending when the
+      // shutdown comes, few enough for a slow build to drain.
+      auto deadline = Clock::now() + std::chrono::seconds(10);
+      for (int n = 0; n < 625 && !stop.load() && Clock::now() < deadline && client->send(burst); ++n) {
+      }
+    });
+  }
+  REQUIRE(js.waitFor([&] { return js.countLocked(InboundKind::Packet) >= 1000; }));
+  js.call([](EngineCore& e) { e.shutdown(false); });
+  for (auto& c : clients) {
+    Packet p;
+    CHECK(c->read(p, 30000) && isNotify(p, NotifyCode::ServerShutdown));
+  }
+  stop = true;
+  for (std::thread& t : senders) t.join();
+  for (auto& c : clients) c->close();
+  CHECK(js.waitFor([&] { return js.finishedLocked(); }));
+  size_t disconnects = 0;
+  size_t packetsAfter = 0;
+  for (const Event& e : js.events()) {
+    if (e.kind == InboundKind::Disconnect) {
+      CHECK_EQ(e.reason, CloseReason::Shutdown);
+      ++disconnects;
+    } else if (e.kind == InboundKind::Packet && disconnects > 0) {
+      ++packetsAfter;
+    }
+  }
+  CHECK_EQ(disconnects, size_t{kClients});
+  CHECK_EQ(packetsAfter, size_t{0});
 }
 
 TEST(engine, forced_teardown_with_busy_clients) {
