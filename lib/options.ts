@@ -1,4 +1,5 @@
 import * as os from 'node:os';
+import { ENGINE_OPTIONS, type EngineOptionName } from './contract';
 import type { ResolvedServerOptions, ServerOptions } from './types';
 
 /** Default IO threads: one core stays free for the JS thread. */
@@ -9,12 +10,12 @@ export function defaultIoThreads(): number {
 
 export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>> = {
   backend: 'native',
-  maxConnections: 1024,
-  maxPacketSize: 8192,
-  idleTimeoutMs: 60000,
-  maxSendQueueBytes: 1 << 20,
-  maxPendingBytes: 64 << 20,
-  closeTimeoutMs: 5000,
+  maxConnections: ENGINE_OPTIONS.maxConnections.default,
+  maxPacketSize: ENGINE_OPTIONS.maxPacketSize.default,
+  idleTimeoutMs: ENGINE_OPTIONS.idleTimeoutMs.default,
+  maxSendQueueBytes: ENGINE_OPTIONS.maxSendQueueBytes.default,
+  maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
+  closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
 };
 
 /** Throws a TypeError or RangeError naming `name` unless value is an integer in [min, max]. */
@@ -35,16 +36,7 @@ export function describe(value: unknown): string {
   return typeof value;
 }
 
-const KNOWN_KEYS = new Set<string>([
-  'backend',
-  'ioThreads',
-  'maxConnections',
-  'maxPacketSize',
-  'idleTimeoutMs',
-  'maxSendQueueBytes',
-  'maxPendingBytes',
-  'closeTimeoutMs',
-]);
+const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS)]);
 
 /** Validates server options and fills in defaults. */
 export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
@@ -66,18 +58,9 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     }
     o.backend = backend;
   }
-  const ints: Array<[Exclude<keyof ServerOptions, 'backend'>, number, number]> = [
-    ['ioThreads', 1, 64],
-    ['maxConnections', 1, 1_000_000],
-    ['maxPacketSize', 5, 0xffff],
-    ['idleTimeoutMs', 0, 2 ** 31 - 1],
-    ['maxSendQueueBytes', 1024, 2 ** 31 - 1],
-    ['maxPendingBytes', 65536, 2 ** 31 - 1],
-    ['closeTimeoutMs', 0, 600_000],
-  ];
-  for (const [key, min, max] of ints) {
+  for (const key of Object.keys(ENGINE_OPTIONS) as EngineOptionName[]) {
     const v = pick(key);
-    if (v !== undefined) o[key] = checkInteger(key, v, min, max);
+    if (v !== undefined) o[key] = checkInteger(key, v, ENGINE_OPTIONS[key].min, ENGINE_OPTIONS[key].max);
   }
   return o;
 }

@@ -1,34 +1,18 @@
 /**
- * Engine-level wire constants (PROTOCOL.md sections 1 and 2).
+ * Engine-level wire constants (docs/PROTOCOL.md sections 1 and 2), read from
+ * the contract, and the packet writer.
  */
+import { HEADER_SIZE } from './contract';
 
-/** Bytes of the packet header: u16 length (header included), u16 id, u8 type. */
-export const HEADER_SIZE = 5;
-/** The largest packet the u16 length field can describe. */
-export const MAX_WIRE_PACKET = 0xffff;
-/** The largest body a server may send. */
-export const MAX_BODY_SIZE = MAX_WIRE_PACKET - HEADER_SIZE;
-
-export const PacketId = {
-  PING: 1,
-  PONG: 2,
-  DISCONNECT_NOTIFY: 3,
-} as const;
-
-/** Ids 1..99 are handled by the engine and never reach handlers. */
-export const FIRST_APP_PACKET_ID = 100;
-/** The largest PING body the engine echoes. */
-export const MAX_PING_BODY = 64;
-
-/** DISCONNECT_NOTIFY reason codes on the wire. */
-export const DisconnectCode = {
-  SERVER_SHUTDOWN: 1,
-  PROTOCOL_ERROR: 2,
-  IDLE_TIMEOUT: 3,
-  SERVER_FULL: 4,
-  KICKED: 5,
-  SLOW_CONSUMER: 6,
-} as const;
+export {
+  DisconnectCode,
+  FIRST_APP_PACKET_ID,
+  HEADER_SIZE,
+  MAX_BODY_SIZE,
+  MAX_PING_BODY,
+  MAX_WIRE_PACKET,
+  PacketId,
+} from './contract';
 
 /** Writes one packet (header and body) into out at offset; returns the new offset. */
 export function writePacket(out: Uint8Array, offset: number, packetId: number, body: Uint8Array): number {

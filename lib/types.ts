@@ -3,16 +3,9 @@
  * Everything here runs on the JS main thread.
  */
 
-/** Why a connection ended. */
-export type DisconnectReason =
-  | 'closed' // the peer closed its side (FIN)
-  | 'reset' // the peer reset the connection, or a socket error occurred
-  | 'protocol_error' // the peer broke the framing rules (PROTOCOL.md section 1)
-  | 'idle_timeout' // nothing received for idleTimeoutMs
-  | 'slow_consumer' // queued outbound bytes passed maxSendQueueBytes
-  | 'server_full' // accepted while maxConnections were open (counted only, never emitted)
-  | 'shutdown' // the server is closing
-  | 'kicked'; // application code called close() or destroy()
+import type { DisconnectReason } from './contract';
+
+export { DISCONNECT_REASONS, type DisconnectReason } from './contract';
 
 /**
  * Why application code closes a connection gracefully: 'kicked' sends
@@ -22,17 +15,6 @@ export type DisconnectReason =
  * reason the 'disconnect' event reports.
  */
 export type CloseReason = 'kicked' | 'protocol_error';
-
-export const DISCONNECT_REASONS: readonly DisconnectReason[] = [
-  'closed',
-  'reset',
-  'protocol_error',
-  'idle_timeout',
-  'slow_consumer',
-  'server_full',
-  'shutdown',
-  'kicked',
-];
 
 export type BackendName = 'native' | 'js';
 

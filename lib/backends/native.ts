@@ -2,7 +2,15 @@ import * as dns from 'node:dns';
 import * as net from 'node:net';
 import { loadAddon, type NativeServerHandle } from '../addon';
 import { IocpnetError } from '../errors';
-import { DisconnectCode, HEADER_SIZE } from '../protocol';
+import {
+  BatchLayout,
+  DisconnectCode,
+  HEADER_SIZE,
+  InboundKind,
+  OutboundOp,
+  STATS_FIELDS,
+  type StatsField,
+} from '../contract';
 import {
   DISCONNECT_REASONS,
   type Backend,
@@ -13,19 +21,8 @@ import {
   type ServerStats,
 } from '../types';
 
-const enum InboundKind {
-  Connect = 1,
-  Packet = 2,
-  Disconnect = 3,
-}
-
-const enum OutboundOp {
-  Send = 1,
-  Broadcast = 2,
-  Close = 3,
-  Destroy = 4,
-  Release = 5,
-}
+const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS } = BatchLayout;
+const CLOSES_OFFSET = STATS_FIELDS.length;
 
 /**
  * The backend on the C++ engine. IO threads frame packets and hand them over
@@ -70,21 +67,21 @@ export class NativeBackend implements Backend {
   }
 
   send(id: number, packetId: number, body: Uint8Array): boolean {
-    const p = this.#reserve(1 + 4 + HEADER_SIZE + body.length);
+    const p = this.#reserve(OP_HEAD + HEADER_SIZE + body.length);
     this.#out[p] = OutboundOp.Send;
     this.#outView.setUint32(p + 1, id, true);
-    this.#writePacket(p + 5, packetId, body);
+    this.#writePacket(p + OP_HEAD, packetId, body);
     return true;
   }
 
   broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number {
     const n = ids.length;
     if (n === 0) return 0;
-    const p = this.#reserve(1 + 4 + 4 * n + HEADER_SIZE + body.length);
+    const p = this.#reserve(OP_HEAD + 4 * n + HEADER_SIZE + body.length);
     const v = this.#outView;
     this.#out[p] = OutboundOp.Broadcast;
     v.setUint32(p + 1, n, true);
-    let q = p + 5;
+    let q = p + OP_HEAD;
     for (let i = 0; i < n; i++, q += 4) v.setUint32(q, ids[i], true);
     this.#writePacket(q, packetId, body);
     return n;
@@ -93,14 +90,14 @@ export class NativeBackend implements Backend {
   closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
     this.#appCloses.set(id, mode === 'close' && code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked');
     if (mode === 'destroy') {
-      const p = this.#reserve(5);
+      const p = this.#reserve(OP_HEAD);
       this.#out[p] = OutboundOp.Destroy;
       this.#outView.setUint32(p + 1, id, true);
     } else {
-      const p = this.#reserve(7);
+      const p = this.#reserve(OP_HEAD + CLOSE_FIELDS);
       this.#out[p] = OutboundOp.Close;
       this.#outView.setUint32(p + 1, id, true);
-      this.#outView.setUint16(p + 5, code, true);
+      this.#outView.setUint16(p + OP_HEAD, code, true);
     }
     return true;
   }
@@ -114,23 +111,15 @@ export class NativeBackend implements Backend {
 
   stats(): ServerStats {
     const s = this.#native.stats();
+    const counters = {} as Record<StatsField, number>;
+    STATS_FIELDS.forEach((field, i) => {
+      counters[field] = s[i];
+    });
     const closes = {} as ServerStats['closes'];
     DISCONNECT_REASONS.forEach((reason, i) => {
-      closes[reason] = s[10 + i];
+      closes[reason] = s[CLOSES_OFFSET + i];
     });
-    return {
-      connections: s[0],
-      accepted: s[1],
-      packetsIn: s[2],
-      packetsOut: s[3],
-      bytesIn: s[4],
-      bytesOut: s[5],
-      pings: s[6],
-      ignoredSystemPackets: s[7],
-      staleRefused: s[8],
-      readPauses: s[9],
-      closes,
-    };
+    return { ...counters, closes };
   }
 
   close(): Promise<void> {
@@ -186,26 +175,26 @@ export class NativeBackend implements Backend {
     const sink = this.#sink;
     const end = bytes.length;
     let p = 0;
-    while (p + 5 <= end) {
+    while (p + RECORD_HEAD <= end) {
       const kind = bytes[p];
       const id = v.getUint32(p + 1, true);
-      p += 5;
+      p += RECORD_HEAD;
       if (kind === InboundKind.Packet) {
         const packetId = v.getUint16(p, true);
         const len = v.getUint16(p + 2, true);
-        p += 4;
+        p += PACKET_FIELDS;
         sink.onPacket(id, packetId, bytes.subarray(p, p + len));
         p += len;
       } else if (kind === InboundKind.Connect) {
         const port = v.getUint16(p, true);
         const addrLen = bytes[p + 2];
-        p += 3;
+        p += CONNECT_FIELDS;
         const address = String.fromCharCode(...bytes.subarray(p, p + addrLen));
         p += addrLen;
         sink.onConnect(id, address, port);
       } else if (kind === InboundKind.Disconnect) {
-        let reason = DISCONNECT_REASONS[bytes[p]];
-        p += 1;
+        let reason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
+        p += DISCONNECT_FIELDS;
         const appReason = this.#appCloses.get(id);
         if (appReason !== undefined) {
           this.#appCloses.delete(id);
@@ -218,7 +207,7 @@ export class NativeBackend implements Backend {
         if (reason !== undefined) sink.onDisconnect(id, reason);
         // After the replies handlers queued for this connection: the engine
         // sends them, then goes on with the close it began.
-        const q = this.#reserve(5);
+        const q = this.#reserve(OP_HEAD);
         this.#out[q] = OutboundOp.Release;
         this.#outView.setUint32(q + 1, id, true);
       } else {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { HandlerError } from '../errors';
+import { ENGINE_OPTIONS, type IntegerOptionSpec } from '../contract';
 import { checkInteger, describe } from '../options';
 import type { Connection, Server } from '../server';
 import type { DisconnectReason, ServerOptions } from '../types';
@@ -75,16 +76,25 @@ export interface ChatStats {
   router: PacketRouterStats;
 }
 
+const I32_MAX = 0x7fffffff;
+
+/** Ranges and defaults of the chat layer's integer options; maxUsers defaults to maxConnections. */
+export const CHAT_OPTIONS = {
+  startRoom: { min: -I32_MAX - 1, max: I32_MAX, default: 0 },
+  maxRooms: { min: 1, max: 100_000, default: 10 },
+  maxRoomUsers: { min: 1, max: MAX_USER_LIST, default: 10 },
+  maxUsers: { min: ENGINE_OPTIONS.maxConnections.min, max: ENGINE_OPTIONS.maxConnections.max },
+  chatRateLimit: { min: 0, max: 1_000_000, default: 0 },
+} as const satisfies Record<string, IntegerOptionSpec>;
+
 export const CHAT_DEFAULTS = {
-  startRoom: 0,
-  maxRooms: 10,
-  maxRoomUsers: 10,
-  chatRateLimit: 0,
+  startRoom: CHAT_OPTIONS.startRoom.default,
+  maxRooms: CHAT_OPTIONS.maxRooms.default,
+  maxRoomUsers: CHAT_OPTIONS.maxRoomUsers.default,
+  chatRateLimit: CHAT_OPTIONS.chatRateLimit.default,
 } as const;
 
-const CHAT_KEYS = new Set<string>(['startRoom', 'maxRooms', 'maxRoomUsers', 'maxUsers', 'chatRateLimit', 'authenticate']);
-const MAX_ROOMS = 100_000;
-const I32_MAX = 0x7fffffff;
+const CHAT_KEYS = new Set<string>([...Object.keys(CHAT_OPTIONS), 'authenticate']);
 
 /** Validates chat options and fills in defaults; maxConnections is the default of maxUsers. */
 export function resolveChatOptions(options: ChatOptions | undefined, maxConnections: number): ResolvedChatOptions {
@@ -95,14 +105,14 @@ export function resolveChatOptions(options: ChatOptions | undefined, maxConnecti
   for (const key of Object.keys(options)) {
     if (!CHAT_KEYS.has(key)) throw new TypeError(`unknown chat option '${key}'`);
   }
-  const maxRooms = options.maxRooms === undefined ? CHAT_DEFAULTS.maxRooms : checkInteger('maxRooms', options.maxRooms, 1, MAX_ROOMS);
+  const maxRooms = options.maxRooms === undefined ? CHAT_DEFAULTS.maxRooms : checkInteger('maxRooms', options.maxRooms, CHAT_OPTIONS.maxRooms.min, CHAT_OPTIONS.maxRooms.max);
   const startRoom =
-    options.startRoom === undefined ? CHAT_DEFAULTS.startRoom : checkInteger('startRoom', options.startRoom, -I32_MAX - 1, I32_MAX - maxRooms + 1);
+    options.startRoom === undefined ? CHAT_DEFAULTS.startRoom : checkInteger('startRoom', options.startRoom, CHAT_OPTIONS.startRoom.min, CHAT_OPTIONS.startRoom.max - maxRooms + 1);
   const maxRoomUsers =
-    options.maxRoomUsers === undefined ? CHAT_DEFAULTS.maxRoomUsers : checkInteger('maxRoomUsers', options.maxRoomUsers, 1, MAX_USER_LIST);
-  const maxUsers = options.maxUsers === undefined ? maxConnections : checkInteger('maxUsers', options.maxUsers, 1, 1_000_000);
+    options.maxRoomUsers === undefined ? CHAT_DEFAULTS.maxRoomUsers : checkInteger('maxRoomUsers', options.maxRoomUsers, CHAT_OPTIONS.maxRoomUsers.min, CHAT_OPTIONS.maxRoomUsers.max);
+  const maxUsers = options.maxUsers === undefined ? maxConnections : checkInteger('maxUsers', options.maxUsers, CHAT_OPTIONS.maxUsers.min, CHAT_OPTIONS.maxUsers.max);
   const chatRateLimit =
-    options.chatRateLimit === undefined ? CHAT_DEFAULTS.chatRateLimit : checkInteger('chatRateLimit', options.chatRateLimit, 0, 1_000_000);
+    options.chatRateLimit === undefined ? CHAT_DEFAULTS.chatRateLimit : checkInteger('chatRateLimit', options.chatRateLimit, CHAT_OPTIONS.chatRateLimit.min, CHAT_OPTIONS.chatRateLimit.max);
   const authenticate = options.authenticate;
   if (authenticate !== undefined && typeof authenticate !== 'function') {
     throw new TypeError(`authenticate must be a function, got ${describe(authenticate)}`);

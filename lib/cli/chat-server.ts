@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
-import { MAX_USER_LIST } from '../chat/packets';
 import { createChatServer } from '../chat/index';
-import type { ChatServer } from '../chat/chat-server';
+import { CHAT_OPTIONS as C, type ChatServer } from '../chat/chat-server';
+import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../types';
 import { intOption } from './int-option';
 
@@ -20,8 +20,6 @@ interface ChatServerFlags {
   chatRateLimit: number;
 }
 
-const I32_MAX = 0x7fffffff;
-
 /** Adds `chat-server` to program. */
 export function addChatServerCommand(program: Command): void {
   program
@@ -30,15 +28,15 @@ export function addChatServerCommand(program: Command): void {
     .option('--port <n>', 'TCP port; 0 picks a free one', intOption(0, 65535), 12021)
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .addOption(new Option('--backend <name>', 'network backend').choices(['native', 'js']).default('native'))
-    .option('--io-threads <n>', 'native IO threads (default: cores - 1, at least 1)', intOption(1, 64))
-    .option('--start-room <n>', 'first room number', intOption(-I32_MAX - 1, I32_MAX), 0)
-    .option('--max-rooms <n>', 'number of rooms', intOption(1, 100_000), 10)
-    .option('--max-room-users <n>', 'users a room holds at most', intOption(1, MAX_USER_LIST), 10)
-    .option('--max-connections <n>', 'open connections at most', intOption(1, 1_000_000), 1024)
-    .option('--max-users <n>', 'users logged in at once at most (default: --max-connections)', intOption(1, 1_000_000))
-    .option('--max-packet-size <n>', 'largest accepted packet in bytes, header included', intOption(5, 0xffff), 8192)
-    .option('--idle-timeout-ms <n>', 'close connections silent for this long; 0 disables', intOption(0, 2 ** 31 - 1), 60000)
-    .option('--chat-rate-limit <n>', 'chat messages per user per second; 0 disables', intOption(0, 1_000_000), 0)
+    .option('--io-threads <n>', 'native IO threads (default: cores - 1, at least 1)', intOption(E.ioThreads.min, E.ioThreads.max))
+    .option('--start-room <n>', 'first room number', intOption(C.startRoom.min, C.startRoom.max), C.startRoom.default)
+    .option('--max-rooms <n>', 'number of rooms', intOption(C.maxRooms.min, C.maxRooms.max), C.maxRooms.default)
+    .option('--max-room-users <n>', 'users a room holds at most', intOption(C.maxRoomUsers.min, C.maxRoomUsers.max), C.maxRoomUsers.default)
+    .option('--max-connections <n>', 'open connections at most', intOption(E.maxConnections.min, E.maxConnections.max), E.maxConnections.default)
+    .option('--max-users <n>', 'users logged in at once at most (default: --max-connections)', intOption(C.maxUsers.min, C.maxUsers.max))
+    .option('--max-packet-size <n>', 'largest accepted packet in bytes, header included', intOption(E.maxPacketSize.min, E.maxPacketSize.max), E.maxPacketSize.default)
+    .option('--idle-timeout-ms <n>', 'close connections silent for this long; 0 disables', intOption(E.idleTimeoutMs.min, E.idleTimeoutMs.max), E.idleTimeoutMs.default)
+    .option('--chat-rate-limit <n>', 'chat messages per user per second; 0 disables', intOption(C.chatRateLimit.min, C.chatRateLimit.max), C.chatRateLimit.default)
     .action(async (flags: ChatServerFlags, command: Command) => {
       let chat: ChatServer;
       try {

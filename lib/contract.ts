@@ -1,0 +1,136 @@
+/**
+ * The wire and batch contract, defined once: framing sizes, system packet ids,
+ * DISCONNECT_NOTIFY codes, close reasons and their order, the option ranges and
+ * defaults, the batch record kinds and layouts, and the order of the engine's
+ * stats. native/core/contract.h is generated from this file
+ * (`npm run codegen`), and test/contract.test.ts fails when the two differ.
+ * Nothing here may import anything: both languages read it as it is.
+ */
+
+/** Bytes of the packet header: u16 length (header included), u16 id, u8 type. */
+export const HEADER_SIZE = 5;
+/** The largest packet the u16 length field can describe. */
+export const MAX_WIRE_PACKET = 0xffff;
+/** The largest body a server may send. */
+export const MAX_BODY_SIZE = MAX_WIRE_PACKET - HEADER_SIZE;
+/** The largest PING body the engine echoes. */
+export const MAX_PING_BODY = 64;
+/** Ids 1..99 are handled by the engine and never reach handlers. */
+export const FIRST_APP_PACKET_ID = 100;
+/** The largest application packet id (the u16 id field). */
+export const MAX_PACKET_ID = 0xffff;
+
+/** System packet ids. */
+export const PacketId = {
+  PING: 1,
+  PONG: 2,
+  DISCONNECT_NOTIFY: 3,
+} as const;
+
+/** DISCONNECT_NOTIFY reason codes on the wire. */
+export const DisconnectCode = {
+  SERVER_SHUTDOWN: 1,
+  PROTOCOL_ERROR: 2,
+  IDLE_TIMEOUT: 3,
+  SERVER_FULL: 4,
+  KICKED: 5,
+  SLOW_CONSUMER: 6,
+} as const;
+
+/**
+ * Why a connection ended, in the order of the engine's numbering (the u8 of a
+ * Disconnect record and the index into the stats' closes).
+ */
+export const DISCONNECT_REASONS = [
+  'closed', // the peer closed its side (FIN)
+  'reset', // the peer reset the connection, or a socket error occurred
+  'protocol_error', // the peer broke the framing rules
+  'idle_timeout', // nothing received for idleTimeoutMs
+  'slow_consumer', // queued outbound bytes passed maxSendQueueBytes
+  'server_full', // accepted while maxConnections were open (counted only, never emitted)
+  'shutdown', // the server is closing
+  'kicked', // application code called close() or destroy()
+] as const;
+
+/** Why a connection ended. */
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
+
+/** An integer option's range and default. ioThreads' default depends on the machine (defaultIoThreads()). */
+export interface IntegerOptionSpec {
+  readonly min: number;
+  readonly max: number;
+  readonly default?: number;
+}
+
+/** The engine's integer options; every backend and the CLI validate against these. */
+export const ENGINE_OPTIONS = {
+  ioThreads: { min: 1, max: 64 },
+  maxConnections: { min: 1, max: 1_000_000, default: 1024 },
+  maxPacketSize: { min: HEADER_SIZE, max: MAX_WIRE_PACKET, default: 8192 },
+  idleTimeoutMs: { min: 0, max: 0x7fffffff, default: 60_000 },
+  maxSendQueueBytes: { min: 1024, max: 0x7fffffff, default: 1 << 20 },
+  maxPendingBytes: { min: 65536, max: 0x7fffffff, default: 64 << 20 },
+  closeTimeoutMs: { min: 0, max: 600_000, default: 5000 },
+} as const satisfies Record<string, IntegerOptionSpec>;
+
+export type EngineOptionName = keyof typeof ENGINE_OPTIONS;
+
+/** Record kinds of the inbound batch (IO threads to JS). */
+export const InboundKind = {
+  Connect: 1,
+  Packet: 2,
+  Disconnect: 3,
+} as const;
+
+/**
+ * Record kinds of the outbound batch (JS to IO threads). Release: JS has
+ * handled a Disconnect record of a close the engine began; what JS queued for
+ * that connection before it is sent, then the close goes on.
+ */
+export const OutboundOp = {
+  Send: 1,
+  Broadcast: 2,
+  Close: 3,
+  Destroy: 4,
+  Release: 5,
+} as const;
+
+/**
+ * Byte sizes of the batch records, little-endian throughout.
+ * Inbound: u8 kind, u32 connection id, then
+ *   Connect:    u16 remote port, u8 address length, address bytes
+ *   Packet:     u16 packet id, u16 body length, body
+ *   Disconnect: u8 close reason (index into DISCONNECT_REASONS)
+ * Outbound: u8 op, then
+ *   Send:      u32 id, one whole packet (header and body)
+ *   Broadcast: u32 count, count x u32 id, one whole packet
+ *   Close:     u32 id, u16 DISCONNECT_NOTIFY code
+ *   Destroy:   u32 id
+ *   Release:   u32 id
+ */
+export const BatchLayout = {
+  /** u8 kind + u32 id, before every inbound record's own fields. */
+  RECORD_HEAD: 5,
+  CONNECT_FIELDS: 3,
+  PACKET_FIELDS: 4,
+  DISCONNECT_FIELDS: 1,
+  /** u8 op + u32 id (or u32 count, for a broadcast). */
+  OP_HEAD: 5,
+  CLOSE_FIELDS: 2,
+} as const;
+
+/** The engine's counters, in the order of the native stats array; the closes by reason follow them. */
+export const STATS_FIELDS = [
+  'connections',
+  'accepted',
+  'packetsIn',
+  'packetsOut',
+  'bytesIn',
+  'bytesOut',
+  'pings',
+  'ignoredSystemPackets',
+  'staleRefused',
+  'readPauses',
+] as const;
+
+export type StatsField = (typeof STATS_FIELDS)[number];
