@@ -11,14 +11,16 @@ namespace {
 // thread's own loop still get their turn under a flood.
 constexpr int kBatchesPerWake = 4;
 
-uint32_t optionU32(Napi::Object options, const char* name, uint32_t min, uint32_t max) {
+// The JS layer validated every option against the same contract; this check
+// only keeps a bad value from reaching the engine.
+uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
   Napi::Env env = options.Env();
-  Napi::Value v = options.Get(name);
-  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(name) + " must be a number");
+  Napi::Value v = options.Get(spec.name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(spec.name) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    throw Napi::RangeError::New(env, std::string(name) + " must be an integer between " + std::to_string(min) +
-                                         " and " + std::to_string(max));
+  if (!(d >= spec.min && d <= spec.max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
+    throw Napi::RangeError::New(env, std::string(spec.name) + " must be an integer between " + std::to_string(spec.min) +
+                                         " and " + std::to_string(spec.max));
   }
   return static_cast<uint32_t>(d);
 }
@@ -43,13 +45,13 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "onEvents must be a function");
   Napi::Object o = info[0].As<Napi::Object>();
   EngineOptions options;
-  options.ioThreads = optionU32(o, "ioThreads", 1, 64);
-  options.maxConnections = optionU32(o, "maxConnections", 1, 1000000);
-  options.maxPacketSize = optionU32(o, "maxPacketSize", 5, 0xffff);
-  options.idleTimeoutMs = optionU32(o, "idleTimeoutMs", 0, 0x7fffffff);
-  options.maxSendQueueBytes = optionU32(o, "maxSendQueueBytes", 1024, 0x7fffffff);
-  options.maxPendingBytes = optionU32(o, "maxPendingBytes", 65536, 0x7fffffff);
-  options.closeTimeoutMs = optionU32(o, "closeTimeoutMs", 0, 600000);
+  options.ioThreads = optionU32(o, kIoThreadsOption);
+  options.maxConnections = optionU32(o, kMaxConnectionsOption);
+  options.maxPacketSize = optionU32(o, kMaxPacketSizeOption);
+  options.idleTimeoutMs = optionU32(o, kIdleTimeoutMsOption);
+  options.maxSendQueueBytes = optionU32(o, kMaxSendQueueBytesOption);
+  options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
+  options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
   engine_ = createEngine(options);
   onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
 }
@@ -128,18 +130,19 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   iocpnet::Stats& s = engine_->stats();
   auto load = [](const std::atomic<uint64_t>& v) { return static_cast<double>(v.load(std::memory_order_relaxed)); };
-  Napi::Float64Array out = Napi::Float64Array::New(env, 10 + kCloseReasonCount);
-  out[0] = static_cast<double>(engine_->openConnections());
-  out[1] = load(s.accepted);
-  out[2] = load(s.packetsIn);
-  out[3] = load(s.packetsOut);
-  out[4] = load(s.bytesIn);
-  out[5] = load(s.bytesOut);
-  out[6] = load(s.pings);
-  out[7] = load(s.ignoredSystemPackets);
-  out[8] = load(s.staleRefused);
-  out[9] = load(s.readPauses);
-  for (size_t i = 0; i < kCloseReasonCount; ++i) out[10 + i] = load(s.closes[i]);
+  Napi::Float64Array out = Napi::Float64Array::New(env, kStatsLength);
+  auto set = [&out](StatsField field, double value) { out[static_cast<size_t>(field)] = value; };
+  set(StatsField::Connections, static_cast<double>(engine_->openConnections()));
+  set(StatsField::Accepted, load(s.accepted));
+  set(StatsField::PacketsIn, load(s.packetsIn));
+  set(StatsField::PacketsOut, load(s.packetsOut));
+  set(StatsField::BytesIn, load(s.bytesIn));
+  set(StatsField::BytesOut, load(s.bytesOut));
+  set(StatsField::Pings, load(s.pings));
+  set(StatsField::IgnoredSystemPackets, load(s.ignoredSystemPackets));
+  set(StatsField::StaleRefused, load(s.staleRefused));
+  set(StatsField::ReadPauses, load(s.readPauses));
+  for (size_t i = 0; i < kCloseReasonCount; ++i) out[kStatsFieldCount + i] = load(s.closes[i]);
   return out;
 }
 

@@ -12,28 +12,28 @@ uint8_t* EventBatch::grow(size_t n) {
 
 void EventBatch::connect(uint32_t id, std::string_view address, uint16_t port) {
   size_t addrLen = address.size() > 255 ? 255 : address.size();
-  uint8_t* p = grow(1 + 4 + 2 + 1 + addrLen);
+  uint8_t* p = grow(kRecordHead + kConnectFields + addrLen);
   p[0] = static_cast<uint8_t>(InboundKind::Connect);
   writeU32(p + 1, id);
-  writeU16(p + 5, port);
-  p[7] = static_cast<uint8_t>(addrLen);
-  std::memcpy(p + 8, address.data(), addrLen);
+  writeU16(p + kRecordHead, port);
+  p[kRecordHead + 2] = static_cast<uint8_t>(addrLen);
+  std::memcpy(p + kRecordHead + kConnectFields, address.data(), addrLen);
 }
 
 void EventBatch::packet(uint32_t id, uint16_t packetId, const uint8_t* body, uint16_t bodyLength) {
-  uint8_t* p = grow(1 + 4 + 2 + 2 + bodyLength);
+  uint8_t* p = grow(kRecordHead + kPacketFields + bodyLength);
   p[0] = static_cast<uint8_t>(InboundKind::Packet);
   writeU32(p + 1, id);
-  writeU16(p + 5, packetId);
-  writeU16(p + 7, bodyLength);
-  if (bodyLength > 0) std::memcpy(p + 9, body, bodyLength);
+  writeU16(p + kRecordHead, packetId);
+  writeU16(p + kRecordHead + 2, bodyLength);
+  if (bodyLength > 0) std::memcpy(p + kRecordHead + kPacketFields, body, bodyLength);
 }
 
 void EventBatch::disconnect(uint32_t id, CloseReason reason) {
-  uint8_t* p = grow(1 + 4 + 1);
+  uint8_t* p = grow(kRecordHead + kDisconnectFields);
   p[0] = static_cast<uint8_t>(InboundKind::Disconnect);
   writeU32(p + 1, id);
-  p[5] = static_cast<uint8_t>(reason);
+  p[kRecordHead] = static_cast<uint8_t>(reason);
 }
 
 void InboundQueue::append(EventBatch& batch) {

@@ -1,5 +1,5 @@
 // Inbound events (connect, packet, disconnect) packed into one byte buffer
-// for the JS thread. Records, little-endian:
+// for the JS thread (layout: BatchLayout in lib/contract.ts). Records, little-endian:
 //   u8 kind, u32 connection id, then
 //   Connect:    u16 remote port, u8 address length, address bytes (text)
 //   Packet:     u16 packet id, u16 body length, body

@@ -11,13 +11,13 @@ std::string validateOutboundBatch(const uint8_t* data, size_t len) {
     switch (static_cast<OutboundOp>(data[pos])) {
       case OutboundOp::Send:
       case OutboundOp::Broadcast: {
-        size_t idsBytes = 4;
+        size_t idsBytes = kOpWord;
         if (static_cast<OutboundOp>(data[pos]) == OutboundOp::Broadcast) {
-          if (left < 4) return "truncated broadcast count";
+          if (left < kOpWord) return "truncated broadcast count";
           uint32_t count = readU32(p);
           if (count == 0) return "broadcast to no connection";
-          if (count > (left - 4) / 4) return "broadcast count exceeds the batch";
-          idsBytes = 4 + 4 * static_cast<size_t>(count);
+          if (count > (left - kOpWord) / 4) return "broadcast count exceeds the batch";
+          idsBytes = kOpWord + 4 * static_cast<size_t>(count);
         }
         if (left < idsBytes + kHeaderSize) return "truncated send record";
         const uint8_t* packet = p + idsBytes;
@@ -29,13 +29,13 @@ std::string validateOutboundBatch(const uint8_t* data, size_t len) {
         break;
       }
       case OutboundOp::Close:
-        if (left < 6) return "truncated close record";
-        used = 6;
+        if (left < kOpWord + kCloseFields) return "truncated close record";
+        used = kOpWord + kCloseFields;
         break;
       case OutboundOp::Destroy:
       case OutboundOp::Release:
-        if (left < 4) return "truncated destroy or release record";
-        used = 4;
+        if (left < kOpWord) return "truncated destroy or release record";
+        used = kOpWord;
         break;
       default:
         return "unknown record kind " + std::to_string(data[pos]);

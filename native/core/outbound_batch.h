@@ -1,5 +1,5 @@
 // Parses the outbound batch the JS thread hands over in one call per flush.
-// Records, little-endian:
+// Records, little-endian (BatchLayout in lib/contract.ts):
 //   u8 Send=1,      u32 id, packet (u16 length incl. header, u16 id, u8 type, body)
 //   u8 Broadcast=2, u32 count, count x u32 id, packet
 //   u8 Close=3,     u32 id, u16 DISCONNECT_NOTIFY code (0: none)
@@ -16,6 +16,9 @@
 #include "protocol.h"
 
 namespace iocpnet {
+
+// After the op byte: a u32 id, or a broadcast's u32 count.
+constexpr size_t kOpWord = kOpHead - 1;
 
 struct OutboundRecord {
   OutboundOp op;
@@ -45,11 +48,11 @@ void forEachOutboundRecord(const uint8_t* data, size_t len, OnRecord&& onRecord)
         if (r.op == OutboundOp::Send) {
           r.count = 1;
           r.ids = p;
-          p += 4;
+          p += kOpWord;
         } else {
           r.count = readU32(p);
-          r.ids = p + 4;
-          p += 4 + 4 * static_cast<size_t>(r.count);
+          r.ids = p + kOpWord;
+          p += kOpWord + 4 * static_cast<size_t>(r.count);
         }
         r.packet = p;
         r.packetLength = readU16(p);
@@ -59,14 +62,14 @@ void forEachOutboundRecord(const uint8_t* data, size_t len, OnRecord&& onRecord)
       case OutboundOp::Close:
         r.count = 1;
         r.ids = p;
-        r.notifyCode = readU16(p + 4);
-        p += 6;
+        r.notifyCode = readU16(p + kOpWord);
+        p += kOpWord + kCloseFields;
         break;
       case OutboundOp::Destroy:
       case OutboundOp::Release:
         r.count = 1;
         r.ids = p;
-        p += 4;
+        p += kOpWord;
         break;
     }
     pos = static_cast<size_t>(p - data);

@@ -1,0 +1,102 @@
+// Generated from lib/contract.ts by `npm run codegen`: edit that file, not this one.
+// test/contract.test.ts fails when the two differ.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace iocpnet {
+
+// Framing (u16 length with the header, u16 id, u8 type).
+constexpr size_t kHeaderSize = 5;
+constexpr size_t kMaxWirePacket = 65535;
+constexpr size_t kMaxBodySize = 65530;
+constexpr size_t kMaxPingBody = 64;
+// Ids below this are handled by the engine and never reach JS.
+constexpr uint16_t kFirstAppPacketId = 100;
+
+// System packet ids.
+constexpr uint16_t kPingId = 1;
+constexpr uint16_t kPongId = 2;
+constexpr uint16_t kDisconnectNotifyId = 3;
+
+// DISCONNECT_NOTIFY reason codes on the wire; None means no notify is sent.
+enum class NotifyCode : uint16_t {
+  None = 0,
+  ServerShutdown = 1,
+  ProtocolError = 2,
+  IdleTimeout = 3,
+  ServerFull = 4,
+  Kicked = 5,
+  SlowConsumer = 6,
+};
+
+// Why a connection ended: the u8 of a Disconnect record and the index into the closes counters.
+enum class CloseReason : uint8_t {
+  Closed = 0,
+  Reset = 1,
+  ProtocolError = 2,
+  IdleTimeout = 3,
+  SlowConsumer = 4,
+  ServerFull = 5,
+  Shutdown = 6,
+  Kicked = 7,
+};
+constexpr size_t kCloseReasonCount = 8;
+
+// Inbound record kinds (IO threads to JS).
+enum class InboundKind : uint8_t {
+  Connect = 1,
+  Packet = 2,
+  Disconnect = 3,
+};
+
+// Outbound record kinds (JS to IO threads).
+enum class OutboundOp : uint8_t {
+  Send = 1,
+  Broadcast = 2,
+  Close = 3,
+  Destroy = 4,
+  Release = 5,
+};
+
+// Record sizes in bytes (lib/contract.ts BatchLayout gives the fields).
+constexpr size_t kRecordHead = 5;
+constexpr size_t kConnectFields = 3;
+constexpr size_t kPacketFields = 4;
+constexpr size_t kDisconnectFields = 1;
+constexpr size_t kOpHead = 5;
+constexpr size_t kCloseFields = 2;
+
+// The engine's integer options: the range every caller is held to, and the default.
+struct IntegerOption {
+  const char* name;
+  uint32_t min;
+  uint32_t max;
+  uint32_t defaultValue;
+};
+constexpr IntegerOption kIoThreadsOption{"ioThreads", 1u, 64u, 1u};
+constexpr IntegerOption kMaxConnectionsOption{"maxConnections", 1u, 1000000u, 1024u};
+constexpr IntegerOption kMaxPacketSizeOption{"maxPacketSize", 5u, 65535u, 8192u};
+constexpr IntegerOption kIdleTimeoutMsOption{"idleTimeoutMs", 0u, 2147483647u, 60000u};
+constexpr IntegerOption kMaxSendQueueBytesOption{"maxSendQueueBytes", 1024u, 2147483647u, 1048576u};
+constexpr IntegerOption kMaxPendingBytesOption{"maxPendingBytes", 65536u, 2147483647u, 67108864u};
+constexpr IntegerOption kCloseTimeoutMsOption{"closeTimeoutMs", 0u, 600000u, 5000u};
+
+// The stats array the binding hands to JS: these counters, then the closes by reason.
+enum class StatsField : size_t {
+  Connections = 0,
+  Accepted = 1,
+  PacketsIn = 2,
+  PacketsOut = 3,
+  BytesIn = 4,
+  BytesOut = 5,
+  Pings = 6,
+  IgnoredSystemPackets = 7,
+  StaleRefused = 8,
+  ReadPauses = 9,
+};
+constexpr size_t kStatsFieldCount = 10;
+constexpr size_t kStatsLength = kStatsFieldCount + kCloseReasonCount;
+
+}  // namespace iocpnet
