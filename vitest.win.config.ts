@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
-// The Windows suites: run by `npm run test:win` (scripts/test-win.js), which
+// The Windows suites: run by `npm run test:win` (scripts/test/win.js), which
 // starts the server host in Windows Node under Wine and passes its address
 // in IOCPNET_WIN_HOST. The clients run here, on Linux.
 //

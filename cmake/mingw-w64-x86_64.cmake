@@ -1,6 +1,6 @@
 # Cross-compiles the Windows (win32-x64) addon on Linux with Debian's
 # mingw-w64. The -posix compilers are used because their libstdc++ has
-# std::thread (the -win32 ones do not). Used by scripts/build-win.js:
+# std::thread (the -win32 ones do not). Used by scripts/release/build-win.js:
 #   cmake -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake ...
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)

@@ -18,8 +18,8 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const tools = require('./win-tools');
-const winHost = require('./win-host');
+const tools = require('../wine/tools');
+const winHost = require('../wine/host');
 
 function takeOption(args, name) {
   const i = args.indexOf(name);
@@ -66,7 +66,7 @@ async function main() {
   const passThrough = args.filter((a) => a !== '--no-build' && a !== '--compare-linux');
 
   tools.ensureWine();
-  if (build) tools.run(process.execPath, [path.join(__dirname, 'build-win.js')], { cwd: tools.root });
+  if (build) tools.run(process.execPath, [path.join(tools.root, 'scripts', 'release', 'build-win.js')], { cwd: tools.root });
   // bench/run.js and its helpers, compiled as npm run bench does.
   tools.run(process.execPath, [require.resolve('typescript/bin/tsc', { paths: [tools.root] }), '-p', 'tsconfig.json'], { cwd: tools.root });
   winHost.stage();

@@ -15,7 +15,7 @@
 
 const fs = require('node:fs');
 const path = require('node:path');
-const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./soak.js');
+const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./harness.js');
 
 const DEFAULTS = { clients: 10000, roomUsers: 10, rate: 0.2, warmupS: 10, durationS: 60, backend: 'native', threads: 1, json: undefined };
 

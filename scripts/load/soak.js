@@ -14,14 +14,10 @@
 //
 // Linux only (/proc). Exit code 0 = pass, 1 = fail, 2 = usage error.
 
-const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
-const readline = require('node:readline');
-const { Command, InvalidArgumentError } = require('commander');
-
-const ROOT = path.resolve(__dirname, '..');
+const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./harness.js');
 
 const DEFAULTS = {
   minutes: 3,
@@ -50,28 +46,6 @@ const DEFAULTS = {
   serverLog: undefined,
 };
 
-/** A commander parser for a number in [min, max]. */
-function numberIn(min, max) {
-  return (value) => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number between ${min} and ${max}`);
-    return n;
-  };
-}
-
-function backendName(value) {
-  if (value !== 'native' && value !== 'js') throw new InvalidArgumentError("expected 'native' or 'js'");
-  return value;
-}
-
-/** A commander program whose usage errors exit with 2, as these scripts promise. */
-function scriptProgram(name, description) {
-  return new Command(name)
-    .description(description)
-    .showHelpAfterError()
-    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-}
-
 function parseArgs(argv) {
   const cmd = scriptProgram(
     'soak',
@@ -98,86 +72,6 @@ function parseArgs(argv) {
   if (o.warmupMinutes === undefined) o.warmupMinutes = Math.min(5, o.minutes / 3);
   if (o.warmupMinutes >= o.minutes) cmd.error('--warmup-minutes must be shorter than --minutes', { exitCode: 2 });
   return o;
-}
-
-// ---- build ----
-
-function newest(dir) {
-  let t = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? fs.statSync(p).mtimeMs : 0);
-  }
-  return t;
-}
-
-/** Compiles the TypeScript when dist/ is missing or older than lib/ or bench/. */
-function ensureCompiled() {
-  const cli = path.join(ROOT, 'dist', 'lib', 'cli.js');
-  const helpers = ['loadgen-build.js', 'proc-stats.js'].map((f) => path.join(ROOT, 'dist', 'bench', f));
-  const built = [cli, ...helpers].every((f) => fs.existsSync(f)) ? Math.min(...[cli, ...helpers].map((f) => fs.statSync(f).mtimeMs)) : 0;
-  if (built >= Math.max(newest(path.join(ROOT, 'lib')), newest(path.join(ROOT, 'bench')))) return;
-  log('compiling the TypeScript ...');
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
-  // tsc still writes its output when another part of the project has type errors; what counts is that ours is there.
-  if (!fs.existsSync(cli) || !helpers.every((f) => fs.existsSync(f))) {
-    throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
-  }
-  if (r.status !== 0) log('tsc reported errors; using its output anyway');
-}
-
-// ---- output ----
-
-const t0 = Date.now();
-function log(line) {
-  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
-}
-
-// ---- the server ----
-
-/** Starts `iocpnet chat-server` with a raised descriptor limit; resolves { child, pid, port, output }. */
-function startServer(o, maxRooms, maxConnections, extra = []) {
-  const args = [
-    path.join(ROOT, 'dist', 'lib', 'cli.js'), 'chat-server',
-    '--host', '127.0.0.1', '--port', '0', '--backend', o.backend,
-    '--max-rooms', String(maxRooms), '--max-room-users', String(o.roomUsers),
-    '--max-connections', String(maxConnections), ...extra,
-  ];
-  // bash execs node, so the pid is the server's and the raised limit is inherited.
-  const flags = (o.nodeFlags || '').split(/\s+/).filter(Boolean);
-  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, ...flags, ...args], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output = [];
-  const logFile = o.serverLog ? fs.createWriteStream(o.serverLog) : undefined;
-  const keep = (line) => {
-    if (logFile) logFile.write(`${line}\n`);
-    output.push(line);
-    if (output.length > 50) output.shift();
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error('the server did not print "listening on" within 30 s')), 30000);
-    const fail = (err) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`${err.message}\n${output.join('\n')}`));
-    };
-    readline.createInterface({ input: child.stdout }).on('line', (line) => {
-      keep(line);
-      const m = /listening on (\S+):(\d+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, pid: child.pid, port: Number(m[2]), output });
-      }
-    });
-    readline.createInterface({ input: child.stderr }).on('line', keep);
-    child.once('exit', (code, signal) => fail(new Error(`the server exited (${signal || code}) before listening`)));
-  });
-}
-
-function fdCount(pid) {
-  return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
 // ---- wire ----
@@ -278,8 +172,6 @@ class ChurnConnection {
   }
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * A churn loop: the same user id over and over, in one of the churn rooms.
  * Two cycles in three end with ROOM_LEAVE and a FIN, waiting for the
@@ -358,30 +250,6 @@ function fitLine(xs, ys) {
   let ss = 0;
   for (let i = 0; i < n; i++) ss += (ys[i] - (intercept + slope * xs[i])) ** 2;
   return { slope, intercept, residualSd: n > 2 ? Math.sqrt(ss / (n - 2)) : 0 };
-}
-
-function runLoadgen(binary, args, onReady, onEnd) {
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  const stderr = [];
-  child.stdout.setEncoding('utf8').on('data', (s) => (stdout += s));
-  readline.createInterface({ input: child.stderr }).on('line', (line) => {
-    if (line.startsWith('@ready')) onReady(line);
-    else if (line.startsWith('@measure-end')) onEnd();
-    else if (!line.startsWith('@')) stderr.push(line);
-  });
-  const done = new Promise((resolve) => {
-    child.on('close', (code) => {
-      let report;
-      try {
-        report = JSON.parse(stdout);
-      } catch {
-        report = undefined;
-      }
-      resolve({ code, report, stderr });
-    });
-  });
-  return { child, done };
 }
 
 async function main() {
@@ -550,11 +418,7 @@ async function main() {
   process.exitCode = s.pass ? 0 : 1;
 }
 
-module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram };
-
-if (require.main === module) {
-  main().catch((err) => {
-    console.error(`soak: ${err instanceof Error ? err.stack || err.message : String(err)}`);
-    process.exit(1);
-  });
-}
+main().catch((err) => {
+  console.error(`soak: ${err instanceof Error ? err.stack || err.message : String(err)}`);
+  process.exit(1);
+});

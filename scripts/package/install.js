@@ -13,7 +13,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 const dryRun = process.argv.includes('--dry-run');
 const target = `${process.platform}-${process.arch} (Node ${process.version}, Node-API ${process.versions.napi})`;
 

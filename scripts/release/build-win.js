@@ -12,7 +12,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const tools = require('./win-tools');
+const tools = require('../wine/tools');
 
 // DLLs a Windows installation always has; anything else would have to ship
 // beside the addon.

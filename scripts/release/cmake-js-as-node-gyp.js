@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Stands in for node-gyp when prebuildify runs it (`prebuildify --node-gyp
-// scripts/cmake-js-as-node-gyp.js`): prebuildify only knows how to call
+// scripts/release/cmake-js-as-node-gyp.js`): prebuildify only knows how to call
 // `node-gyp rebuild --target=... --arch=... --release`, and this project builds
 // with cmake-js. prebuildify then takes the .node it finds in
 // <cwd>/build/<Release|Debug>, strips it and moves it to prebuilds/.
@@ -13,7 +13,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 
 function fail(message) {
   console.error(`cmake-js-as-node-gyp: ${message}`);
@@ -34,7 +34,7 @@ const debug = rest.includes('--debug');
 // none (cmake-js takes them from node-api-headers), so both are ignored.
 const arch = option('arch') ?? os.arch();
 if (arch !== os.arch()) {
-  fail(`cross-compiling to ${arch} on ${os.arch()} is not supported here (win32-x64 has scripts/build-win.js)`);
+  fail(`cross-compiling to ${arch} on ${os.arch()} is not supported here (win32-x64 has scripts/release/build-win.js)`);
 }
 
 const buildDir = path.join(root, 'build-prebuild', 'cmake');

@@ -2,10 +2,10 @@
 // `npm run prebuild`: the binaries that ship in the npm package.
 //
 //   prebuilds/<platform>-<arch>/iocpnet.uv1.glibc.node   this machine, by prebuildify
-//   prebuilds/win32-x64/...                              scripts/build-win.js (mingw-w64)
+//   prebuilds/win32-x64/...                              scripts/release/build-win.js (mingw-w64)
 //
 // prebuildify runs with --napi (one binary for every Node with Node-API 8),
-// --strip, and cmake-js behind scripts/cmake-js-as-node-gyp.js. The uv and
+// --strip, and cmake-js behind scripts/release/cmake-js-as-node-gyp.js. The uv and
 // libc tags keep node-gyp-build from loading the binary where it cannot work:
 // the libuv engine calls Node's own libuv, and a glibc build does not load on
 // musl; there the install falls back to a source build.
@@ -16,7 +16,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 const hostOnly = process.argv.includes('--host-only');
 const tuple = `${process.platform}-${process.arch}`;
 const hostDir = path.join(root, 'prebuilds', tuple);
@@ -67,8 +67,8 @@ const winScript = path.join(__dirname, 'build-win.js');
 if (hostOnly || tuple === 'win32-x64') {
   // Nothing more to build.
 } else if (!fs.existsSync(winScript)) {
-  console.log('prebuild: win32-x64 skipped: scripts/build-win.js is not in this checkout');
+  console.log('prebuild: win32-x64 skipped: scripts/release/build-win.js is not in this checkout');
 } else {
-  const winSeconds = run('scripts/build-win.js', [winScript]);
+  const winSeconds = run('scripts/release/build-win.js', [winScript]);
   console.log(`prebuild: win32-x64 built in ${winSeconds.toFixed(1)} s`);
 }

@@ -5,7 +5,7 @@
 // as root they are installed with apt-get when missing, otherwise the script
 // says what to install.
 'use strict';
-const { buildAndTestCore } = require('../test/core/native-test-tools');
+const { buildAndTestCore } = require('../../test/core/native-test-tools');
 
 if (process.platform === 'win32') {
   console.log('test-core: the C++ core tests run on Linux and macOS; skipped on Windows.');

@@ -12,7 +12,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, ensure, run } = require('../test/core/native-test-tools');
+const { root, ensure, run } = require('../../test/core/native-test-tools');
 
 const cppTargets = {
   packet_assembler: ['native/core/packet_assembler.cpp'],

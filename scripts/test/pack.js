@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run test:pack`: the published package, as a user gets it.
 //
-//  1. The host prebuild (made by scripts/prebuild.js when missing or older
+//  1. The host prebuild (made by scripts/release/prebuild.js when missing or older
 //     than the sources) and `npm pack`; the tarball's file list.
 //  2. Install into a temporary project with a PATH that holds node, npm, npx
 //     and basic shell tools but no compiler, cmake, make, ninja or Python:
@@ -20,7 +20,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 const tuple = `${process.platform}-${process.arch}`;
 const packDir = path.join(root, 'test', 'pack');
 const results = { passed: 0, failed: 0, skipped: 0 };
@@ -276,7 +276,7 @@ async function main() {
     );
     const stale = hostBuilds.length !== 1 || fs.statSync(path.join(hostDir, hostBuilds[0])).mtimeMs < sourcesChanged;
     if (stale) {
-      const r = run(process.execPath, [path.join(__dirname, 'prebuild.js'), '--host-only'], { cwd: root, env: fullEnv, timeoutMs: 900000 });
+      const r = run(process.execPath, [path.join(root, 'scripts', 'release', 'prebuild.js'), '--host-only'], { cwd: root, env: fullEnv, timeoutMs: 900000 });
       if (!check('npm run prebuild (host)', r.status === 0, tail(r.output))) return;
       figure('prebuild time', `${r.seconds.toFixed(1)} s`);
     } else {
@@ -297,8 +297,8 @@ async function main() {
     const required = [
       'package.json',
       'CMakeLists.txt',
-      'scripts/install.js',
-      'scripts/build-native.js',
+      'scripts/package/install.js',
+      'scripts/package/build-native.js',
       pkg.main,
       pkg.types,
       ...Object.values(pkg.exports['.']).flatMap((c) => [c.types, c.default]).map((p) => p.replace(/^\.\//, '')),

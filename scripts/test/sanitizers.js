@@ -10,12 +10,12 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, ensure, run, jobs, buildAndTestCore } = require('../test/core/native-test-tools');
+const { root, ensure, run, jobs, buildAndTestCore } = require('../../test/core/native-test-tools');
 
 const mode = process.argv[2];
 const extra = process.argv.slice(3);
 if (mode !== '--asan' && mode !== '--tsan') {
-  console.error('usage: node scripts/test-sanitizers.js --asan|--tsan [vitest arguments]');
+  console.error('usage: node scripts/test/sanitizers.js --asan|--tsan [vitest arguments]');
   process.exit(2);
 }
 if (process.platform !== 'linux') {
@@ -55,7 +55,7 @@ function asan() {
   });
   console.log(`test:asan: C++ tests clean (${Math.round((Date.now() - started) / 1000)} s)`);
 
-  // The addon, built like scripts/build-native.js does, with the sanitizers on.
+  // The addon, built like scripts/package/build-native.js does, with the sanitizers on.
   // cmake-js sets CMAKE_CXX_FLAGS itself, so the flags go in the Release set.
   const flags = '-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer';
   const nodeInclude = path.resolve(path.dirname(process.execPath), '..', 'include', 'node');

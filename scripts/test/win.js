@@ -12,8 +12,8 @@
 const { spawnSync } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
-const tools = require('./win-tools');
-const winHost = require('./win-host');
+const tools = require('../wine/tools');
+const winHost = require('../wine/host');
 
 function timed(label, timings, fn) {
   const t0 = Date.now();
@@ -55,7 +55,7 @@ async function main() {
 
   if (!linuxHost) tools.ensureWine();
   if (build) {
-    timed('build:win', timings, () => tools.run(process.execPath, [path.join(__dirname, 'build-win.js')], { cwd: tools.root }));
+    timed('build:win', timings, () => tools.run(process.execPath, [path.join(tools.root, 'scripts', 'release', 'build-win.js')], { cwd: tools.root }));
   }
   if (!linuxHost) {
     timed('Windows Node + Wine prefix', timings, () => {

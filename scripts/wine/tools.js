@@ -1,12 +1,13 @@
-// Shared by build-win.js and test-win.js: where things live, and getting the
-// Linux tools the Windows build and the Wine tests need.
+// Shared by scripts/release/build-win.js, scripts/test/win.js,
+// scripts/load/bench-win.js and ./host.js: where things live, and getting
+// the Linux tools the Windows build and the Wine tests need.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+const root = path.resolve(__dirname, '..', '..');
 const buildDir = path.join(root, 'build-win');
 const prebuildDir = path.join(root, 'prebuilds', 'win32-x64');
 // node-gyp-build's prebuild layout: a napi build is picked for any Node version.

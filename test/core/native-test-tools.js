@@ -1,4 +1,4 @@
-// Shared by scripts/test-core.js, scripts/fuzz.js and scripts/test-sanitizers.js:
+// Shared by scripts/test/core.js, scripts/test/fuzz.js and scripts/test/sanitizers.js:
 // makes sure the system packages a native check needs are there (installing
 // them with apt-get only when running as root, and saying so), and runs
 // commands with their output shown.

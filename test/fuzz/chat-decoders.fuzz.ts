@@ -6,7 +6,7 @@ import { checkInput, describe as describeInput, dictionary, keyOf, readKnownFail
 import { Mutator } from './mutator';
 
 // The time-bounded fuzz loop of the chat decoders, run by `npm run fuzz`
-// (scripts/fuzz.js) through vitest.fuzz.config.mts, never by `npm test`.
+// (scripts/test/fuzz.js) through vitest.fuzz.config.mts, never by `npm test`.
 // Inputs that break a property are saved to corpus/chat_decoders/, which
 // chat-decoders.test.ts replays in every test run.
 

@@ -5,7 +5,7 @@ import { seededInt } from '../helpers/random';
 import { HostClient, winHostAddress, type RemoteConnection, type RemoteServer } from './remote-server';
 
 // Black-box checks of the IOCP engine: servers run in Windows Node under
-// Wine (scripts/test-win.js starts the host), clients are Linux sockets on
+// Wine (scripts/test/win.js starts the host), clients are Linux sockets on
 // 127.0.0.1. Without IOCPNET_WIN_HOST (a plain `vitest run`) it is skipped.
 
 function sleep(ms: number): Promise<void> {
@@ -61,7 +61,7 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
   describe('echo and framing', () => {
     it('runs the IOCP engine and echoes packets of every size, in order, with Type 0', async () => {
       const s = await start('echo', { maxPacketSize: 65535 });
-      // test-win.js --linux-host runs the suite against the libuv engine for comparison.
+      // scripts/test/win.js --linux-host runs the suite against the libuv engine for comparison.
       expect(s.engine).toBe(process.env.IOCPNET_WIN_EXPECT_ENGINE ?? 'iocp');
       const connects: RemoteConnection[] = [];
       s.on('connect', (c) => connects.push(c));

@@ -2,7 +2,7 @@
  * The Linux side of the Wine-hosted servers: a client of test/win/host.ts
  * and RemoteServer, a stand-in for Server whose events, connections and
  * stats mirror a server running on Windows Node (the IOCP engine). The
- * runner (scripts/test-win.js) starts the host and passes its control
+ * runner (scripts/test/win.js) starts the host and passes its control
  * address in IOCPNET_WIN_HOST ("127.0.0.1:<port>").
  */
 import * as childProcess from 'node:child_process';

@@ -1,0 +1,149 @@
+'use strict';
+// What the load tools in this folder share (soak.js, clients-10k.js): their
+// command-line conventions, compiling the TypeScript they run, a timestamped
+// log, the chat server as a child process with a raised descriptor limit,
+// and the load generator (bench/loadgen) as a child process.
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const readline = require('node:readline');
+const { Command, InvalidArgumentError } = require('commander');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+// ---- command line ----
+
+/** A commander parser for a number in [min, max]. */
+function numberIn(min, max) {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`expected a number between ${min} and ${max}`);
+    return n;
+  };
+}
+
+function backendName(value) {
+  if (value !== 'native' && value !== 'js') throw new InvalidArgumentError("expected 'native' or 'js'");
+  return value;
+}
+
+/** A commander program whose usage errors exit with 2, as these scripts promise. */
+function scriptProgram(name, description) {
+  return new Command(name)
+    .description(description)
+    .showHelpAfterError()
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+}
+
+// ---- build ----
+
+function newest(dir) {
+  let t = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? fs.statSync(p).mtimeMs : 0);
+  }
+  return t;
+}
+
+/** Compiles the TypeScript when dist/ is missing or older than lib/ or bench/. */
+function ensureCompiled() {
+  const cli = path.join(ROOT, 'dist', 'lib', 'cli.js');
+  const helpers = ['loadgen-build.js', 'proc-stats.js'].map((f) => path.join(ROOT, 'dist', 'bench', f));
+  const built = [cli, ...helpers].every((f) => fs.existsSync(f)) ? Math.min(...[cli, ...helpers].map((f) => fs.statSync(f).mtimeMs)) : 0;
+  if (built >= Math.max(newest(path.join(ROOT, 'lib')), newest(path.join(ROOT, 'bench')))) return;
+  log('compiling the TypeScript ...');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, encoding: 'utf8' });
+  // tsc still writes its output when another part of the project has type errors; what counts is that ours is there.
+  if (!fs.existsSync(cli) || !helpers.every((f) => fs.existsSync(f))) {
+    throw new Error(`tsc failed:\n${r.stdout}${r.stderr}`);
+  }
+  if (r.status !== 0) log('tsc reported errors; using its output anyway');
+}
+
+// ---- output ----
+
+const t0 = Date.now();
+function log(line) {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
+}
+
+// ---- the server ----
+
+/** Starts `iocpnet chat-server` with a raised descriptor limit; resolves { child, pid, port, output }. */
+function startServer(o, maxRooms, maxConnections, extra = []) {
+  const args = [
+    path.join(ROOT, 'dist', 'lib', 'cli.js'), 'chat-server',
+    '--host', '127.0.0.1', '--port', '0', '--backend', o.backend,
+    '--max-rooms', String(maxRooms), '--max-room-users', String(o.roomUsers),
+    '--max-connections', String(maxConnections), ...extra,
+  ];
+  // bash execs node, so the pid is the server's and the raised limit is inherited.
+  const flags = (o.nodeFlags || '').split(/\s+/).filter(Boolean);
+  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, ...flags, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = [];
+  const logFile = o.serverLog ? fs.createWriteStream(o.serverLog) : undefined;
+  const keep = (line) => {
+    if (logFile) logFile.write(`${line}\n`);
+    output.push(line);
+    if (output.length > 50) output.shift();
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('the server did not print "listening on" within 30 s')), 30000);
+    const fail = (err) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`${err.message}\n${output.join('\n')}`));
+    };
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      keep(line);
+      const m = /listening on (\S+):(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, pid: child.pid, port: Number(m[2]), output });
+      }
+    });
+    readline.createInterface({ input: child.stderr }).on('line', keep);
+    child.once('exit', (code, signal) => fail(new Error(`the server exited (${signal || code}) before listening`)));
+  });
+}
+
+function fdCount(pid) {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Starts the load generator: onReady gets its @ready line, onEnd is called at
+ * @measure-end, and done resolves with { code, report (its JSON), stderr }.
+ */
+function runLoadgen(binary, args, onReady, onEnd) {
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  const stderr = [];
+  child.stdout.setEncoding('utf8').on('data', (s) => (stdout += s));
+  readline.createInterface({ input: child.stderr }).on('line', (line) => {
+    if (line.startsWith('@ready')) onReady(line);
+    else if (line.startsWith('@measure-end')) onEnd();
+    else if (!line.startsWith('@')) stderr.push(line);
+  });
+  const done = new Promise((resolve) => {
+    child.on('close', (code) => {
+      let report;
+      try {
+        report = JSON.parse(stdout);
+      } catch {
+        report = undefined;
+      }
+      resolve({ code, report, stderr });
+    });
+  });
+  return { child, done };
+}
+
+module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram };
