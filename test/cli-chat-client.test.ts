@@ -55,18 +55,17 @@ describe.runIf(hasScript()).each(backends())('iocpnet chat-client at a terminal 
     expect(bob.notifies().map((n) => `${n.userId}: ${n.message}`)).toEqual(['bob: hi alice', 'alice: hello bob']);
     await t.waitOutput(/\[3\] alice: hello bob/);
 
-    // Room 4 is full: the client has left room 3 to move and shows the refusal by name.
+    // Room 4 is full: the client left room 3 to move, shows the refusal by name and goes back.
     t.type('/join 4');
-    await t.waitOutput(/error: ENTER_ROOM_FULL_USER/);
-    await bob.waitFor(() => bob.of(P.ROOM_LEAVE_USER_NOTIFY).length === 1);
-    t.type('/leave');
-    await t.waitOutput(/error: LEAVE_ROOM_INVALID_ROOM_INDEX/);
+    await t.waitOutput(/error: ENTER_ROOM_FULL_USER[\s\S]*back in room 3/);
+    await bob.waitFor(() => bob.of(P.ROOM_NEW_USER_NOTIFY).length === 2, 5000, 'alice back in room 3');
+    expect(bob.of(P.ROOM_LEAVE_USER_NOTIFY)).toHaveLength(1);
     t.type('/join 999');
-    await t.waitOutput(/error: ROOM_INVALID_INDEX/);
-    t.type('/join 3');
-    await t.waitOutput(/joined room 3[\s\S]*joined room 3/);
+    await t.waitOutput(/back in room 3[\s\S]*error: ROOM_INVALID_INDEX[\s\S]*back in room 3/);
     t.type('/leave');
     await t.waitOutput(/left room 3/);
+    t.type('/leave');
+    await t.waitOutput(/error: LEAVE_ROOM_INVALID_ROOM_INDEX/);
     t.type('outside');
     await t.waitOutput(/error: CHAT_ROOM_INVALID_ROOM_NUMBER/);
 
@@ -120,6 +119,47 @@ describe.runIf(hasScript()).each(backends())('iocpnet chat-client at a terminal 
     expect(t.stdout).not.toContain('\u001b[2J');
     t.type('/quit');
     expect(await t.waitExit()).toBe(0);
+  });
+});
+
+describe.each(backends())('iocpnet chat-client with piped input (%s backend)', (backend) => {
+  const fx = new ChatFixture();
+  const spawned: Spawned[] = [];
+  afterEach(async () => {
+    for (const s of spawned) s.kill();
+    await Promise.all(spawned.map((s) => s.exited));
+    spawned.length = 0;
+    await fx.dispose();
+  });
+
+  /** Starts the client with every line already written and its input ended, as `printf ... | iocpnet chat-client` does. */
+  function piped(args: string[], lines: string[]): Spawned {
+    const cli = runCli(['chat-client', '--host', '127.0.0.1', '--port', String(fx.port), ...args]);
+    spawned.push(cli);
+    for (const line of lines) cli.type(line);
+    cli.proc.stdin?.end();
+    return cli;
+  }
+
+  it('acts on each line after the login and the room entry, in order, then exits 0', async () => {
+    await fx.start(backend);
+    const bob = await fx.client();
+    await bob.join('bob', 3);
+    const cli = piped(['--user', 'alice', '--room', '3'], ['first', '/join 999', 'second']);
+    expect(await cli.waitExit()).toBe(0);
+    // A refused move goes back to room 3, so both lines reach it.
+    expect(plain(cli.stdout)).toMatch(/joined room 3[\s\S]*error: ROOM_INVALID_INDEX[\s\S]*back in room 3/);
+    await bob.waitFor(() => bob.notifies().filter((n) => n.userId === 'alice').length === 2, 5000, "alice's chats");
+    expect(bob.notifies().map((n) => `${n.userId}: ${n.message}`)).toEqual(['alice: first', 'alice: second']);
+  });
+
+  it('exits 1 when the login is refused, as at a terminal', async () => {
+    await fx.start(backend);
+    const taken = await fx.client();
+    expect(await taken.login('alice')).toBe(R.NONE);
+    const cli = piped(['--user', 'alice'], ['hello']);
+    expect(await cli.waitExit()).toBe(1);
+    expect(plain(cli.stdout)).toMatch(/error: LOGIN_USER_ALREADY/);
   });
 });
 

@@ -54,6 +54,13 @@ export function addChatClientCommand(program: Command): void {
     });
 }
 
+/** A ROOM_ENTER_REQUEST in flight: the room, the room left for it, and whether it goes back to that one. */
+interface RoomEntry {
+  room: number;
+  left: number | undefined;
+  returning: boolean;
+}
+
 /** Control characters from the network are shown as '?', so that a peer cannot drive the terminal. */
 function printable(bytes: Buffer): string {
   return bytes.toString('utf8').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
@@ -69,9 +76,15 @@ class ChatClient {
   #socket: net.Socket | undefined;
   #rl: readline.Interface | undefined;
   #room: number | undefined;
-  /** The rooms asked for, oldest first; each ROOM_ENTER_RESPONSE answers the first. */
-  readonly #joining: number[] = [];
+  /** The room entries asked for, oldest first; each ROOM_ENTER_RESPONSE answers the first. */
+  readonly #joining: RoomEntry[] = [];
+  /**
+   * Lines typed or piped in wait here until the login (and the --room entry)
+   * and any room change under way are done, so that they act in the order given.
+   */
+  readonly #waitingLines: string[] = [];
   #loggedIn = false;
+  #inputEnded = false;
   #quitting = false;
   #exitCode = 0;
   #done: (code: number) => void = () => undefined;
@@ -101,14 +114,33 @@ class ChatClient {
     const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY && process.stdout.isTTY) });
     this.#rl = rl;
     rl.setPrompt('> ');
-    rl.on('line', (line) => this.#onLine(line));
+    rl.on('line', (line) => {
+      this.#waitingLines.push(line);
+      this.#runWaitingLines();
+    });
     rl.on('SIGINT', () => this.#quit());
-    rl.on('close', () => this.#quit());
+    rl.on('close', () => {
+      // End of piped input: quit once every line before it has acted.
+      this.#inputEnded = true;
+      this.#runWaitingLines();
+    });
     const ping = setInterval(() => this.#send(PacketId.PING), this.#flags.pingIntervalMs);
     ping.unref();
     this.#socket?.once('close', () => clearInterval(ping));
     this.#send(ChatPacketId.LOGIN_REQUEST, LoginRequest.encode({ UserID: user, UserPW: password }));
     rl.prompt();
+  }
+
+  /** Runs the waiting lines while nothing they depend on is under way. */
+  #runWaitingLines(): void {
+    while (!this.#quitting && this.#loggedIn && this.#joining.length === 0) {
+      const line = this.#waitingLines.shift();
+      if (line === undefined) {
+        if (this.#inputEnded) this.#quit();
+        return;
+      }
+      this.#onLine(line);
+    }
   }
 
   #onLine(raw: string): void {
@@ -137,11 +169,22 @@ class ChatClient {
     this.#rl?.prompt();
   }
 
-  /** Joining another room leaves the current one first, as a person would expect. */
+  /**
+   * Joining another room leaves the current one first, as a person would
+   * expect; if the new room refuses, the client goes back to the old one.
+   */
   #join(room: number): void {
-    if (this.#room !== undefined) this.#send(ChatPacketId.ROOM_LEAVE_REQUEST);
-    this.#joining.push(room);
-    this.#send(ChatPacketId.ROOM_ENTER_REQUEST, RoomEnterRequest.encode({ RoomNumber: room }));
+    const left = this.#room;
+    if (left !== undefined) {
+      this.#send(ChatPacketId.ROOM_LEAVE_REQUEST);
+      this.#room = undefined;
+    }
+    this.#enter({ room, left, returning: false });
+  }
+
+  #enter(entry: RoomEntry): void {
+    this.#joining.push(entry);
+    this.#send(ChatPacketId.ROOM_ENTER_REQUEST, RoomEnterRequest.encode({ RoomNumber: entry.room }));
   }
 
   #onData(chunk: Buffer): void {
@@ -180,17 +223,21 @@ class ChatClient {
         this.#loggedIn = true;
         this.#print(`logged in as ${this.#flags.user}`);
         if (this.#flags.room !== undefined) this.#join(this.#flags.room);
+        this.#runWaitingLines();
         return;
       }
       case ChatPacketId.ROOM_ENTER_RESPONSE: {
         const { Result } = RoomEnterResponse.decode(p.body);
-        const room = this.#joining.shift();
+        const entry = this.#joining.shift();
+        if (entry === undefined) return;
         if (Result !== ChatResult.NONE) {
           this.#print(`error: ${chatResultName(Result)}`);
-          return;
+          if (entry.left !== undefined) this.#enter({ room: entry.left, left: undefined, returning: true });
+        } else {
+          this.#room = entry.room;
+          this.#print(entry.returning ? `back in room ${entry.room}` : `joined room ${entry.room}`);
         }
-        this.#room = room;
-        this.#print(`joined room ${room}`);
+        this.#runWaitingLines();
         return;
       }
       case ChatPacketId.ROOM_USER_LIST_NOTIFY:
