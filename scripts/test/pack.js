@@ -368,14 +368,14 @@ async function main() {
 
     await chatServerCheck(projectA, toolFreeEnv, 'npx iocpnet chat-server --port 0 (prebuilt)');
 
-    r = run(process.execPath, [path.join(installedA, 'scripts', 'install.js'), '--dry-run'], { cwd: installedA, env: toolFreeEnv });
+    r = run(process.execPath, [path.join(installedA, 'scripts', 'package', 'install.js'), '--dry-run'], { cwd: installedA, env: toolFreeEnv });
     check('install.js in the installed package keeps the prebuild', r.status === 0 && r.stdout.startsWith('prebuilt:'), r.output);
-    r = run(process.execPath, [path.join(installedA, 'scripts', 'install.js'), '--dry-run'], {
+    r = run(process.execPath, [path.join(installedA, 'scripts', 'package', 'install.js'), '--dry-run'], {
       cwd: installedA,
       env: { ...toolFreeEnv, npm_config_build_from_source: 'true' },
     });
     check('install.js honours --build-from-source (npm_config_build_from_source)', r.status === 0 && r.stdout.startsWith('source:'), r.output);
-    r = run(process.execPath, [path.join(installedA, 'scripts', 'install.js'), '--dry-run'], {
+    r = run(process.execPath, [path.join(installedA, 'scripts', 'package', 'install.js'), '--dry-run'], {
       cwd: installedA,
       env: { ...toolFreeEnv, IOCPNET_BUILD_FROM_SOURCE: '1' },
     });
