@@ -305,6 +305,10 @@ async function main() {
     ];
     const missing = required.filter((f) => !files.includes(f));
     check(`the tarball has the entry points, types and install scripts`, missing.length === 0, `missing: ${missing.join(', ')}`);
+    // What the README links to (docs/, examples/, LICENSE) must resolve on the registry too.
+    const readmeLinks = [...new Set([...fs.readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/\]\((?![a-z]+:)([^)#\s]+)/g)].map((m) => m[1]))];
+    const unshipped = ['README.md', 'LICENSE', ...readmeLinks].filter((f) => !files.includes(f));
+    check(`the tarball has the README, the LICENSE and the ${readmeLinks.length} files the README links to`, readmeLinks.length > 0 && unshipped.length === 0, `missing: ${unshipped.join(', ')}`);
     const hostPrebuilds = files.filter((f) => f.startsWith(`prebuilds/${tuple}/`) && f.endsWith('.node'));
     check(`the tarball has prebuilds/${tuple}`, hostPrebuilds.length === 1, `found ${JSON.stringify(hostPrebuilds)}`);
     const otherPrebuilds = files.filter((f) => f.startsWith('prebuilds/') && !f.startsWith(`prebuilds/${tuple}/`));
@@ -313,7 +317,7 @@ async function main() {
     check('the tarball has the C++ sources for a source build', sources.some((f) => f.startsWith('binding/')) && sources.some((f) => f.startsWith('native/core/')), `C++ files: ${sources.join(', ')}`);
     const forbidden = files.filter(
       (f) =>
-        /^(test|tests|bench|build|build-[^/]*|\.bench|\.ci|docs|examples|node_modules|dist\/(bench|test|examples))\//.test(f) ||
+        /^(test|tests|bench|build|build-[^/]*|\.bench|\.ci|node_modules|dist\/(bench|test|examples))\//.test(f) ||
         /(^|\/)[^/]*[._-]test\.(ts|js|cpp)$/.test(f) ||
         /(^|\/)tests?\//.test(f) ||
         /\.(map|log|tsbuildinfo|o|obj)$/.test(f) ||
