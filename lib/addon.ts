@@ -25,7 +25,7 @@ export interface Addon {
     options: NativeOptions,
     onEvents: (batch: ArrayBuffer | undefined, finished: boolean) => void,
   ) => NativeServerHandle;
-  /** 'libuv' or 'iocp'. */
+  /** The name of the engine the addon was built with (engineName() of its native/ folder). */
   engine: string;
 }
 
@@ -52,6 +52,14 @@ export function packageRoot(): string {
 
 /** The Node-API version the addon is built for (CMakeLists.txt NAPI_VERSION, package.json binary.napi_versions). */
 const ADDON_NAPI_VERSION = 8;
+
+/** Whether this Node's Node-API is new enough, in words that cannot be read as a mismatch. */
+function napiNote(): string {
+  const have = Number(process.versions.napi);
+  return have >= ADDON_NAPI_VERSION
+    ? `the addon needs Node-API ${ADDON_NAPI_VERSION} or later, which this Node has`
+    : `the addon needs Node-API ${ADDON_NAPI_VERSION} or later: upgrade Node`;
+}
 
 /**
  * Loads the native addon: IOCPNET_NATIVE_PATH when set (a .node file, for
@@ -85,7 +93,7 @@ export function loadAddon(): Addon {
     throw new IocpnetError(
       'ERR_NATIVE_LOAD',
       `iocpnet: no native addon loads for ${process.platform}-${process.arch}, Node ${process.version} ` +
-        `with Node-API ${process.versions.napi} (the addon needs Node-API ${ADDON_NAPI_VERSION}); tried ${tried}: ${reason}\n` +
+        `with Node-API ${process.versions.napi} (${napiNote()}); tried ${tried}: ${reason}\n` +
         `Fix: run \`npm rebuild iocpnet --build-from-source\` (needs cmake 3.16+ and a C++17 compiler), ` +
         `set IOCPNET_NATIVE_PATH to an iocpnet.node built for this platform, or use createServer({ backend: 'js' }).`,
     );
