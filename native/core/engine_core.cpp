@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "disconnect_notify.h"
+
 namespace iocpnet {
 
 namespace {
@@ -503,12 +505,11 @@ void EngineCore::release(ConnectionCore& c) {
 
 void EngineCore::queueNotify(ConnectionCore& c, NotifyCode notify) {
   if (notify == NotifyCode::None) return;
-  ChunkRef chunk = ChunkRef::allocate(kHeaderSize + 2);
-  writeHeader(chunk.data(), kDisconnectNotifyId, 2);
-  writeU16(chunk.data() + kHeaderSize, static_cast<uint16_t>(notify));
+  DisconnectNotifyPacket packet = disconnectNotifyPacket(notify);
+  ChunkRef chunk = ChunkRef::allocate(packet.size(), packet.data());
   Stats::add(stats_.packetsOut);
   // The notify goes out even past maxSendQueueBytes: it is the last packet.
-  c.sendq.push(Slice{std::move(chunk), 0, kHeaderSize + 2});
+  c.sendq.push(Slice{std::move(chunk), 0, kDisconnectNotifySize});
 }
 
 void EngineCore::continueClose(ConnectionCore& c) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../core/disconnect_notify.h"
 #include "winsock_error.h"
 
 namespace iocpnet {
@@ -532,11 +533,9 @@ void IocpEngine::stopAccepting(IoThreadCore&) {
 
 void IocpEngine::rejectSocket(intptr_t socket, NotifyCode code) {
   SOCKET s = static_cast<SOCKET>(socket);
-  uint8_t packet[kHeaderSize + 2];
-  writeHeader(packet, kDisconnectNotifyId, 2);
-  writeU16(packet + kHeaderSize, static_cast<uint16_t>(code));
+  DisconnectNotifyPacket packet = disconnectNotifyPacket(code);
   // A fresh socket takes 7 bytes at once; if it does not, the peer is gone anyway.
-  send(s, reinterpret_cast<const char*>(packet), sizeof packet, 0);
+  send(s, reinterpret_cast<const char*>(packet.data()), static_cast<int>(packet.size()), 0);
   ::shutdown(s, SD_SEND);
   closesocket(s);
 }

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "../core/disconnect_notify.h"
+
 namespace iocpnet {
 
 namespace {
@@ -257,13 +259,11 @@ void UvEngine::stepPending(IoThreadCore& core) {
 
 void UvEngine::rejectSocket(intptr_t socket, NotifyCode code) {
   int fd = static_cast<int>(socket);
-  uint8_t packet[kHeaderSize + 2];
-  writeHeader(packet, kDisconnectNotifyId, 2);
-  writeU16(packet + kHeaderSize, static_cast<uint16_t>(code));
+  DisconnectNotifyPacket packet = disconnectNotifyPacket(code);
 #ifdef MSG_NOSIGNAL
-  ssize_t sent = ::send(fd, packet, sizeof packet, MSG_NOSIGNAL);
+  ssize_t sent = ::send(fd, packet.data(), packet.size(), MSG_NOSIGNAL);
 #else
-  ssize_t sent = ::send(fd, packet, sizeof packet, 0);
+  ssize_t sent = ::send(fd, packet.data(), packet.size(), 0);
 #endif
   (void)sent;  // a fresh socket takes 7 bytes; if it does not, the peer is gone anyway
   ::shutdown(fd, SHUT_WR);
