@@ -1,7 +1,8 @@
 // The platform-neutral half of an engine: connection life cycle, framing,
 // PING/PONG, limits, send queues, the inbound queue to JS and the commands
-// from JS. A platform engine (native/uv, native/iocp) derives from EngineCore,
-// owns the sockets, loops and threads, and implements the hooks below.
+// from JS. A platform engine (native/uv, native/iocp) derives from EngineCore
+// through EngineBase (engine_base.h), owns the sockets, loops and threads, and
+// implements the hooks below.
 //
 // Threads: methods marked "JS thread" are called by the binding on the JS
 // main thread; "IO thread" methods run on the IO thread that owns the

@@ -10,13 +10,9 @@ namespace iocpnet {
 
 namespace {
 
-// One read buffer per IO thread, as in the libuv engine.
-constexpr size_t kReadBufferSize = 64 * 1024;
 // recv() calls per readiness before the connection goes to the back of its
 // thread's queue, so one fast sender cannot starve the others.
 constexpr int kReadsPerWake = 16;
-// Slices handed to one WSASend.
-constexpr size_t kMaxWriteBuffers = 256;
 // AcceptEx requests kept posted: a burst of connects is absorbed without
 // waiting for the acceptor thread between each.
 constexpr size_t kAcceptsPosted = 16;
@@ -64,15 +60,13 @@ std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
   return std::make_unique<IocpEngine>(options);
 }
 
-IocpEngine::IocpEngine(const EngineOptions& options) : EngineCore(options) {
-  connections_.resize(options.maxConnections);
+IocpEngine::IocpEngine(const EngineOptions& options) : EngineBase(options) {
   WSADATA data;
   wsaStarted_ = WSAStartup(MAKEWORD(2, 2), &data) == 0;
 }
 
 IocpEngine::~IocpEngine() {
-  if (running() && !finished()) shutdown(true);
-  join();
+  stop();
   if (listen_ != INVALID_SOCKET) closesocket(listen_);
   for (AcceptRequest& a : accepts_) {
     if (a.socket != INVALID_SOCKET) closesocket(a.socket);
@@ -146,7 +140,7 @@ EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* b
 
   // Ports exist before any thread runs, so a wake-up always has a target.
   for (uint16_t i = 0; i < threadCount(); ++i) {
-    auto t = std::make_unique<IoThread>();
+    auto t = std::make_unique<IocpIoThread>();
     t->index = i;
     t->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, nullptr, 0, 1);
     if (t->port == nullptr) {
@@ -177,23 +171,11 @@ EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* b
   for (AcceptRequest& a : accepts_) {
     if (!postAccept(a)) acceptBackoff_ = true;
   }
-  markStarted();
-  for (auto& t : ioThreads_) {
-    IoThread* raw = t.get();
-    t->thread = std::thread([this, raw] { run(*raw); });
-  }
+  startThreads();
   return EngineError{};
 }
 
-void IocpEngine::join() {
-  if (joined_) return;
-  for (auto& t : ioThreads_) {
-    if (t->thread.joinable()) t->thread.join();
-  }
-  joined_ = running();
-}
-
-void IocpEngine::run(IoThread& t) {
+void IocpEngine::run(IocpIoThread& t) {
   IoThreadCore& core = threadCore(t.index);
   OVERLAPPED_ENTRY entries[kCompletionsPerWait];
   t.now = GetTickCount64();
@@ -219,7 +201,7 @@ void IocpEngine::run(IoThread& t) {
   threadExited(core);
 }
 
-void IocpEngine::dispatch(IoThread& t, const OVERLAPPED_ENTRY& entry) {
+void IocpEngine::dispatch(IocpIoThread& t, const OVERLAPPED_ENTRY& entry) {
   switch (entry.lpCompletionKey) {
     case kWakeKey:
       runCommands(threadCore(t.index));
@@ -280,7 +262,7 @@ bool IocpEngine::postToOwner(IocpConnection& c, IoRequest& req) {
 
 // ---- reading ----
 
-void IocpEngine::readAvailable(IoThread& t, IocpConnection& c) {
+void IocpEngine::readAvailable(IocpIoThread& t, IocpConnection& c) {
   int reads = 0;
   for (;;) {
     // Until the socket would block; then a zero-byte receive waits for more.
@@ -368,7 +350,7 @@ void IocpEngine::startWrite(ConnectionCore& core) {
     c.sendAgain = true;
     return;
   }
-  IoThread& t = ioThreadOf(c);
+  IocpIoThread& t = ioThreadOf(c);
   for (;;) {
     if (c.socketClosed) return;
     uint64_t total = 0;
@@ -499,7 +481,7 @@ void IocpEngine::retryAccepts() {
   }
 }
 
-void IocpEngine::onAcceptDone(IoThread& t, AcceptRequest& a, bool ok) {
+void IocpEngine::onAcceptDone(IocpIoThread& t, AcceptRequest& a, bool ok) {
   a.pending = false;
   --acceptsPending_;
   SOCKET s = a.socket;
@@ -542,44 +524,39 @@ void IocpEngine::rejectSocket(intptr_t socket, NotifyCode code) {
 
 // ---- per connection and per thread ----
 
-ConnectionCore* IocpEngine::connectionAt(uint32_t slot) {
-  return slot < connections_.size() ? connections_[slot].get() : nullptr;
-}
-
 ConnectionCore* IocpEngine::adoptSocket(IoThreadCore& core, uint32_t slot, intptr_t socket, bool* ok) {
-  std::unique_ptr<IocpConnection>& c = connections_[slot];
-  if (!c) c = std::make_unique<IocpConnection>();
-  IoThread& t = *ioThreads_[core.index];
-  // The core sets c->thread after this returns; requests posted below need it now.
-  c->thread = core.index;
-  c->socket = static_cast<SOCKET>(socket);
-  c->pendingIo = 0;
-  c->recvArmed = c->socketClosed = c->sendingInline = c->sendAgain = c->shutdownFailed = false;
-  c->skipOnSuccess = false;
-  c->sendBytes = 0;
+  IocpConnection& c = connectionIn(slot);
+  IocpIoThread& t = ioThread(core);
+  // The core sets c.thread after this returns; requests posted below need it now.
+  c.thread = core.index;
+  c.socket = static_cast<SOCKET>(socket);
+  c.pendingIo = 0;
+  c.recvArmed = c.socketClosed = c.sendingInline = c.sendAgain = c.shutdownFailed = false;
+  c.skipOnSuccess = false;
+  c.sendBytes = 0;
   *ok = false;
   // Non-blocking for the recv() calls after a readiness; the overlapped
   // requests are not affected by it.
   u_long nonBlocking = 1;
   BOOL noDelay = TRUE;
-  if (ioctlsocket(c->socket, FIONBIO, &nonBlocking) != 0 ||
-      setsockopt(c->socket, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&noDelay), sizeof noDelay) != 0 ||
-      CreateIoCompletionPort(reinterpret_cast<HANDLE>(c->socket), t.port, kConnectionKey, 0) == nullptr) {
-    return c.get();
+  if (ioctlsocket(c.socket, FIONBIO, &nonBlocking) != 0 ||
+      setsockopt(c.socket, IPPROTO_TCP, TCP_NODELAY, reinterpret_cast<const char*>(&noDelay), sizeof noDelay) != 0 ||
+      CreateIoCompletionPort(reinterpret_cast<HANDLE>(c.socket), t.port, kConnectionKey, 0) == nullptr) {
+    return &c;
   }
-  c->skipOnSuccess =
-      skipModes_ && SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(c->socket),
+  c.skipOnSuccess =
+      skipModes_ && SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(c.socket),
                                                        FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
   // The first read runs on the next turn, once the core has set the
   // connection up (it does so after this returns).
-  initRequest(c->recvReq, c.get(), IoKind::Readable);
-  c->recvArmed = true;
-  *ok = postToOwner(*c, c->recvReq);
-  if (!*ok) c->recvArmed = false;
-  return c.get();
+  initRequest(c.recvReq, &c, IoKind::Readable);
+  c.recvArmed = true;
+  *ok = postToOwner(c, c.recvReq);
+  if (!*ok) c.recvArmed = false;
+  return &c;
 }
 
-void IocpEngine::wakeThread(uint16_t i) { PostQueuedCompletionStatus(ioThreads_[i]->port, 0, kWakeKey, nullptr); }
+void IocpEngine::wakeThread(uint16_t i) { PostQueuedCompletionStatus(ioThread(i).port, 0, kWakeKey, nullptr); }
 
 void IocpEngine::finishThread(IoThreadCore& core) {
   // Thread 0 has stopped accepting before it gets here (StopAccepting comes
@@ -587,10 +564,10 @@ void IocpEngine::finishThread(IoThreadCore& core) {
   // waiting for accepts that nothing would cancel.
   if (core.index == 0) stopAccepting(core);
   // run() leaves its loop after this step (thread 0 once its accepts are back).
-  ioThreads_[core.index]->finishing = true;
+  ioThread(core).finishing = true;
 }
 
-uint64_t IocpEngine::nowMs(IoThreadCore& core) { return ioThreads_[core.index]->now; }
+uint64_t IocpEngine::nowMs(IoThreadCore& core) { return ioThread(core).now; }
 
 void IocpEngine::stepPending(IoThreadCore&) {
   // run() calls endStep after every wait and does not block while the

@@ -45,11 +45,11 @@
 #include <mswsock.h>
 #include <windows.h>
 
+#include <cstdint>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "../core/engine_core.h"
+#include "../core/engine_base.h"
 
 namespace iocpnet {
 
@@ -86,16 +86,26 @@ struct IocpConnection : ConnectionCore {
   bool shutdownFailed = false;
 };
 
-class IocpEngine final : public EngineCore {
+// The state of one IO thread of the IOCP engine: its completion port and
+// buffers. Owned by IocpEngine; used by that IO thread only once it runs.
+struct IocpIoThread {
+  uint16_t index = 0;
+  HANDLE port = nullptr;
+  uint64_t now = 0;
+  uint64_t nextTick = 0;
+  bool finishing = false;
+  std::unique_ptr<uint8_t[]> readBuffer;
+  std::unique_ptr<WSABUF[]> sendBuffers;  // scratch: WSASend captures the array
+};
+
+class IocpEngine final : public EngineBase<IocpConnection, IocpIoThread> {
  public:
   explicit IocpEngine(const EngineOptions& options);
   ~IocpEngine() override;
 
   EngineError listen(const std::string& ip, uint16_t port, uint16_t* boundPort) override;
-  void join() override;
 
  protected:
-  ConnectionCore* connectionAt(uint32_t slot) override;
   ConnectionCore* adoptSocket(IoThreadCore& thread, uint32_t slot, intptr_t socket, bool* ok) override;
   void startWrite(ConnectionCore& c) override;
   void shutdownSend(ConnectionCore& c) override;
@@ -108,6 +118,7 @@ class IocpEngine final : public EngineCore {
   uint64_t nowMs(IoThreadCore& thread) override;
   void stepPending(IoThreadCore& thread) override;
   void rejectSocket(intptr_t socket, NotifyCode code) override;
+  void run(IocpIoThread& t) override;
 
  private:
   // One AcceptEx slot. Lives in accepts_, whose size never changes after
@@ -120,34 +131,20 @@ class IocpEngine final : public EngineCore {
     char addresses[2 * (sizeof(sockaddr_in6) + 16)];
   };
 
-  struct IoThread {
-    uint16_t index = 0;
-    HANDLE port = nullptr;
-    uint64_t now = 0;
-    uint64_t nextTick = 0;
-    bool finishing = false;
-    std::unique_ptr<uint8_t[]> readBuffer;
-    std::unique_ptr<WSABUF[]> sendBuffers;  // scratch: WSASend captures the array
-    std::thread thread;
-  };
-
-  void run(IoThread& t);
-  void dispatch(IoThread& t, const OVERLAPPED_ENTRY& entry);
+  void dispatch(IocpIoThread& t, const OVERLAPPED_ENTRY& entry);
   void onConnectionCompletion(IocpConnection& c, IoKind kind, bool ok, DWORD bytes);
   void release(IocpConnection& c);
 
-  void readAvailable(IoThread& t, IocpConnection& c);
+  void readAvailable(IocpIoThread& t, IocpConnection& c);
   bool armRead(IocpConnection& c);
   bool postToOwner(IocpConnection& c, IoRequest& req);
 
   bool postAccept(AcceptRequest& a);
-  void onAcceptDone(IoThread& t, AcceptRequest& a, bool ok);
+  void onAcceptDone(IocpIoThread& t, AcceptRequest& a, bool ok);
   void retryAccepts();
 
-  IoThread& ioThreadOf(const ConnectionCore& c) { return *ioThreads_[c.thread]; }
+  IocpIoThread& ioThreadOf(const ConnectionCore& c) { return ioThread(c.thread); }
 
-  std::vector<std::unique_ptr<IoThread>> ioThreads_;
-  std::vector<std::unique_ptr<IocpConnection>> connections_;
   std::vector<AcceptRequest> accepts_;
   SOCKET listen_ = INVALID_SOCKET;
   int family_ = AF_INET;
@@ -160,7 +157,6 @@ class IocpEngine final : public EngineCore {
   bool skipModes_ = false;  // the socket provider hands out real handles (no layered provider)
   uint64_t tickMs_ = 1000;
   bool wsaStarted_ = false;
-  bool joined_ = false;
 };
 
 }  // namespace iocpnet

@@ -17,11 +17,6 @@ namespace iocpnet {
 
 namespace {
 
-// One read buffer per IO thread: reads are parsed in place, and only the
-// bytes of a split packet are kept per connection.
-constexpr size_t kReadBufferSize = 64 * 1024;
-// Slices handed to one uv_write.
-constexpr size_t kMaxWriteBuffers = 256;
 // Sockets taken per accept wake-up, so that one busy listener cannot starve
 // the connections of IO thread 0.
 constexpr int kAcceptsPerWake = 128;
@@ -60,13 +55,10 @@ std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
   return std::make_unique<UvEngine>(options);
 }
 
-UvEngine::UvEngine(const EngineOptions& options) : EngineCore(options) {
-  connections_.resize(options.maxConnections);
-}
+UvEngine::UvEngine(const EngineOptions& options) : EngineBase(options) {}
 
 UvEngine::~UvEngine() {
-  if (running() && !finished()) shutdown(true);
-  join();
+  stop();
   if (listenFd_ >= 0) ::close(listenFd_);
 }
 
@@ -104,7 +96,7 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
   // wake-up can never reach a handle that is not initialised yet.
   uint64_t tick = tickMs();
   for (uint16_t i = 0; i < threadCount(); ++i) {
-    auto t = std::make_unique<IoThread>();
+    auto t = std::make_unique<UvIoThread>();
     t->engine = this;
     t->index = i;
     t->readBuffer = std::make_unique<uint8_t[]>(kReadBufferSize);
@@ -123,48 +115,31 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
     }
     ioThreads_.push_back(std::move(t));
   }
-  markStarted();
-  for (auto& t : ioThreads_) {
-    IoThread* raw = t.get();
-    t->thread = std::thread([this, raw] { run(*raw); });
-  }
+  startThreads();
   return EngineError{};
 }
 
-void UvEngine::run(IoThread& t) {
+void UvEngine::run(UvIoThread& t) {
   uv_run(&t.loop, UV_RUN_DEFAULT);
   uv_loop_close(&t.loop);
   threadExited(threadCore(t.index));
 }
 
-void UvEngine::join() {
-  if (joined_) return;
-  for (auto& t : ioThreads_) {
-    if (t->thread.joinable()) t->thread.join();
-  }
-  joined_ = running();
-}
-
-ConnectionCore* UvEngine::connectionAt(uint32_t slot) {
-  return slot < connections_.size() ? connections_[slot].get() : nullptr;
-}
-
 ConnectionCore* UvEngine::adoptSocket(IoThreadCore& core, uint32_t slot, intptr_t socket, bool* ok) {
-  std::unique_ptr<UvConnection>& c = connections_[slot];
-  if (!c) c = std::make_unique<UvConnection>();
-  IoThread& t = *ioThreads_[core.index];
-  c->engine = this;
-  uv_tcp_init(&t.loop, &c->tcp);
-  c->tcp.data = c.get();
+  UvConnection& c = connectionIn(slot);
+  UvIoThread& t = ioThread(core);
+  c.engine = this;
+  uv_tcp_init(&t.loop, &c.tcp);
+  c.tcp.data = &c;
   int fd = static_cast<int>(socket);
-  *ok = uv_tcp_open(&c->tcp, fd) == 0;
+  *ok = uv_tcp_open(&c.tcp, fd) == 0;
   if (!*ok) {
     ::close(fd);
-    return c.get();
+    return &c;
   }
-  uv_tcp_nodelay(&c->tcp, 1);
-  *ok = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), onAlloc, onRead) == 0;
-  return c.get();
+  uv_tcp_nodelay(&c.tcp, 1);
+  *ok = uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), onAlloc, onRead) == 0;
+  return &c;
 }
 
 void UvEngine::startWrite(ConnectionCore& core) {
@@ -224,14 +199,14 @@ void UvEngine::resumeReading(ConnectionCore& core) {
   if (uv_read_start(reinterpret_cast<uv_stream_t*>(&c.tcp), onAlloc, onRead) != 0) onReadError(c);
 }
 
-void UvEngine::wakeThread(uint16_t i) { uv_async_send(&ioThreads_[i]->async); }
+void UvEngine::wakeThread(uint16_t i) { uv_async_send(&ioThread(i).async); }
 
 void UvEngine::stopAccepting(IoThreadCore& core) {
-  IoThread& t = *ioThreads_[core.index];
+  UvIoThread& t = ioThread(core);
   if (!t.accepting) return;
   t.accepting = false;
   uv_close(reinterpret_cast<uv_handle_t*>(&t.acceptPoll), [](uv_handle_t* h) {
-    IoThread& self = ioThreadOf(h);
+    UvIoThread& self = ioThreadOf(h);
     // The descriptor is closed only after libuv let go of it.
     if (self.engine->listenFd_ >= 0) {
       ::close(self.engine->listenFd_);
@@ -241,7 +216,7 @@ void UvEngine::stopAccepting(IoThreadCore& core) {
 }
 
 void UvEngine::finishThread(IoThreadCore& core) {
-  IoThread& t = *ioThreads_[core.index];
+  UvIoThread& t = ioThread(core);
   // Handing the last events over before the loop ends.
   endStep(core);
   uv_close(reinterpret_cast<uv_handle_t*>(&t.async), nullptr);
@@ -250,10 +225,10 @@ void UvEngine::finishThread(IoThreadCore& core) {
   uv_close(reinterpret_cast<uv_handle_t*>(&t.idle), nullptr);
 }
 
-uint64_t UvEngine::nowMs(IoThreadCore& core) { return uv_now(&ioThreads_[core.index]->loop); }
+uint64_t UvEngine::nowMs(IoThreadCore& core) { return uv_now(&ioThread(core).loop); }
 
 void UvEngine::stepPending(IoThreadCore& core) {
-  IoThread& t = *ioThreads_[core.index];
+  UvIoThread& t = ioThread(core);
   if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&t.idle))) uv_idle_start(&t.idle, [](uv_idle_t*) {});
 }
 
@@ -270,7 +245,7 @@ void UvEngine::rejectSocket(intptr_t socket, NotifyCode code) {
   ::close(fd);
 }
 
-void UvEngine::acceptAll(IoThread& t) {
+void UvEngine::acceptAll(UvIoThread& t) {
   for (int i = 0; i < kAcceptsPerWake && t.accepting; ++i) {
     sockaddr_storage addr{};
     socklen_t len = sizeof addr;
@@ -300,12 +275,12 @@ void UvEngine::acceptAll(IoThread& t) {
 }
 
 void UvEngine::onAsync(uv_async_t* h) {
-  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   t.engine->runCommands(t.engine->threadCore(t.index));
 }
 
 void UvEngine::onTimer(uv_timer_t* h) {
-  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   if (t.acceptBackoff && t.accepting) {
     t.acceptBackoff = false;
     uv_poll_start(&t.acceptPoll, UV_READABLE, onAcceptReady);
@@ -314,13 +289,13 @@ void UvEngine::onTimer(uv_timer_t* h) {
 }
 
 void UvEngine::onCheck(uv_check_t* h) {
-  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   t.engine->endStep(t.engine->threadCore(t.index));
   if (t.engine->threadCore(t.index).dirty.empty()) uv_idle_stop(&t.idle);
 }
 
 void UvEngine::onAcceptReady(uv_poll_t* h, int status, int /*events*/) {
-  IoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   if (status < 0) return;
   t.engine->acceptAll(t);
 }
@@ -332,7 +307,7 @@ void UvEngine::onAlloc(uv_handle_t* h, size_t /*suggested*/, uv_buf_t* buf) {
     *buf = uv_buf_init(nullptr, 0);
     return;
   }
-  IoThread& t = *c.engine->ioThreads_[c.thread];
+  UvIoThread& t = c.engine->ioThread(c.thread);
   *buf = uv_buf_init(reinterpret_cast<char*>(t.readBuffer.get()), kReadBufferSize);
 }
 

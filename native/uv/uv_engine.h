@@ -5,11 +5,10 @@
 
 #include <uv.h>
 
+#include <cstdint>
 #include <memory>
-#include <thread>
-#include <vector>
 
-#include "../core/engine_core.h"
+#include "../core/engine_base.h"
 
 namespace iocpnet {
 
@@ -24,16 +23,30 @@ struct UvConnection : ConnectionCore {
   UvEngine* engine = nullptr;
 };
 
-class UvEngine final : public EngineCore {
+// The state of one IO thread of the libuv engine. Owned by UvEngine; its
+// handles are set up by listen() and used by that IO thread only.
+struct UvIoThread {
+  UvEngine* engine = nullptr;
+  uint16_t index = 0;
+  uv_loop_t loop;
+  uv_async_t async;
+  uv_timer_t timer;
+  uv_check_t check;
+  uv_idle_t idle;  // active while work waits for the check phase: keeps poll from blocking
+  uv_poll_t acceptPoll;
+  bool accepting = false;
+  bool acceptBackoff = false;
+  std::unique_ptr<uint8_t[]> readBuffer;
+};
+
+class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
  public:
   explicit UvEngine(const EngineOptions& options);
   ~UvEngine() override;
 
   EngineError listen(const std::string& ip, uint16_t port, uint16_t* boundPort) override;
-  void join() override;
 
  protected:
-  ConnectionCore* connectionAt(uint32_t slot) override;
   ConnectionCore* adoptSocket(IoThreadCore& thread, uint32_t slot, intptr_t socket, bool* ok) override;
   void startWrite(ConnectionCore& c) override;
   void shutdownSend(ConnectionCore& c) override;
@@ -46,26 +59,11 @@ class UvEngine final : public EngineCore {
   uint64_t nowMs(IoThreadCore& thread) override;
   void stepPending(IoThreadCore& thread) override;
   void rejectSocket(intptr_t socket, NotifyCode code) override;
+  void run(UvIoThread& t) override;
 
  private:
-  struct IoThread {
-    UvEngine* engine = nullptr;
-    uint16_t index = 0;
-    uv_loop_t loop;
-    uv_async_t async;
-    uv_timer_t timer;
-    uv_check_t check;
-    uv_idle_t idle;  // active while work waits for the check phase: keeps poll from blocking
-    uv_poll_t acceptPoll;
-    bool accepting = false;
-    bool acceptBackoff = false;
-    std::unique_ptr<uint8_t[]> readBuffer;
-    std::thread thread;
-  };
-
-  void run(IoThread& t);
-  void acceptAll(IoThread& t);
-  static IoThread& ioThreadOf(uv_handle_t* h) { return *static_cast<IoThread*>(h->data); }
+  void acceptAll(UvIoThread& t);
+  static UvIoThread& ioThreadOf(uv_handle_t* h) { return *static_cast<UvIoThread*>(h->data); }
   static UvConnection& connectionOf(uv_handle_t* h) { return *static_cast<UvConnection*>(h->data); }
 
   static void onAsync(uv_async_t* h);
@@ -78,10 +76,7 @@ class UvEngine final : public EngineCore {
   static void onShutdown(uv_shutdown_t* req, int status);
   static void onClose(uv_handle_t* h);
 
-  std::vector<std::unique_ptr<IoThread>> ioThreads_;
-  std::vector<std::unique_ptr<UvConnection>> connections_;
   int listenFd_ = -1;
-  bool joined_ = false;
 };
 
 }  // namespace iocpnet
