@@ -1,18 +1,16 @@
-// Module entry: exports the NativeServer class. Nothing is global, so the
-// addon loads in several worker threads at once.
+// Module entry: exports the NativeServer class and the name of the engine the
+// build compiled in. Nothing is global, so the addon loads in several worker
+// threads at once.
 #include <napi.h>
 
+#include "../native/core/engine_core.h"
 #include "native_server.h"
 
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeServer", iocpnet::NativeServer::Init(env));
-#ifdef _WIN32
-  exports.Set("engine", Napi::String::New(env, "iocp"));
-#else
-  exports.Set("engine", Napi::String::New(env, "libuv"));
-#endif
+  exports.Set("engine", Napi::String::New(env, iocpnet::engineName()));
   return exports;
 }
 

@@ -252,8 +252,11 @@ class EngineCore {
   std::vector<std::vector<IoCommand>> routing_;
 };
 
-// Creates the platform's engine: defined by native/uv or native/iocp, as the
-// build selects.
+// Each engine folder under native/ defines these two; the build compiles the
+// one folder it selects for the platform (CMakeLists.txt).
+// Creates the engine.
 std::unique_ptr<EngineCore> createEngine(const EngineOptions& options);
+// The engine's name as JS sees it (the addon's `engine` export).
+const char* engineName() noexcept;
 
 }  // namespace iocpnet

@@ -60,6 +60,8 @@ std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
   return std::make_unique<IocpEngine>(options);
 }
 
+const char* engineName() noexcept { return "iocp"; }
+
 IocpEngine::IocpEngine(const EngineOptions& options) : EngineBase(options) {
   WSADATA data;
   wsaStarted_ = WSAStartup(MAKEWORD(2, 2), &data) == 0;

@@ -55,6 +55,8 @@ std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
   return std::make_unique<UvEngine>(options);
 }
 
+const char* engineName() noexcept { return "libuv"; }
+
 UvEngine::UvEngine(const EngineOptions& options) : EngineBase(options) {}
 
 UvEngine::~UvEngine() {
