@@ -341,7 +341,8 @@ void EngineCore::closeAll(IoThreadCore& t, bool force) {
 
 void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
   if (c.sendq.queuedBytes() + slice.length > options_.maxSendQueueBytes) {
-    if (c.phase == ConnectionCore::Phase::Open) beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, CloseMode::Drop);
+    if (c.phase == ConnectionCore::Phase::Open)
+      beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, CloseMode::Drop);
     else drop(c);
     return;
   }

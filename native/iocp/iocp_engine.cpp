@@ -56,9 +56,7 @@ void initRequest(IoRequest& req, IocpConnection* c, IoKind kind) {
 
 }  // namespace
 
-std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
-  return std::make_unique<IocpEngine>(options);
-}
+std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) { return std::make_unique<IocpEngine>(options); }
 
 const char* engineName() noexcept { return "iocp"; }
 
@@ -99,7 +97,8 @@ EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* b
   }
   family_ = addr.ss_family;
 
-  SOCKET s = WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+  SOCKET s =
+      WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
   if (s == INVALID_SOCKET) return winsockError(WSAGetLastError(), "socket");
   auto fail = [&](const std::string& what) {
     int err = WSAGetLastError();
@@ -454,7 +453,8 @@ void IocpEngine::closeSocket(ConnectionCore& core) {
 
 bool IocpEngine::postAccept(AcceptRequest& a) {
   for (int attempt = 0; attempt < 4; ++attempt) {
-    SOCKET s = WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    SOCKET s =
+        WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (s == INVALID_SOCKET) return false;
     std::memset(&a.ov, 0, sizeof a.ov);
     a.socket = s;
@@ -546,9 +546,9 @@ ConnectionCore* IocpEngine::adoptSocket(IoThreadCore& core, uint32_t slot, intpt
       CreateIoCompletionPort(reinterpret_cast<HANDLE>(c.socket), t.port, kConnectionKey, 0) == nullptr) {
     return &c;
   }
-  c.skipOnSuccess =
-      skipModes_ && SetFileCompletionNotificationModes(reinterpret_cast<HANDLE>(c.socket),
-                                                       FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
+  c.skipOnSuccess = skipModes_ && SetFileCompletionNotificationModes(
+                                      reinterpret_cast<HANDLE>(c.socket),
+                                      FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE);
   // The first read runs on the next turn, once the core has set the
   // connection up (it does so after this returns).
   initRequest(c.recvReq, &c, IoKind::Readable);

@@ -41,9 +41,9 @@
 #define NOMINMAX
 #endif
 #include <winsock2.h>
-#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <windows.h>
+#include <ws2tcpip.h>
 
 #include <cstdint>
 #include <memory>
@@ -72,10 +72,10 @@ struct IoRequest {
 // reused); touched only by the IO thread whose port the socket belongs to.
 struct IocpConnection : ConnectionCore {
   SOCKET socket = INVALID_SOCKET;
-  IoRequest recvReq;      // the zero-byte WSARecv, or a posted "read now"
-  IoRequest sendReq;      // the overlapped WSASend in flight, if the socket did not take everything at once
-  IoRequest shutdownReq;  // reports the FIN to the core one turn later
-  IoRequest closedReq;    // the marker posted by closeSocket
+  IoRequest recvReq;       // the zero-byte WSARecv, or a posted "read now"
+  IoRequest sendReq;       // the overlapped WSASend in flight, if the socket did not take everything at once
+  IoRequest shutdownReq;   // reports the FIN to the core one turn later
+  IoRequest closedReq;     // the marker posted by closeSocket
   uint32_t pendingIo = 0;  // requests posted and not yet dequeued
   uint32_t sendBytes = 0;  // bytes of the overlapped WSASend in flight
   bool recvArmed = false;

@@ -51,9 +51,7 @@ std::string addressText(const sockaddr_storage& addr, uint16_t* port) {
 
 }  // namespace
 
-std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) {
-  return std::make_unique<UvEngine>(options);
-}
+std::unique_ptr<EngineCore> createEngine(const EngineOptions& options) { return std::make_unique<UvEngine>(options); }
 
 const char* engineName() noexcept { return "libuv"; }
 
