@@ -52,11 +52,9 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
  */
 export async function startServer(script: string, args: string[], timeoutMs = 20000): Promise<ServerProcess> {
   // bash execs node, so the pid is node's and the raised limit is inherited.
-  const child = spawn(
-    'bash',
-    ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, script, ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output: string[] = [];
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start the server (${script})`);

@@ -65,9 +65,7 @@ export function summarize(plans: ScenarioPlan[], backends: string[], runs: RunRe
       const b = js?.[f.key];
       ratios[f.key] = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
     }
-    const noise = runs
-      .filter((r) => r.scenario === plan.name && r.ok && r.othersCpuPct !== null)
-      .map((r) => r.othersCpuPct as number);
+    const noise = runs.filter((r) => r.scenario === plan.name && r.ok && r.othersCpuPct !== null).map((r) => r.othersCpuPct as number);
     const summary: ScenarioSummary = {
       name: plan.name,
       description: plan.description,
@@ -174,15 +172,21 @@ export function renderSvg(summaries: ScenarioSummary[], title: string): string {
   const height = top + rows.length * rowH + 40;
   const x = (r: number): number => labelW + ((Math.log2(Math.max(r, 2 ** lo)) - lo) / (hi - lo)) * plotW;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
-  out.push(`<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">ratio native / js, log scale; green: native better, red: native worse, grey: context</text>`);
+  out.push(
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">ratio native / js, log scale; green: native better, red: native worse, grey: context</text>`,
+  );
   const bottom = top + rows.length * rowH;
   for (let e = lo; e <= hi; e++) {
     const gx = x(2 ** e);
     const label = e >= 0 ? `${2 ** e}x` : `1/${2 ** -e}x`;
-    out.push(`<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${bottom}" stroke="${e === 0 ? '#000' : '#ddd'}" stroke-width="${e === 0 ? 1.5 : 1}"/>`);
+    out.push(
+      `<line x1="${gx.toFixed(1)}" y1="${top - 6}" x2="${gx.toFixed(1)}" y2="${bottom}" stroke="${e === 0 ? '#000' : '#ddd'}" stroke-width="${e === 0 ? 1.5 : 1}"/>`,
+    );
     out.push(`<text x="${gx.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#555">${label}</text>`);
   }
   rows.forEach((r, i) => {
@@ -196,7 +200,9 @@ export function renderSvg(summaries: ScenarioSummary[], title: string): string {
     const left = Math.min(x0, x1);
     const w = Math.max(1, Math.abs(x1 - x0));
     out.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end">${escapeXml(r.label)}</text>`);
-    out.push(`<rect x="${left.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${r.good === undefined ? '#9e9e9e' : r.good ? '#2e7d32' : '#c62828'}"/>`);
+    out.push(
+      `<rect x="${left.toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${r.good === undefined ? '#9e9e9e' : r.good ? '#2e7d32' : '#c62828'}"/>`,
+    );
     const tx = Math.max(x0, x1) + 6;
     out.push(`<text x="${tx.toFixed(1)}" y="${y + 15}">${r.ratio.toFixed(2)}x</text>`);
   });

@@ -73,7 +73,10 @@ function rate(value: string): number {
 }
 
 function scenarioList(value: string): ScenarioName[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(n)) {
       throw new InvalidArgumentError(`unknown scenario '${n}' (known: ${SCENARIO_NAMES.join(', ')})`);
@@ -84,7 +87,10 @@ function scenarioList(value: string): ScenarioName[] {
 }
 
 function backendList(value: string): string[] {
-  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const n of names) if (n !== 'native' && n !== 'js') throw new InvalidArgumentError(`unknown backend '${n}' (native, js)`);
   if (names.length === 0) throw new InvalidArgumentError('no backend given');
   return [...new Set(names)];
@@ -150,13 +156,20 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
     script: path.resolve(o.chatServerCli),
     args: [
       'chat-server',
-      '--backend', backend,
-      '--host', '127.0.0.1',
-      '--port', '0',
-      '--max-connections', maxConnections,
-      '--start-room', '0',
-      '--max-rooms', String(Math.max(10, plan.rooms)),
-      '--max-room-users', String(Math.max(10, plan.roomUsers)),
+      '--backend',
+      backend,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--max-connections',
+      maxConnections,
+      '--start-room',
+      '0',
+      '--max-rooms',
+      String(Math.max(10, plan.rooms)),
+      '--max-room-users',
+      String(Math.max(10, plan.roomUsers)),
       ...io,
       ...o.serverArg,
     ],
@@ -202,7 +215,19 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       samples.base = sample(server.pid);
     }
     const pid = server?.pid;
-    const args = [...plan.loadgenArgs, '--id-prefix', idPrefix, '--host', host, '--port', String(port), '--warmup', String(plan.warmupS), '--duration', String(plan.durationS)];
+    const args = [
+      ...plan.loadgenArgs,
+      '--id-prefix',
+      idPrefix,
+      '--host',
+      host,
+      '--port',
+      String(port),
+      '--warmup',
+      String(plan.warmupS),
+      '--duration',
+      String(plan.durationS),
+    ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
       if (pid === undefined) return;

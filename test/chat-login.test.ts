@@ -184,7 +184,12 @@ describe.each(backends())('chat authenticate hook (%s backend)', (backend) => {
       P.ROOM_CHAT_RESPONSE,
       P.ROOM_CHAT_NOTIFY,
     ]);
-    expect(a.packets.slice(1).filter((p) => p.id !== P.ROOM_USER_LIST_NOTIFY && p.id !== P.ROOM_CHAT_NOTIFY).map(result)).toEqual([0, 0, 0]);
+    expect(
+      a.packets
+        .slice(1)
+        .filter((p) => p.id !== P.ROOM_USER_LIST_NOTIFY && p.id !== P.ROOM_CHAT_NOTIFY)
+        .map(result),
+    ).toEqual([0, 0, 0]);
     expect(chat.users.get('slow')?.state).toBe('room');
   });
 

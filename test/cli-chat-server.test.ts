@@ -72,13 +72,20 @@ describe.each(backends())('iocpnet chat-server (%s backend)', (backend) => {
 
   it('applies its room, user, rate and idle flags', async () => {
     const { port } = await startCli([
-      '--backend', backend,
-      '--start-room', '5',
-      '--max-rooms', '2',
-      '--max-room-users', '1',
-      '--max-users', '2',
-      '--chat-rate-limit', '1',
-      '--idle-timeout-ms', '1500',
+      '--backend',
+      backend,
+      '--start-room',
+      '5',
+      '--max-rooms',
+      '2',
+      '--max-room-users',
+      '1',
+      '--max-users',
+      '2',
+      '--chat-rate-limit',
+      '1',
+      '--idle-timeout-ms',
+      '1500',
     ]);
     const [a, b, c] = [await client(port), await client(port), await client(port)];
     expect(await a.login('a')).toBe(R.NONE);

@@ -189,7 +189,12 @@ describe.each(backends())('%s backend: framing', (backend) => {
   it('closes with PROTOCOL_ERROR on a PING body over 64 bytes', async () => {
     const { port, log } = await engine.start();
     const c = await engine.connect(port);
-    c.write(frames([[1, Buffer.from('ok')], [1, seqBody(1, 65)]]));
+    c.write(
+      frames([
+        [1, Buffer.from('ok')],
+        [1, seqBody(1, 65)],
+      ]),
+    );
     await c.waitClosed(10000);
     expect(c.packets.map((p) => p.id)).toEqual([2, 3]);
     expect(notifyCode(c.packets[1])).toBe(2);
@@ -200,7 +205,16 @@ describe.each(backends())('%s backend: framing', (backend) => {
   it('ignores and counts system ids other than PING, and keeps the connection', async () => {
     const { server, port, log } = await engine.startEcho();
     const c = await engine.connect(port);
-    c.write(frames([[0, Buffer.from('x')], [2, Buffer.alloc(0)], [3, Buffer.from([1, 0])], [50, Buffer.alloc(10)], [99, Buffer.alloc(0)], [100, Buffer.from('app')]]));
+    c.write(
+      frames([
+        [0, Buffer.from('x')],
+        [2, Buffer.alloc(0)],
+        [3, Buffer.from([1, 0])],
+        [50, Buffer.alloc(10)],
+        [99, Buffer.alloc(0)],
+        [100, Buffer.from('app')],
+      ]),
+    );
     const [p] = await c.waitPackets(1);
     expect(p.id).toBe(100);
     expect(p.body.toString()).toBe('app');
@@ -216,7 +230,11 @@ describe.each(backends())('%s backend: framing', (backend) => {
   it('counts bytes and packets both ways', async () => {
     const { server, port } = await engine.startEcho();
     const c = await engine.connect(port);
-    const bytes = frames([[100, Buffer.from('12345')], [101, Buffer.alloc(100)], [1, Buffer.from('p')]]);
+    const bytes = frames([
+      [100, Buffer.from('12345')],
+      [101, Buffer.alloc(100)],
+      [1, Buffer.from('p')],
+    ]);
     c.write(bytes);
     await c.waitPackets(3);
     await waitUntil(() => server.stats().bytesOut === bytes.length, 10000, 'bytesOut');

@@ -109,7 +109,10 @@ describe.each(backends())('%s backend: limits', (backend) => {
     const talker = await engine.connect(port);
     const silentPort = silent.socket.localPort;
     let closedAfter = -1;
-    void silent.waitClosed(10000).then(() => (closedAfter = Date.now() - start), () => undefined);
+    void silent.waitClosed(10000).then(
+      () => (closedAfter = Date.now() - start),
+      () => undefined,
+    );
     // Keep-alives at a fifth of the timeout leave room for a late timer on a busy machine.
     for (let i = 0; i < 12; i++) {
       pinger.send(1, Buffer.from([i]));

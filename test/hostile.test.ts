@@ -57,7 +57,21 @@ function expectedEnd(stream: Buffer, maxPacketSize: number): 'protocol_error' | 
 
 /** Packets with valid headers and random ids and bodies, some of them past their layout. */
 function framedGarbage(random: () => number, count: number): Buffer {
-  const ids = [PacketId.PING, PacketId.PONG, PacketId.DISCONNECT_NOTIFY, 7, 99, 100, P.LOGIN_REQUEST, P.ROOM_ENTER_REQUEST, P.ROOM_LEAVE_REQUEST, P.ROOM_CHAT_REQUEST, P.LOGIN_RESPONSE, P.ROOM_CHAT_NOTIFY, ECHO_REQUEST];
+  const ids = [
+    PacketId.PING,
+    PacketId.PONG,
+    PacketId.DISCONNECT_NOTIFY,
+    7,
+    99,
+    100,
+    P.LOGIN_REQUEST,
+    P.ROOM_ENTER_REQUEST,
+    P.ROOM_LEAVE_REQUEST,
+    P.ROOM_CHAT_REQUEST,
+    P.LOGIN_RESPONSE,
+    P.ROOM_CHAT_NOTIFY,
+    ECHO_REQUEST,
+  ];
   const packets: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const id = random() < 0.1 ? 100 + Math.floor(random() * 65436) : ids[Math.floor(random() * ids.length)];
@@ -275,7 +289,10 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     });
     await Promise.all(clients.map((c) => c.waitClosed(10000)));
     clients.forEach((c, i) => {
-      expect(c.packets.map((p) => p.id), `length ${bad[i]}`).toEqual([ECHO_RESPONSE, PacketId.DISCONNECT_NOTIFY]);
+      expect(
+        c.packets.map((p) => p.id),
+        `length ${bad[i]}`,
+      ).toEqual([ECHO_RESPONSE, PacketId.DISCONNECT_NOTIFY]);
       expect(c.packets[0].body.readUInt32LE(0)).toBe(i);
       expect(notifyCode(c.packets[1])).toBe(DisconnectCode.PROTOCOL_ERROR);
     });
@@ -337,8 +354,26 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     // 99 load generator users chat at a fixed rate, far below what either backend sustains, with a 100th member.
     const run = (room: number) =>
       runLoadgen(
-        ['--scenario', 'chat', '--port', String(child.port), '--connections', '99', '--room-users', '100', '--start-room', String(room),
-          '--rate', '3', '--warmup', '1', '--duration', '5', '--source-addresses', '0'],
+        [
+          '--scenario',
+          'chat',
+          '--port',
+          String(child.port),
+          '--connections',
+          '99',
+          '--room-users',
+          '100',
+          '--start-room',
+          String(room),
+          '--rate',
+          '3',
+          '--warmup',
+          '1',
+          '--duration',
+          '5',
+          '--source-addresses',
+          '0',
+        ],
         60000,
       );
 
@@ -467,9 +502,12 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     });
     // The member of room 0 heard everything half0 said, then that it left.
     await member.waitFor(() => member.of(P.ROOM_LEAVE_USER_NOTIFY).length === 1, 10000, 'leave notify');
-    expect(member.notifies().filter((n) => n.userId === 'half0').map((n) => n.message.toString())).toEqual(
-      Array.from({ length: chatsEach }, (_, m) => `h0#${m}`),
-    );
+    expect(
+      member
+        .notifies()
+        .filter((n) => n.userId === 'half0')
+        .map((n) => n.message.toString()),
+    ).toEqual(Array.from({ length: chatsEach }, (_, m) => `h0#${m}`));
     const s = await child.stats();
     expect(s.server.closes.closed).toBe(WARM_UP_CONNECTIONS + count);
     expect(s.echoed).toBe(count * echoesEach);

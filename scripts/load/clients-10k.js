@@ -61,9 +61,28 @@ async function main() {
     const at = {};
     const run = runLoadgen(
       loadgen,
-      ['--scenario', 'chat', '--port', String(port), '--connections', String(o.clients), '--room-users', String(o.roomUsers),
-        '--rate', String(o.rate), '--warmup', String(o.warmupS), '--duration', String(o.durationS), '--threads', String(o.threads),
-        '--source-addresses', '4', '--setup-timeout', '180'],
+      [
+        '--scenario',
+        'chat',
+        '--port',
+        String(port),
+        '--connections',
+        String(o.clients),
+        '--room-users',
+        String(o.roomUsers),
+        '--rate',
+        String(o.rate),
+        '--warmup',
+        String(o.warmupS),
+        '--duration',
+        String(o.durationS),
+        '--threads',
+        String(o.threads),
+        '--source-addresses',
+        '4',
+        '--setup-timeout',
+        '180',
+      ],
       (line) => {
         at.ready = procStats.sample(pid);
         at.readyFds = fdCount(pid);
@@ -78,10 +97,13 @@ async function main() {
     const startTimer = setInterval(() => {
       if (at.ready && !at.start && Date.now() - at.ready.atMs >= o.warmupS * 1000) at.start = procStats.sample(pid);
     }, 100);
-    const watchdog = setTimeout(() => {
-      log('the load generator did not stop in time; killing it');
-      run.child.kill('SIGKILL');
-    }, (180 + o.warmupS + o.durationS + 60) * 1000);
+    const watchdog = setTimeout(
+      () => {
+        log('the load generator did not stop in time; killing it');
+        run.child.kill('SIGKILL');
+      },
+      (180 + o.warmupS + o.durationS + 60) * 1000,
+    );
     const result = await run.done;
     clearTimeout(watchdog);
     clearInterval(startTimer);
@@ -133,7 +155,9 @@ async function main() {
     `clients-10k ${s.pass ? 'PASS' : 'FAIL'}: ${s.backend}, ${s.clients} clients in ${s.rooms} rooms of ${s.roomUsers}, ready in ${fmt(s.setupS)} s; ` +
       `${fmt(s.chatsPerS, 0)} chats/s, ${fmt(s.notifiesPerS, 0)} notifies/s; chat latency p50 ${fmt(l.p50, 2)} ms, p99 ${fmt(l.p99, 2)} ms, ` +
       `p99.9 ${fmt(l.p999, 2)} ms, max ${fmt(l.max, 1)} ms; server RSS ${fmt(s.serverRssReadyMiB)} MiB with every client in, ` +
-      `peak ${fmt(s.serverPeakRssMiB)} MiB, CPU ${fmt(s.serverCpuPct, 0)}%; errors ${Object.entries(s.errors).filter(([k]) => k !== 'last_errno' && k !== 'last_result').reduce((a, [, v]) => a + v, 0)}` +
+      `peak ${fmt(s.serverPeakRssMiB)} MiB, CPU ${fmt(s.serverCpuPct, 0)}%; errors ${Object.entries(s.errors)
+        .filter(([k]) => k !== 'last_errno' && k !== 'last_result')
+        .reduce((a, [, v]) => a + v, 0)}` +
       (s.pass ? '' : `\n  ${s.failures.join('\n  ')}`),
   );
   process.exitCode = s.pass ? 0 : 1;

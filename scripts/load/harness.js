@@ -74,10 +74,21 @@ function log(line) {
 /** Starts `iocpnet chat-server` with a raised descriptor limit; resolves { child, pid, port, output }. */
 function startServer(o, maxRooms, maxConnections, extra = []) {
   const args = [
-    path.join(ROOT, 'dist', 'lib', 'cli.js'), 'chat-server',
-    '--host', '127.0.0.1', '--port', '0', '--backend', o.backend,
-    '--max-rooms', String(maxRooms), '--max-room-users', String(o.roomUsers),
-    '--max-connections', String(maxConnections), ...extra,
+    path.join(ROOT, 'dist', 'lib', 'cli.js'),
+    'chat-server',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--backend',
+    o.backend,
+    '--max-rooms',
+    String(maxRooms),
+    '--max-room-users',
+    String(o.roomUsers),
+    '--max-connections',
+    String(maxConnections),
+    ...extra,
   ];
   // bash execs node, so the pid is the server's and the raised limit is inherited.
   const flags = (o.nodeFlags || '').split(/\s+/).filter(Boolean);

@@ -49,7 +49,7 @@ const DEFAULTS = {
 function parseArgs(argv) {
   const cmd = scriptProgram(
     'soak',
-    'Runs the chat server (a child process) under the load generator\'s chat scenario at a fixed rate, plus churn ' +
+    "Runs the chat server (a child process) under the load generator's chat scenario at a fixed rate, plus churn " +
       'clients, samples its RSS, descriptors and CPU, and fails if RSS or descriptors trend upward after the warm-up.',
   )
     .option('--minutes <n>', 'length of the run; the load generator runs for an hour at most', numberIn(0.5, 60), DEFAULTS.minutes)
@@ -290,8 +290,26 @@ async function main() {
     const readyPromise = new Promise((resolve) => (ready = resolve));
     loadgenRun = runLoadgen(
       loadgen,
-      ['--scenario', 'chat', '--port', String(port), '--connections', String(o.users), '--room-users', String(o.roomUsers),
-        '--rate', String(o.rate), '--warmup', '0', '--duration', String(durationS), '--threads', '1', '--source-addresses', '4'],
+      [
+        '--scenario',
+        'chat',
+        '--port',
+        String(port),
+        '--connections',
+        String(o.users),
+        '--room-users',
+        String(o.roomUsers),
+        '--rate',
+        String(o.rate),
+        '--warmup',
+        '0',
+        '--duration',
+        String(durationS),
+        '--threads',
+        '1',
+        '--source-addresses',
+        '4',
+      ],
       (line) => ready(line),
       // Sampling ends with the load, before the load generator closes its connections.
       () => clearInterval(sampler),
@@ -316,15 +334,20 @@ async function main() {
       const s = samples[samples.length - 1];
       if (s && s.t >= nextReport) {
         nextReport = s.t + 60;
-        log(`t=${s.t.toFixed(0)} s rss=${(s.rssKiB / 1024).toFixed(1)} MiB fds=${s.fds} cpu=${s.cpuPct.toFixed(0)}% churn cycles=${state.cycles} errors=${state.errors}`);
+        log(
+          `t=${s.t.toFixed(0)} s rss=${(s.rssKiB / 1024).toFixed(1)} MiB fds=${s.fds} cpu=${s.cpuPct.toFixed(0)}% churn cycles=${state.cycles} errors=${state.errors}`,
+        );
       }
     }, o.sampleS * 1000);
 
     // The load generator stops by itself after durationS; churn stops with it.
-    const watchdog = setTimeout(() => {
-      log('the load generator did not stop in time; killing it');
-      loadgenRun.child.kill('SIGKILL');
-    }, (durationS + 120) * 1000);
+    const watchdog = setTimeout(
+      () => {
+        log('the load generator did not stop in time; killing it');
+        loadgenRun.child.kill('SIGKILL');
+      },
+      (durationS + 120) * 1000,
+    );
     const result = await loadgenRun.done;
     clearTimeout(watchdog);
     clearInterval(sampler);
@@ -343,8 +366,14 @@ async function main() {
     const fitted = samples.filter((s) => s.t >= o.warmupMinutes * 60);
     if (fitted.length < 5) throw new Error(`only ${fitted.length} samples after the warm-up; run longer or sample more often`);
     const minutes = fitted.map((s) => s.t / 60);
-    const rssFit = fitLine(minutes, fitted.map((s) => s.rssKiB / 1024));
-    const fdFit = fitLine(minutes, fitted.map((s) => s.fds));
+    const rssFit = fitLine(
+      minutes,
+      fitted.map((s) => s.rssKiB / 1024),
+    );
+    const fdFit = fitLine(
+      minutes,
+      fitted.map((s) => s.fds),
+    );
     const cpu = samples.map((s) => s.cpuPct);
     const meanCpu = cpu.reduce((a, b) => a + b, 0) / cpu.length;
 

@@ -24,7 +24,10 @@ function buildFromSourceRequested() {
   const v = process.env.npm_config_build_from_source;
   if (!v || v === 'false' || v === '0') return false;
   if (v === 'true' || v === '1') return true;
-  return v.split(',').map((s) => s.trim()).includes('iocpnet');
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .includes('iocpnet');
 }
 
 /** A development checkout builds from its sources so the build follows them. */

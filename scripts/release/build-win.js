@@ -47,17 +47,24 @@ function main() {
   tools.run(`${tools.mingwPrefix}-dlltool`, ['-d', headers.def_paths.node_api_def, '-l', importLib]);
 
   const toolchain = path.join(tools.root, 'cmake', 'mingw-w64-x86_64.cmake');
-  tools.run('cmake', [
-    '-S', tools.root,
-    '-B', tools.buildDir,
-    '-G', 'Unix Makefiles',
-    `-DCMAKE_TOOLCHAIN_FILE=${toolchain}`,
-    `-DCMAKE_BUILD_TYPE=${debug ? 'Debug' : 'Release'}`,
-    `-DCMAKE_JS_INC=${headers.include_dir}`,
-    `-DCMAKE_JS_LIB=${importLib}`,
-    `-DNODE_ADDON_API_DIR=${addonApi}`,
-    '-DCMAKE_EXPORT_COMPILE_COMMANDS=ON',
-  ], { cwd: tools.root });
+  tools.run(
+    'cmake',
+    [
+      '-S',
+      tools.root,
+      '-B',
+      tools.buildDir,
+      '-G',
+      'Unix Makefiles',
+      `-DCMAKE_TOOLCHAIN_FILE=${toolchain}`,
+      `-DCMAKE_BUILD_TYPE=${debug ? 'Debug' : 'Release'}`,
+      `-DCMAKE_JS_INC=${headers.include_dir}`,
+      `-DCMAKE_JS_LIB=${importLib}`,
+      `-DNODE_ADDON_API_DIR=${addonApi}`,
+      '-DCMAKE_EXPORT_COMPILE_COMMANDS=ON',
+    ],
+    { cwd: tools.root },
+  );
   tools.run('cmake', ['--build', tools.buildDir, '--parallel', String(Math.max(1, Math.min(2, require('node:os').cpus().length)))]);
 
   const built = path.join(tools.buildDir, 'iocpnet.node');

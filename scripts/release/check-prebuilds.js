@@ -31,7 +31,8 @@ if (typeof a.NativeServer !== 'function') { console.log('no NativeServer export'
 console.log('iocpnet-prebuild-loads ' + (a.engine || ''));`;
 
 function loadOnLinux(file) {
-  if (`${process.platform}-${process.arch}` !== 'linux-x64') return `cannot load a linux-x64 binary on ${process.platform}-${process.arch}; check on a linux-x64 machine`;
+  if (`${process.platform}-${process.arch}` !== 'linux-x64')
+    return `cannot load a linux-x64 binary on ${process.platform}-${process.arch}; check on a linux-x64 machine`;
   const r = spawnSync(process.execPath, ['-e', PROBE, file], { encoding: 'utf8', timeout: 30000 });
   if (r.status === 0 && /iocpnet-prebuild-loads/.test(r.stdout)) return undefined;
   return `does not load: ${(r.stderr || r.stdout || `exit ${r.status ?? r.signal}`).trim().split('\n')[0]}`;

@@ -52,14 +52,26 @@ function buildCppTarget(name) {
   fs.mkdirSync(outDir, { recursive: true });
   const binary = path.join(outDir, `fuzz_${name}`);
   const sources = [`test/fuzz/fuzz_${name}.cpp`, ...cppTargets[name]].map((s) => path.join(root, s));
-  const headers = ['native/core', 'test/core']
-    .flatMap((d) => fs.readdirSync(path.join(root, d)).filter((f) => f.endsWith('.h')).map((f) => path.join(root, d, f)));
+  const headers = ['native/core', 'test/core'].flatMap((d) =>
+    fs
+      .readdirSync(path.join(root, d))
+      .filter((f) => f.endsWith('.h'))
+      .map((f) => path.join(root, d, f)),
+  );
   if (fs.existsSync(binary) && fs.statSync(binary).mtimeMs > newestMtime([...sources, ...headers])) return binary;
   console.log(`fuzz: building ${path.relative(root, binary)}`);
   run('clang++', [
-    '-std=c++17', '-g', '-O1', '-Wall', '-Wextra',
-    '-fsanitize=fuzzer,address,undefined', '-fno-sanitize-recover=undefined', '-fno-omit-frame-pointer',
-    ...sources, '-o', binary,
+    '-std=c++17',
+    '-g',
+    '-O1',
+    '-Wall',
+    '-Wextra',
+    '-fsanitize=fuzzer,address,undefined',
+    '-fno-sanitize-recover=undefined',
+    '-fno-omit-frame-pointer',
+    ...sources,
+    '-o',
+    binary,
   ]);
   return binary;
 }
@@ -170,9 +182,7 @@ function main() {
   for (const r of results) {
     const result = r.ok ? 'ok' : `CRASH ${r.crashes.join(', ')}`;
     const cov = r.coverage ? `${r.coverage.edges} edges/${r.coverage.features} ft` : '-';
-    console.log(
-      `${r.target.padEnd(17)} ${String(r.execs ?? '?').padStart(12)}  ${String(r.execsPerSecond ?? '?').padStart(8)}   ${cov.padEnd(17)} ${result}`,
-    );
+    console.log(`${r.target.padEnd(17)} ${String(r.execs ?? '?').padStart(12)}  ${String(r.execsPerSecond ?? '?').padStart(8)}   ${cov.padEnd(17)} ${result}`);
   }
   fs.writeFileSync(path.join(root, 'build-fuzz', 'summary.json'), JSON.stringify(results, null, 2));
   if (results.some((r) => !r.ok)) {

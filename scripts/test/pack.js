@@ -122,7 +122,33 @@ function makeToolFreeBin(dir) {
     npm: npmCli,
     npx: path.join(path.dirname(npmCli), 'npx-cli.js'),
   };
-  const basics = ['sh', 'bash', 'dash', 'env', 'cat', 'ls', 'mkdir', 'rm', 'rmdir', 'cp', 'mv', 'ln', 'chmod', 'touch', 'uname', 'dirname', 'basename', 'sed', 'grep', 'tar', 'gzip', 'id', 'true', 'false', 'sleep'];
+  const basics = [
+    'sh',
+    'bash',
+    'dash',
+    'env',
+    'cat',
+    'ls',
+    'mkdir',
+    'rm',
+    'rmdir',
+    'cp',
+    'mv',
+    'ln',
+    'chmod',
+    'touch',
+    'uname',
+    'dirname',
+    'basename',
+    'sed',
+    'grep',
+    'tar',
+    'gzip',
+    'id',
+    'true',
+    'false',
+    'sleep',
+  ];
   for (const name of basics) {
     const found = ['/bin', '/usr/bin'].map((d) => path.join(d, name)).find((p) => fs.existsSync(p));
     if (found) links[name] = fs.realpathSync(found);
@@ -157,11 +183,11 @@ function makeProject(dir) {
 }
 
 function npmInstall(project, tarball, env, extra = []) {
-  return run(
-    'npm',
-    ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=warn', ...extra],
-    { cwd: project, env, timeoutMs: 600000 },
-  );
+  return run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=warn', ...extra], {
+    cwd: project,
+    env,
+    timeoutMs: 600000,
+  });
 }
 
 function requireCheck(project, env, what, expectedPrefix) {
@@ -301,20 +327,30 @@ async function main() {
       'scripts/package/build-native.js',
       pkg.main,
       pkg.types,
-      ...Object.values(pkg.exports['.']).flatMap((c) => [c.types, c.default]).map((p) => p.replace(/^\.\//, '')),
+      ...Object.values(pkg.exports['.'])
+        .flatMap((c) => [c.types, c.default])
+        .map((p) => p.replace(/^\.\//, '')),
     ];
     const missing = required.filter((f) => !files.includes(f));
     check(`the tarball has the entry points, types and install scripts`, missing.length === 0, `missing: ${missing.join(', ')}`);
     // What the README links to (docs/, examples/, LICENSE) must resolve on the registry too.
     const readmeLinks = [...new Set([...fs.readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/\]\((?![a-z]+:)([^)#\s]+)/g)].map((m) => m[1]))];
     const unshipped = ['README.md', 'LICENSE', ...readmeLinks].filter((f) => !files.includes(f));
-    check(`the tarball has the README, the LICENSE and the ${readmeLinks.length} files the README links to`, readmeLinks.length > 0 && unshipped.length === 0, `missing: ${unshipped.join(', ')}`);
+    check(
+      `the tarball has the README, the LICENSE and the ${readmeLinks.length} files the README links to`,
+      readmeLinks.length > 0 && unshipped.length === 0,
+      `missing: ${unshipped.join(', ')}`,
+    );
     const hostPrebuilds = files.filter((f) => f.startsWith(`prebuilds/${tuple}/`) && f.endsWith('.node'));
     check(`the tarball has prebuilds/${tuple}`, hostPrebuilds.length === 1, `found ${JSON.stringify(hostPrebuilds)}`);
     const otherPrebuilds = files.filter((f) => f.startsWith('prebuilds/') && !f.startsWith(`prebuilds/${tuple}/`));
     figure('other prebuilds in the tarball', otherPrebuilds.length ? otherPrebuilds.join(', ') : 'none');
     const sources = files.filter((f) => /^(native|binding)\/.*\.(cpp|h)$/.test(f));
-    check('the tarball has the C++ sources for a source build', sources.some((f) => f.startsWith('binding/')) && sources.some((f) => f.startsWith('native/core/')), `C++ files: ${sources.join(', ')}`);
+    check(
+      'the tarball has the C++ sources for a source build',
+      sources.some((f) => f.startsWith('binding/')) && sources.some((f) => f.startsWith('native/core/')),
+      `C++ files: ${sources.join(', ')}`,
+    );
     const forbidden = files.filter(
       (f) =>
         /^(test|tests|bench|build|build-[^/]*|\.bench|\.ci|node_modules|dist\/(bench|test|examples))\//.test(f) ||
@@ -339,7 +375,10 @@ async function main() {
     check('the install script used the prebuild', new RegExp(`iocpnet: using prebuilds/${tuple}/`).test(r.output), tail(r.output));
     const installedA = path.join(projectA, 'node_modules', 'iocpnet');
     check('nothing was built (no build/ in the installed package)', !fs.existsSync(path.join(installedA, 'build')));
-    figure('installed tree', `${mib(dirBytes(path.join(projectA, 'node_modules')))} in ${countPackages(path.join(projectA, 'node_modules'))} packages (iocpnet itself ${mib(dirBytes(installedA))})`);
+    figure(
+      'installed tree',
+      `${mib(dirBytes(path.join(projectA, 'node_modules')))} in ${countPackages(path.join(projectA, 'node_modules'))} packages (iocpnet itself ${mib(dirBytes(installedA))})`,
+    );
     const du = run('du', ['-sh', path.join(projectA, 'node_modules')]);
     if (du.status === 0) figure('du -sh node_modules', du.stdout.split('\t')[0]);
 
@@ -433,7 +472,13 @@ async function main() {
       env: fullEnv,
       timeoutMs: 600000,
     });
-    if (check('npm rebuild iocpnet --build-from-source builds over the prebuild', r.status === 0 && fs.existsSync(path.join(installedA, 'build', 'Release', 'iocpnet.node')), tail(r.output))) {
+    if (
+      check(
+        'npm rebuild iocpnet --build-from-source builds over the prebuild',
+        r.status === 0 && fs.existsSync(path.join(installedA, 'build', 'Release', 'iocpnet.node')),
+        tail(r.output),
+      )
+    ) {
       figure('npm rebuild --build-from-source time', `${r.seconds.toFixed(1)} s`);
       requireCheck(projectA, toolFreeEnv, 'require() after the rebuild', 'build/Release/');
       requireCheck(projectA, { ...toolFreeEnv, PREBUILDS_ONLY: '1' }, 'require() with PREBUILDS_ONLY=1', `prebuilds/${tuple}/`);

@@ -61,7 +61,12 @@ function asan() {
   const nodeInclude = path.resolve(path.dirname(process.execPath), '..', 'include', 'node');
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root] });
   const args = [
-    cmakeJs, 'compile', '--out', 'build-asan', '--parallel', String(jobs()),
+    cmakeJs,
+    'compile',
+    '--out',
+    'build-asan',
+    '--parallel',
+    String(jobs()),
     `--CDCMAKE_CXX_FLAGS_RELEASE=${flags}`,
     `--CDCMAKE_SHARED_LINKER_FLAGS=-fsanitize=address,undefined`,
   ];
@@ -92,7 +97,13 @@ function asan() {
     IOCPNET_BACKENDS: 'native',
   };
   const vitest = path.join(root, 'node_modules', 'vitest', 'vitest.mjs');
-  const r = spawnSync(process.execPath, [vitest, 'run', ...extra], { cwd: root, env, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8', maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, [vitest, 'run', ...extra], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+  });
   process.stderr.write(r.stderr ?? '');
   // A report from a forked test worker may not fail vitest by itself.
   const reported = /ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer/.test(r.stderr ?? '');

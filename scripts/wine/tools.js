@@ -57,9 +57,7 @@ function ensureCommands(needs) {
   const packages = [...new Set(missing.map((n) => n.package))];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !which('apt-get')) {
-    throw new Error(
-      `missing ${missing.map((n) => n.command).join(', ')}: install the Debian/Ubuntu packages ${packages.join(' ')}`,
-    );
+    throw new Error(`missing ${missing.map((n) => n.command).join(', ')}: install the Debian/Ubuntu packages ${packages.join(' ')}`);
   }
   log(`installing ${packages.join(' ')} (apt-get)`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };

@@ -62,14 +62,13 @@ function ensure(names, what) {
   const missing = () => names.filter((n) => !requirements[n].present());
   let lacking = missing();
   if (lacking.length === 0) return;
-  const packagesOf = (list) =>
-    [...new Set(list.map((n) => (typeof requirements[n].apt === 'function' ? requirements[n].apt() : requirements[n].apt)))];
+  const packagesOf = (list) => [...new Set(list.map((n) => (typeof requirements[n].apt === 'function' ? requirements[n].apt() : requirements[n].apt)))];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !commandExists('apt-get')) {
     console.error(
       `${what} needs ${lacking.join(', ')}, which this machine lacks.\n` +
         `Install the Debian/Ubuntu packages: sudo apt-get install -y ${packagesOf(lacking).join(' ')}\n` +
-        '(macOS: brew install cmake libuv; elsewhere the same tools from the platform\'s package manager), then run this again.',
+        "(macOS: brew install cmake libuv; elsewhere the same tools from the platform's package manager), then run this again.",
     );
     process.exit(1);
   }

@@ -10,7 +10,10 @@ import { checkInput, readKnownFailures, seeds } from './chat-decoders';
 
 const corpusDir = path.join(__dirname, 'corpus', 'chat_decoders');
 const known = readKnownFailures(corpusDir);
-const files = fs.readdirSync(corpusDir).filter((f) => !f.endsWith('.json')).sort();
+const files = fs
+  .readdirSync(corpusDir)
+  .filter((f) => !f.endsWith('.json'))
+  .sort();
 
 describe('chat decoder fuzz corpus', () => {
   it('has every known failure on file', () => {

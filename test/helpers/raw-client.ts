@@ -6,7 +6,10 @@ export function backends(): BackendName[] {
   const all: BackendName[] = ['native', 'js'];
   const env = process.env.IOCPNET_BACKENDS;
   if (!env) return all;
-  return env.split(',').map((s) => s.trim()).filter((s): s is BackendName => s === 'native' || s === 'js');
+  return env
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s): s is BackendName => s === 'native' || s === 'js');
 }
 
 export interface Packet {
@@ -104,7 +107,9 @@ export class RawClient {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.packets.length} packets, ended=${this.ended}, closed=${this.closed}`));
+        reject(
+          new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got ${this.packets.length} packets, ended=${this.ended}, closed=${this.closed}`),
+        );
       }, timeoutMs);
       const check = () => {
         if (!pred()) return;
