@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { packageRoot } from './addon';
+import { packageRoot } from './backends/native/addon';
 import { addChatClientCommand } from './cli/chat-client';
 import { addChatServerCommand } from './cli/chat-server';
 

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadedAddonPath } from '../lib/addon';
-import { NativeBackend } from '../lib/backends/native';
-import { Server, type Connection } from '../lib/server';
-import type { ServerOptions } from '../lib/types';
+import { loadedAddonPath } from '../lib/backends/native/addon';
+import { NativeBackend } from '../lib/backends/native/native-backend';
+import type { Connection } from '../lib/server/connection';
+import { Server } from '../lib/server/server';
+import type { ServerOptions } from '../lib/server/types';
 import { RawClient } from './helpers/raw-client';
 
 // Checks of the native engine that the shared black-box suites cannot make:

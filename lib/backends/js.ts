@@ -1,16 +1,11 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, encodePacket } from '../protocol';
-import { IocpnetError } from '../errors';
-import { emptyStats } from '../server';
-import type {
-  Backend,
-  BackendSink,
-  DisconnectReason,
-  ListenAddress,
-  ResolvedServerOptions,
-  ServerStats,
-} from '../types';
+import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, type DisconnectReason } from '../contract';
+import { IocpnetError } from '../server/errors';
+import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../server/types';
+import { encodePacket } from '../protocol';
+import type { Backend, BackendSink } from './backend';
+import { emptyStats } from './stats';
 
 const enum Phase {
   /** Reading and sending. */

@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { HandlerError } from '../errors';
-import { ENGINE_OPTIONS, type IntegerOptionSpec } from '../contract';
-import { checkInteger, describe } from '../options';
-import type { Connection, Server } from '../server';
-import type { DisconnectReason, ServerOptions } from '../types';
+import { ENGINE_OPTIONS, type DisconnectReason, type IntegerOptionSpec } from '../contract';
+import type { Connection } from '../server/connection';
+import { HandlerError } from '../server/errors';
+import { reportError } from '../server/report-error';
+import type { Server } from '../server/server';
+import type { ServerOptions } from '../server/types';
+import { checkInteger, describe } from '../server/validate';
 import { PacketRouter, type PacketRouterStats } from './packet-router';
 import {
   ChatPacketId,
@@ -255,9 +257,7 @@ export class ChatServer {
   }
 
   #reportAuthError(conn: Connection, err: unknown): void {
-    const wrapped = new HandlerError('authenticate', conn.id, err);
-    if (this.server.listenerCount('error') === 0) console.error(wrapped);
-    else this.server.emit('error', wrapped);
+    reportError(this.server, new HandlerError('authenticate', conn.id, err));
   }
 
   #onEnter(conn: Connection, body: Uint8Array): void {

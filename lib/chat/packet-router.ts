@@ -1,7 +1,9 @@
-import { HandlerError } from '../errors';
-import { checkInteger, describe } from '../options';
-import { FIRST_APP_PACKET_ID } from '../protocol';
-import type { Connection, Server } from '../server';
+import { FIRST_APP_PACKET_ID, MAX_PACKET_ID } from '../contract';
+import type { Connection } from '../server/connection';
+import { HandlerError } from '../server/errors';
+import { reportError } from '../server/report-error';
+import type { Server } from '../server/server';
+import { checkInteger, describe } from '../server/validate';
 import { ProtocolError } from './protocol-error';
 
 /**
@@ -72,7 +74,7 @@ export class PacketRouter {
 
   /** Registers the handler of packetId (100..65535); throws if it has one already. */
   on(packetId: number, handler: PacketHandler): this {
-    checkInteger('packetId', packetId, FIRST_APP_PACKET_ID, 0xffff);
+    checkInteger('packetId', packetId, FIRST_APP_PACKET_ID, MAX_PACKET_ID);
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${describe(handler)}`);
     if (this.#handlers.has(packetId)) throw new RangeError(`packet id ${packetId} already has a handler; call off(${packetId}) first to replace it`);
     this.#handlers.set(packetId, handler);
@@ -102,10 +104,7 @@ export class PacketRouter {
    * its 'error' event (or console.error when it has no listener).
    */
   attach(server: Server): this {
-    this.#onError = (err) => {
-      if (server.listenerCount('error') === 0) console.error(err);
-      else server.emit('error', err);
-    };
+    this.#onError = (err) => reportError(server, err);
     server.on('packet', (conn, packetId, body) => this.dispatch(conn, packetId, body));
     return this;
   }

@@ -1,4 +1,4 @@
-import { MAX_BODY_SIZE } from '../protocol';
+import { MAX_BODY_SIZE } from '../contract';
 import { ProtocolError } from './protocol-error';
 import { char, charValue, defineStruct, i16, i32, u16 } from './struct-codec';
 

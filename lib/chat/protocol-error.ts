@@ -1,4 +1,4 @@
-import { IocpnetError } from '../errors';
+import { IocpnetError } from '../server/errors';
 
 /**
  * A peer broke an application-level layout, for example a body longer than

@@ -1,4 +1,4 @@
-import type { Connection } from '../server';
+import type { Connection } from '../server/connection';
 import type { User } from './user-manager';
 
 /**

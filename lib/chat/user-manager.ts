@@ -1,4 +1,4 @@
-import type { Connection } from '../server';
+import type { Connection } from '../server/connection';
 import type { Room } from './room-manager';
 import { TokenBucket } from './token-bucket';
 

@@ -1,8 +1,8 @@
 import { Command, Option } from 'commander';
-import { createChatServer } from '../chat/index';
 import { CHAT_OPTIONS as C, type ChatServer } from '../chat/chat-server';
+import { createChatServer } from '../chat/create-chat-server';
 import { ENGINE_OPTIONS as E } from '../contract';
-import type { BackendName } from '../types';
+import type { BackendName } from '../server/types';
 import { intOption } from './int-option';
 
 interface ChatServerFlags {

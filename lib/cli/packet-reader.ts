@@ -1,4 +1,4 @@
-import { HEADER_SIZE } from '../protocol';
+import { HEADER_SIZE } from '../contract';
 
 export interface ReceivedPacket {
   packetId: number;

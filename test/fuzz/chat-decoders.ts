@@ -4,7 +4,7 @@ import { PacketReader } from '../../lib/cli/packet-reader';
 import * as packets from '../../lib/chat/packets';
 import { ProtocolError } from '../../lib/chat/protocol-error';
 import { StructCodec, type FieldSpec } from '../../lib/chat/struct-codec';
-import { HEADER_SIZE, MAX_BODY_SIZE } from '../../lib/protocol';
+import { HEADER_SIZE, MAX_BODY_SIZE } from '../../lib/contract';
 
 /**
  * Properties of the chat decoders that must hold for any input, shared by

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatPacketId as P, ChatResult as R } from '../../lib/chat/packets';
-import type { ServerOptions } from '../../lib/types';
+import type { ServerOptions } from '../../lib/server/types';
 import { ChatTestClient, decodeChatNotify, enterBody, loginBody, notifyUser, result, userList } from '../helpers/chat-client';
 import { frame } from '../helpers/raw-client';
 import type { HostChatOptions } from './host-protocol';

@@ -9,7 +9,8 @@
  * request sent after them.
  */
 import type { ChatOptions, ChatStats } from '../../lib/chat/chat-server';
-import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
+import type { DisconnectReason } from '../../lib/contract';
+import type { ServerOptions, ServerStats } from '../../lib/server/types';
 
 /**
  * What a started server does on its own, inside the host:

@@ -10,8 +10,9 @@
  * once ready. Under Wine, stdout must be a file: the runner redirects it.
  */
 import * as net from 'node:net';
-import { loadAddon } from '../../lib/addon';
-import { createChatServer, type ChatServer } from '../../lib/chat/index';
+import { loadAddon } from '../../lib/backends/native/addon';
+import type { ChatServer } from '../../lib/chat/chat-server';
+import { createChatServer } from '../../lib/chat/create-chat-server';
 import { createServer, type Connection, type Server, type ServerStats } from '../../lib/index';
 import { READY_PREFIX, type HostEvent, type HostOp, type HostReply, type HostRequest } from './host-protocol';
 

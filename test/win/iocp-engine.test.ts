@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerOptions } from '../../lib/types';
+import type { ServerOptions } from '../../lib/server/types';
 import { RawClient, frame, type Packet } from '../helpers/raw-client';
 import { seededInt } from '../helpers/random';
 import { HostClient, winHostAddress, type RemoteConnection, type RemoteServer } from './remote-server';

@@ -10,9 +10,10 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { Worker } from 'node:worker_threads';
+import { emptyStats } from '../../lib/backends/stats';
 import type { ChatStats } from '../../lib/chat/chat-server';
-import { emptyStats } from '../../lib/server';
-import type { DisconnectReason, ServerOptions, ServerStats } from '../../lib/types';
+import type { DisconnectReason } from '../../lib/contract';
+import type { ServerOptions, ServerStats } from '../../lib/server/types';
 import type { HostApp, HostChatOptions, HostEvent, HostOp, HostReply, HostRequest } from './host-protocol';
 
 /** The control address of the Wine host, or undefined when not running under test:win. */

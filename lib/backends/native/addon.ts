@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { IocpnetError } from './errors';
+import { IocpnetError } from '../../server/errors';
 
 /** The NativeServer class the addon exports (binding/native_server.h). */
 export interface NativeServerHandle {

@@ -1,6 +1,7 @@
 import * as os from 'node:os';
-import { ENGINE_OPTIONS, type EngineOptionName } from './contract';
+import { ENGINE_OPTIONS, type EngineOptionName } from '../contract';
 import type { ResolvedServerOptions, ServerOptions } from './types';
+import { checkInteger, describe } from './validate';
 
 /** Default IO threads: one core stays free for the JS thread. */
 export function defaultIoThreads(): number {
@@ -17,24 +18,6 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>>
   maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
   closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
 };
-
-/** Throws a TypeError or RangeError naming `name` unless value is an integer in [min, max]. */
-export function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > max) {
-    throw new RangeError(`${name} must be between ${min} and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'undefined') return String(value);
-  return typeof value;
-}
 
 const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS)]);
 

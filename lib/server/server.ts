@@ -1,95 +1,13 @@
 import { EventEmitter } from 'node:events';
+import type { DisconnectReason } from '../contract';
+import type { Backend, BackendSink } from '../backends/backend';
+import { emptyStats } from '../backends/stats';
+import { Connection, EMPTY_BODY, type ConnectionOwner } from './connection';
 import { HandlerError, IocpnetError } from './errors';
-import { checkInteger, describe, resolveServerOptions } from './options';
-import { DisconnectCode, MAX_BODY_SIZE } from './protocol';
-import type {
-  Backend,
-  BackendSink,
-  CloseReason,
-  DisconnectReason,
-  ListenAddress,
-  ResolvedServerOptions,
-  ServerOptions,
-  ServerStats,
-} from './types';
-
-/**
- * One client connection. Created by the Server on 'connect'; after
- * 'disconnect' it is closed for good and every call on it is refused.
- * JS thread only.
- */
-export class Connection {
-  /** Opaque id, unique among open connections; a reused slot gets a new id. */
-  readonly id: number;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  /** Free for application state (the chat server keeps its user here). */
-  data: unknown = undefined;
-  #open = true;
-  readonly #server: Server;
-
-  /** @internal */
-  constructor(server: Server, id: number, remoteAddress: string, remotePort: number) {
-    this.#server = server;
-    this.id = id;
-    this.remoteAddress = remoteAddress;
-    this.remotePort = remotePort;
-  }
-
-  /** True until close(), destroy() or the 'disconnect' event. */
-  get isOpen(): boolean {
-    return this.#open;
-  }
-
-  /**
-   * Queues one packet. Returns false when the connection is no longer open.
-   * The body is copied before send() returns.
-   */
-  send(packetId: number, body: Uint8Array = EMPTY): boolean {
-    checkPacketArgs(packetId, body);
-    if (!this.#open) return false;
-    return this.#server._send(this.id, packetId, body);
-  }
-
-  /**
-   * Sends what is queued, then DISCONNECT_NOTIFY(KICKED), or
-   * DISCONNECT_NOTIFY(PROTOCOL_ERROR) with reason 'protocol_error', then
-   * closes. The 'disconnect' event reports the same reason.
-   */
-  close(reason: CloseReason = 'kicked'): boolean {
-    if (reason !== 'kicked' && reason !== 'protocol_error') {
-      throw new TypeError(`reason must be 'kicked' or 'protocol_error', got ${describe(reason)}`);
-    }
-    if (!this.#open) return false;
-    this.#open = false;
-    const code = reason === 'protocol_error' ? DisconnectCode.PROTOCOL_ERROR : DisconnectCode.KICKED;
-    return this.#server._closeConnection(this.id, 'close', code);
-  }
-
-  /** Drops what is queued and closes now. */
-  destroy(): boolean {
-    if (!this.#open) return false;
-    this.#open = false;
-    return this.#server._closeConnection(this.id, 'destroy');
-  }
-
-  /** @internal */
-  _markClosed(): void {
-    this.#open = false;
-  }
-}
-
-const EMPTY = new Uint8Array(0);
-
-function checkPacketArgs(packetId: unknown, body: unknown): asserts body is Uint8Array {
-  checkInteger('packetId', packetId, 0, 0xffff);
-  if (!(body instanceof Uint8Array)) {
-    throw new TypeError(`body must be a Uint8Array or Buffer, got ${describe(body)}`);
-  }
-  if (body.length > MAX_BODY_SIZE) {
-    throw new RangeError(`body must be at most ${MAX_BODY_SIZE} bytes, got ${body.length}`);
-  }
-}
+import { resolveServerOptions } from './options';
+import { reportError } from './report-error';
+import type { ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './types';
+import { checkInteger, checkPacketArgs, describe } from './validate';
 
 export interface ServerEvents {
   connect: [conn: Connection];
@@ -106,7 +24,7 @@ type State = 'idle' | 'listening' | 'closing' | 'closed';
  * A TCP game server. Events are emitted on the JS thread, in arrival order
  * per connection. Create it with createServer().
  */
-export class Server extends EventEmitter implements BackendSink {
+export class Server extends EventEmitter implements BackendSink, ConnectionOwner {
   readonly options: ResolvedServerOptions;
   readonly #connections = new Map<number, Connection>();
   #backend: Backend | undefined;
@@ -186,7 +104,7 @@ export class Server extends EventEmitter implements BackendSink {
    * Sends one packet to each open connection in conns; the body is copied
    * once and shared by all receivers. Returns how many received it.
    */
-  broadcast(conns: Iterable<Connection>, packetId: number, body: Uint8Array = EMPTY): number {
+  broadcast(conns: Iterable<Connection>, packetId: number, body: Uint8Array = EMPTY_BODY): number {
     checkPacketArgs(packetId, body);
     if (conns === null || typeof conns !== 'object' || typeof (conns as Iterable<Connection>)[Symbol.iterator] !== 'function') {
       throw new TypeError(`conns must be an iterable of Connection, got ${describe(conns)}`);
@@ -259,7 +177,7 @@ export class Server extends EventEmitter implements BackendSink {
     try {
       this.emit('connect', conn);
     } catch (err) {
-      this.#reportError(new HandlerError('connect', id, err));
+      reportError(this, new HandlerError('connect', id, err));
     }
   }
 
@@ -271,7 +189,7 @@ export class Server extends EventEmitter implements BackendSink {
     try {
       this.emit('packet', conn, packetId, body);
     } catch (err) {
-      this.#reportError(new HandlerError('packet', id, err));
+      reportError(this, new HandlerError('packet', id, err));
     }
   }
 
@@ -285,7 +203,7 @@ export class Server extends EventEmitter implements BackendSink {
     try {
       this.emit('disconnect', conn, reason);
     } catch (err) {
-      this.#reportError(new HandlerError('disconnect', id, err));
+      reportError(this, new HandlerError('disconnect', id, err));
     }
   }
 
@@ -294,18 +212,6 @@ export class Server extends EventEmitter implements BackendSink {
     this.#inBatch = false;
     if (this.#backend) this.#backend.flush();
     this.#flushScheduled = false;
-  }
-
-  #reportError(err: Error): void {
-    if (this.listenerCount('error') === 0) {
-      console.error(err);
-      return;
-    }
-    try {
-      this.emit('error', err);
-    } catch (inner) {
-      console.error(inner);
-    }
   }
 
   #scheduleFlush(): void {
@@ -319,29 +225,4 @@ export class Server extends EventEmitter implements BackendSink {
       if (this.#backend) this.#backend.flush();
     });
   }
-}
-
-export function emptyStats(): ServerStats {
-  return {
-    connections: 0,
-    accepted: 0,
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-    pings: 0,
-    ignoredSystemPackets: 0,
-    staleRefused: 0,
-    readPauses: 0,
-    closes: {
-      closed: 0,
-      reset: 0,
-      protocol_error: 0,
-      idle_timeout: 0,
-      slow_consumer: 0,
-      server_full: 0,
-      shutdown: 0,
-      kicked: 0,
-    },
-  };
 }

@@ -1,25 +1,20 @@
 import * as dns from 'node:dns';
 import * as net from 'node:net';
-import { loadAddon, type NativeServerHandle } from '../addon';
-import { IocpnetError } from '../errors';
 import {
   BatchLayout,
+  DISCONNECT_REASONS,
   DisconnectCode,
   HEADER_SIZE,
   InboundKind,
   OutboundOp,
   STATS_FIELDS,
-  type StatsField,
-} from '../contract';
-import {
-  DISCONNECT_REASONS,
-  type Backend,
-  type BackendSink,
   type DisconnectReason,
-  type ListenAddress,
-  type ResolvedServerOptions,
-  type ServerStats,
-} from '../types';
+  type StatsField,
+} from '../../contract';
+import { IocpnetError } from '../../server/errors';
+import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../../server/types';
+import type { Backend, BackendSink } from '../backend';
+import { loadAddon, type NativeServerHandle } from './addon';
 
 const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS } = BatchLayout;
 const CLOSES_OFFSET = STATS_FIELDS.length;
