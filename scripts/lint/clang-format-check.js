@@ -29,6 +29,13 @@ function installHint() {
   );
 }
 
+/**
+ * Adds the files under dir whose names match pattern to out.
+ * @param {string} dir
+ * @param {RegExp} pattern
+ * @param {boolean} recursive
+ * @param {string[]} out
+ */
 function walk(dir, pattern, recursive, out) {
   if (!fs.existsSync(dir)) return;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -42,6 +49,7 @@ function walk(dir, pattern, recursive, out) {
 }
 
 function defaultFiles() {
+  /** @type {string[]} */
   const files = [];
   for (const d of TREES) walk(path.join(root, d), SOURCE, true, files);
   for (const d of FLAT) walk(path.join(root, d), SOURCE_FLAT, false, files);
@@ -51,7 +59,7 @@ function defaultFiles() {
 function checkVersion() {
   const r = spawnSync(BINARY, ['--version'], { encoding: 'utf8' });
   if (r.error) {
-    console.error(`clang-format-check: cannot run ${BINARY} (${r.error.code ?? r.error.message}).\n${installHint()}`);
+    console.error(`clang-format-check: cannot run ${BINARY} (${/** @type {NodeJS.ErrnoException} */ (r.error).code ?? r.error.message}).\n${installHint()}`);
     process.exit(2);
   }
   const major = Number(/version (\d+)/.exec(r.stdout)?.[1]);
@@ -72,6 +80,7 @@ function main() {
   const r = spawnSync(BINARY, [...mode, '--style=file', ...files], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.error) throw r.error;
   process.stderr.write(r.stderr);
+  /** @param {string} f */
   const rel = (f) => path.relative(root, f);
   if (fix) {
     console.log(`clang-format-check: formatted ${files.length} files (${version}).`);

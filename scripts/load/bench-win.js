@@ -21,6 +21,11 @@ const path = require('node:path');
 const tools = require('../wine/tools');
 const winHost = require('../wine/host');
 
+/**
+ * Removes `name value` from args and returns the value.
+ * @param {string[]} args
+ * @param {string} name
+ */
 function takeOption(args, name) {
   const i = args.indexOf(name);
   if (i < 0) return undefined;
@@ -29,12 +34,21 @@ function takeOption(args, name) {
   return value;
 }
 
+/** @param {string[]} args arguments of bench/run.js */
 function runBench(args) {
   const r = spawnSync(process.execPath, [path.join(tools.root, 'dist', 'bench', 'run.js'), ...args], { cwd: tools.root, stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`bench/run.js ${args.join(' ')} exited with ${r.status ?? r.signal}`);
 }
 
-/** Runs scenarios against a server script started under Wine; stops it afterwards. */
+/**
+ * Runs scenarios against a server script started under Wine; stops it afterwards.
+ * @param {string} name
+ * @param {string} backend 'native' or 'js'
+ * @param {string} script
+ * @param {string[]} scriptArgs
+ * @param {string} scenarios
+ * @param {string[]} passThrough
+ */
 async function benchUnderWine(name, backend, script, scriptArgs, scenarios, passThrough) {
   const logFile = path.join(tools.cacheDir, 'logs', `bench-${name}-${backend}.log`);
   const server = await winHost.startScript(script, scriptArgs, { logFile, ready: /listening on [^\s:]+:(\d+)/ });

@@ -17,14 +17,20 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
-/** [require target, import target] of each "exports" entry with both conditions. */
+/**
+ * [require target, import target] of each "exports" entry with both conditions.
+ * @param {Record<string, unknown> | undefined} exportsField
+ * @returns {[string, string][]}
+ */
 function entryPairs(exportsField) {
+  /** @type {[string, string][]} */
   const pairs = [];
-  const targetOf = (c) => (typeof c === 'string' ? c : c && typeof c === 'object' ? c.default : undefined);
+  /** @param {unknown} c */
+  const targetOf = (c) => (typeof c === 'string' ? c : c && typeof c === 'object' && 'default' in c ? c.default : undefined);
   for (const value of Object.values(exportsField ?? {})) {
     if (!value || typeof value !== 'object') continue;
-    const cjs = targetOf(value.require);
-    const esm = targetOf(value.import);
+    const cjs = 'require' in value ? targetOf(value.require) : undefined;
+    const esm = 'import' in value ? targetOf(value.import) : undefined;
     if (typeof cjs === 'string' && typeof esm === 'string') pairs.push([cjs, esm]);
   }
   return pairs;

@@ -18,6 +18,10 @@ const tools = require('../wine/tools');
 // beside the addon.
 const SYSTEM_DLLS = new Set(['kernel32.dll', 'ws2_32.dll', 'msvcrt.dll', 'advapi32.dll', 'user32.dll', 'ntdll.dll']);
 
+/**
+ * What objdump says about a PE file: its format, the DLLs it imports, its exports.
+ * @param {string} file
+ */
 function inspect(file) {
   const r = spawnSync(`${tools.mingwPrefix}-objdump`, ['-p', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`objdump -p ${file} failed: ${r.stderr}`);

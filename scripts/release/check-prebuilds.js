@@ -16,7 +16,11 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
 const REQUIRED = ['linux-x64', 'win32-x64'];
 
-/** The one .node file in prebuilds/<tuple>, or a reason why there is none. */
+/**
+ * The one .node file in prebuilds/<tuple>, or a reason why there is none.
+ * @param {string} tuple
+ * @returns {{ file: string, problem?: undefined } | { file?: undefined, problem: string }}
+ */
 function findPrebuild(tuple) {
   const dir = path.join(root, 'prebuilds', tuple);
   const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.node')) : [];
@@ -30,6 +34,10 @@ const PROBE = `const a = require(process.argv[process.argv.length - 1]);
 if (typeof a.NativeServer !== 'function') { console.log('no NativeServer export'); process.exit(3); }
 console.log('iocpnet-prebuild-loads ' + (a.engine || ''));`;
 
+/**
+ * Why the binary does not load on this machine's Node, or undefined when it does.
+ * @param {string} file
+ */
 function loadOnLinux(file) {
   if (`${process.platform}-${process.arch}` !== 'linux-x64')
     return `cannot load a linux-x64 binary on ${process.platform}-${process.arch}; check on a linux-x64 machine`;
@@ -38,12 +46,16 @@ function loadOnLinux(file) {
   return `does not load: ${(r.stderr || r.stdout || `exit ${r.status ?? r.signal}`).trim().split('\n')[0]}`;
 }
 
+/**
+ * Why the binary does not load in Windows Node under Wine, or undefined when it does.
+ * @param {string} file
+ */
 function loadUnderWine(file) {
   let host;
   try {
     host = require('../wine/host');
   } catch (err) {
-    return `cannot start Wine: ${err.message}`;
+    return `cannot start Wine: ${err instanceof Error ? err.message : String(err)}`;
   }
   const dir = path.join(host.stageDir, 'prebuild-check');
   fs.rmSync(dir, { recursive: true, force: true });
@@ -66,7 +78,7 @@ function main() {
   const problems = [];
   for (const tuple of REQUIRED) {
     const found = findPrebuild(tuple);
-    if (found.problem) {
+    if (found.file === undefined) {
       problems.push(found.problem);
       continue;
     }

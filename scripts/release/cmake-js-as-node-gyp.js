@@ -15,6 +15,10 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..');
 
+/**
+ * @param {string} message
+ * @returns {never}
+ */
 function fail(message) {
   console.error(`cmake-js-as-node-gyp: ${message}`);
   process.exit(1);
@@ -24,6 +28,7 @@ const [command, ...rest] = process.argv.slice(2);
 if (command !== 'rebuild' && command !== 'build') {
   fail(`only "rebuild" and "build" are supported (prebuildify's calls), got ${JSON.stringify(command)}`);
 }
+/** @param {string} name */
 const option = (name) => {
   const hit = rest.find((a) => a.startsWith(`--${name}=`));
   return hit === undefined ? undefined : hit.slice(name.length + 3);

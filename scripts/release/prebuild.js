@@ -21,6 +21,12 @@ const hostOnly = process.argv.includes('--host-only');
 const tuple = `${process.platform}-${process.arch}`;
 const hostDir = path.join(root, 'prebuilds', tuple);
 
+/**
+ * Runs node with args; exits if it fails, else returns the seconds it took.
+ * @param {string} label
+ * @param {string[]} args
+ * @param {import('node:child_process').SpawnSyncOptions} [options]
+ */
 function run(label, args, options = {}) {
   const started = Date.now();
   const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', ...options });

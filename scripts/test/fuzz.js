@@ -14,13 +14,31 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { root, ensure, run } = require('../../test/core/native-test-tools');
 
+// The C++ targets, and the sources each links besides test/fuzz/fuzz_<name>.cpp.
+/** @type {Record<string, string[]>} */
 const cppTargets = {
   packet_assembler: ['native/core/packet_assembler.cpp'],
   outbound_batch: ['native/core/outbound_batch.cpp'],
 };
 const jsTargets = ['chat_decoders'];
 
+/**
+ * @typedef {object} FuzzResult
+ * @property {string} target
+ * @property {string} engine
+ * @property {number} seconds
+ * @property {number | undefined} execs
+ * @property {number | undefined} execsPerSecond
+ * @property {number | undefined} [newUnits]
+ * @property {{ edges: number, features: number }} [coverage] the final coverage (C++ targets only)
+ * @property {number} [corpus] inputs in the working corpus and the seeds
+ * @property {string[]} crashes the inputs kept, or why the run failed
+ * @property {boolean} ok
+ */
+
+/** @param {string[]} argv */
 function parseArgs(argv) {
+  /** @type {{ seconds: number, targets: string[], help?: boolean }} */
   const out = { seconds: 30, targets: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -43,10 +61,12 @@ function parseArgs(argv) {
   return out;
 }
 
+/** @param {string[]} files */
 function newestMtime(files) {
   return Math.max(...files.map((f) => fs.statSync(f).mtimeMs));
 }
 
+/** @param {string} name */
 function buildCppTarget(name) {
   const outDir = path.join(root, 'build-fuzz');
   fs.mkdirSync(outDir, { recursive: true });
@@ -76,6 +96,11 @@ function buildCppTarget(name) {
   return binary;
 }
 
+/**
+ * @param {string} name
+ * @param {number} seconds
+ * @returns {FuzzResult}
+ */
 function runCppTarget(name, seconds) {
   const binary = buildCppTarget(name);
   const seeds = path.join(root, 'test', 'fuzz', 'corpus', name);
@@ -100,6 +125,7 @@ function runCppTarget(name, seconds) {
     { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1', UBSAN_OPTIONS: 'print_stacktrace=1' }, maxBuffer: 64 << 20 },
   );
   const log = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  /** @param {string} key */
   const stat = (key) => {
     const m = log.match(new RegExp(`stat::${key}:\\s+(\\d+)`));
     return m ? Number(m[1]) : undefined;
@@ -107,6 +133,7 @@ function runCppTarget(name, seconds) {
   // The last status line holds the final coverage (edges) and features.
   const status = [...log.matchAll(/cov: (\d+) ft: (\d+)/g)].pop();
   const crashes = fs.readdirSync(artifacts).filter((f) => !before.has(f));
+  /** @type {FuzzResult} */
   const result = {
     target: name,
     engine: 'libFuzzer + ASan + UBSan',
@@ -132,6 +159,11 @@ function runCppTarget(name, seconds) {
   return result;
 }
 
+/**
+ * @param {string} name
+ * @param {number} seconds
+ * @returns {FuzzResult}
+ */
 function runJsTarget(name, seconds) {
   const report = path.join(root, 'build-fuzz', `${name}.json`);
   fs.mkdirSync(path.dirname(report), { recursive: true });
@@ -159,7 +191,7 @@ function main() {
   try {
     args = parseArgs(process.argv.slice(2));
   } catch (err) {
-    console.error(`fuzz: ${err.message}\nusage: npm run fuzz -- --seconds N [--target NAME ...]`);
+    console.error(`fuzz: ${err instanceof Error ? err.message : String(err)}\nusage: npm run fuzz -- --seconds N [--target NAME ...]`);
     process.exit(2);
   }
   if (args.help) {

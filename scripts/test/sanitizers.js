@@ -25,6 +25,7 @@ if (process.platform !== 'linux') {
 
 const ubsanOptions = 'print_stacktrace=1:halt_on_error=1';
 
+/** @param {string} name */
 function sanitizerRuntime(name) {
   const r = spawnSync('gcc', [`-print-file-name=${name}`], { encoding: 'utf8' });
   const file = r.status === 0 ? r.stdout.trim() : '';

@@ -15,6 +15,14 @@ const path = require('node:path');
 const tools = require('../wine/tools');
 const winHost = require('../wine/host');
 
+/**
+ * Runs fn and adds how long it took to timings.
+ * @template T
+ * @param {string} label
+ * @param {[string, number][]} timings
+ * @param {() => T} fn
+ * @returns {T}
+ */
 function timed(label, timings, fn) {
   const t0 = Date.now();
   const r = fn();
@@ -22,14 +30,22 @@ function timed(label, timings, fn) {
   return r;
 }
 
-/** The variables env sets or changes relative to this process's environment; null for one it removes. */
+/**
+ * The variables env sets or changes relative to this process's environment; null for one it removes.
+ * @param {NodeJS.ProcessEnv} env
+ */
 function envChanges(env) {
+  /** @type {Record<string, string | undefined | null>} */
   const changes = Object.fromEntries(Object.entries(env).filter(([k, v]) => process.env[k] !== v));
   for (const k of Object.keys(process.env)) if (!(k in env)) changes[k] = null;
   return changes;
 }
 
-/** Sends the host an 'exit' request; resolves when it answered or after a while. */
+/**
+ * Sends the host an 'exit' request; resolves when it answered or after a while.
+ * @param {number} port
+ * @returns {Promise<void>}
+ */
 function askHostToExit(port) {
   return new Promise((resolve) => {
     const sock = net.connect(port, '127.0.0.1');
@@ -49,6 +65,7 @@ async function main() {
   const linuxHost = args.includes('--linux-host');
   const build = !args.includes('--no-build') && !linuxHost;
   const vitestArgs = args.filter((a) => a !== '--no-build' && a !== '--linux-host');
+  /** @type {[string, number][]} */
   const timings = [];
   const t0 = Date.now();
   const expectEngine = linuxHost ? 'libuv' : 'iocp';

@@ -20,7 +20,20 @@ const nodeDir = path.join(tools.cacheDir, 'node');
 const prefixDir = path.join(tools.cacheDir, 'prefix');
 const stageDir = path.join(tools.cacheDir, 'stage');
 
+/** @typedef {{ command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv }} HostCommand */
+/** @typedef {{ code: number | null, signal: NodeJS.Signals | null }} Exit */
+/** @typedef {{ logFile: string, ready: RegExp, timeoutMs?: number }} StartOptions */
+/**
+ * @typedef {object} Started
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {RegExpExecArray} match the log's first match of `ready`
+ * @property {number} startMs how long it took to be ready
+ * @property {Promise<Exit>} exited
+ * @property {string} logFile
+ */
+
 function wineEnv() {
+  /** @type {NodeJS.ProcessEnv} */
   const env = { ...process.env, WINEPREFIX: prefixDir, WINEARCH: 'win64', WINEDEBUG: '-all' };
   // Wine has nothing to show; without a display it stays headless.
   delete env.DISPLAY;
@@ -50,23 +63,30 @@ function ensureWindowsNode() {
   return exe;
 }
 
-/** A 64-bit Wine prefix that reports Windows 10. */
+/** A 64-bit Wine prefix that reports Windows 10; returns the Wine loader. */
 function ensurePrefix() {
-  tools.ensureWine();
+  const wine = tools.ensureWine();
   const stamp = path.join(prefixDir, '.iocpnet-win10');
-  if (fs.existsSync(stamp)) return;
+  if (fs.existsSync(stamp)) return wine;
   tools.log(`creating the Wine prefix ${prefixDir} (once; takes a few seconds)`);
   fs.mkdirSync(prefixDir, { recursive: true });
   const env = wineEnv();
-  const quiet = { env, stdio: ['ignore', 'ignore', 'ignore'] };
-  spawnSync(tools.wineLoader(), ['wineboot', '--init'], quiet);
-  spawnSync(tools.wineLoader(), ['winecfg', '/v', 'win10'], quiet);
-  const v = spawnSync(tools.wineLoader(), ['winecfg', '/v'], { env, encoding: 'utf8' });
+  /** @type {import('node:child_process').SpawnSyncOptions} */
+  const quiet = { env, stdio: 'ignore' };
+  spawnSync(wine, ['wineboot', '--init'], quiet);
+  spawnSync(wine, ['winecfg', '/v', 'win10'], quiet);
+  const v = spawnSync(wine, ['winecfg', '/v'], { env, encoding: 'utf8' });
   if (!/win10/.test(v.stdout ?? '')) throw new Error(`winecfg did not set Windows 10 in ${prefixDir}: ${v.stdout} ${v.stderr}`);
   fs.writeFileSync(stamp, 'win10\n');
+  return wine;
 }
 
+/**
+ * @param {string} dir
+ * @returns {string[]}
+ */
 function listTs(dir) {
+  /** @type {string[]} */
   const out = [];
   if (!fs.existsSync(dir)) return out;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -116,17 +136,23 @@ function stage({ withPrebuild = true } = {}) {
 
 /**
  * How to run `node.exe <script> ...args` from the stage under Wine:
- * { command, args, cwd, env }. Stdout and stderr must go to a file.
+ * Stdout and stderr must go to a file.
+ * @param {string} script a path inside the stage
+ * @param {string[]} [args]
+ * @returns {HostCommand}
  */
 function windowsCommand(script, args = []) {
   const exe = ensureWindowsNode();
-  ensurePrefix();
-  return { command: tools.wineLoader(), args: [exe, path.join(stageDir, script), ...args], cwd: stageDir, env: wineEnv() };
+  const wine = ensurePrefix();
+  return { command: wine, args: [exe, path.join(stageDir, script), ...args], cwd: stageDir, env: wineEnv() };
 }
 
 /**
  * The same script on this machine's Node and the libuv addon of build/Release,
  * to compare the engines on one suite.
+ * @param {string} script a path inside the stage
+ * @param {string[]} [args]
+ * @returns {HostCommand}
  */
 function linuxCommand(script, args = []) {
   const addon = path.join(tools.root, 'build', 'Release', 'iocpnet.node');
@@ -143,17 +169,23 @@ function linuxCommand(script, args = []) {
  * Starts a command from windowsCommand/linuxCommand with its output in
  * logFile, and resolves once a line of the log matches ready (a RegExp);
  * rejects if the process exits first or timeoutMs pass.
+ * @param {HostCommand} cmd
+ * @param {StartOptions} options
+ * @returns {Promise<Started>}
  */
 function startLogged(cmd, { logFile, ready, timeoutMs = 60000 }) {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = fs.openSync(logFile, 'w');
   const child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env: cmd.env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
+  /** @type {Exit | null} */
   let exited = null;
+  /** @type {Promise<Exit>} */
   const exitPromise = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
+      const exit = { code, signal };
+      exited = exit;
+      resolve(exit);
     });
   });
   const started = Date.now();
@@ -177,7 +209,12 @@ function startLogged(cmd, { logFile, ready, timeoutMs = 60000 }) {
   });
 }
 
-/** startLogged for `node.exe <script>` under Wine. */
+/**
+ * startLogged for `node.exe <script>` under Wine.
+ * @param {string} script
+ * @param {string[]} args
+ * @param {StartOptions} opts
+ */
 function startScript(script, args, opts) {
   return startLogged(windowsCommand(script, args), opts);
 }

@@ -19,10 +19,15 @@ const cacheDir = process.env.IOCPNET_WIN_CACHE
   ? path.resolve(process.env.IOCPNET_WIN_CACHE)
   : path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'iocpnet-win');
 
+/** @param {string} msg */
 function log(msg) {
   process.stderr.write(`[win] ${msg}\n`);
 }
 
+/**
+ * The executable `cmd` on PATH, or null.
+ * @param {string} cmd
+ */
 function which(cmd) {
   for (const dir of (process.env.PATH || '').split(path.delimiter)) {
     if (!dir) continue;
@@ -37,6 +42,12 @@ function which(cmd) {
   return null;
 }
 
+/**
+ * Runs a command (output inherited unless opts say otherwise); throws if it fails.
+ * @param {string} cmd
+ * @param {readonly string[]} args
+ * @param {import('node:child_process').SpawnSyncOptions} [opts]
+ */
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
   if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
@@ -44,12 +55,14 @@ function run(cmd, args, opts = {}) {
   return r;
 }
 
+/** @typedef {{ command: string, package: string, found: () => boolean }} CommandNeed */
+
 let aptUpdated = false;
 
 /**
  * Installs the Debian packages whose commands are missing, when running as
  * root with apt-get; otherwise says what to install and fails.
- * needs: [{ command, package }]
+ * @param {CommandNeed[]} needs
  */
 function ensureCommands(needs) {
   const missing = needs.filter((n) => !n.found());
@@ -70,6 +83,11 @@ function ensureCommands(needs) {
   if (still.length > 0) throw new Error(`still missing after apt-get: ${still.map((n) => n.command).join(', ')}`);
 }
 
+/**
+ * @param {string} command
+ * @param {string} pkg the Debian package that provides it
+ * @returns {CommandNeed}
+ */
 function commandNeed(command, pkg) {
   return { command, package: pkg, found: () => which(command) !== null };
 }
@@ -101,11 +119,15 @@ function wineServer() {
   return null;
 }
 
+/** Installs Wine when it is missing (see ensureCommands); returns the 64-bit loader. */
 function ensureWine() {
   ensureCommands([
     { command: 'wine64', package: 'wine64', found: () => wineLoader() !== null },
     { command: 'wine', package: 'wine', found: () => which('wine') !== null },
   ]);
+  const loader = wineLoader();
+  if (loader === null) throw new Error('no 64-bit Wine loader after installing wine64');
+  return loader;
 }
 
 module.exports = {

@@ -9,16 +9,21 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..');
 
+/** @param {string} name */
 function commandExists(name) {
   return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** @param {string[]} paths */
 function anyFileExists(paths) {
   return paths.some((p) => fs.existsSync(p));
 }
 
+/** @typedef {{ present: () => boolean, apt: string | (() => string) }} Requirement */
+
 // What each requirement looks like when present, and the Debian package
 // that provides it.
+/** @satisfies {Record<string, Requirement>} */
 const requirements = {
   cmake: { present: () => commandExists('cmake'), apt: 'cmake' },
   'c++': { present: () => commandExists('c++') || commandExists('g++'), apt: 'g++' },
@@ -53,16 +58,27 @@ const requirements = {
   },
 };
 
+/** @typedef {keyof typeof requirements} RequirementName */
+
 /**
  * Ensures every named requirement is present. As root with apt-get, missing
  * packages are installed (apt-get update once first); otherwise the process
  * exits with a message naming the packages to install.
+ * @param {RequirementName[]} names
+ * @param {string} what what needs them, for the messages
  */
 function ensure(names, what) {
   const missing = () => names.filter((n) => !requirements[n].present());
   let lacking = missing();
   if (lacking.length === 0) return;
-  const packagesOf = (list) => [...new Set(list.map((n) => (typeof requirements[n].apt === 'function' ? requirements[n].apt() : requirements[n].apt)))];
+  /** @param {RequirementName} n */
+  const aptOf = (n) => {
+    /** @type {Requirement} */
+    const r = requirements[n];
+    return typeof r.apt === 'function' ? r.apt() : r.apt;
+  };
+  /** @param {RequirementName[]} list */
+  const packagesOf = (list) => [...new Set(list.map(aptOf))];
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !commandExists('apt-get')) {
     console.error(
@@ -86,7 +102,12 @@ function ensure(names, what) {
   }
 }
 
-/** Runs a command with inherited output; exits with its status if it fails. */
+/**
+ * Runs a command with inherited output; exits with its status if it fails.
+ * @param {string} cmd
+ * @param {readonly string[]} args
+ * @param {import('node:child_process').SpawnSyncOptions} [options]
+ */
 function run(cmd, args, options = {}) {
   const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...options });
   if (r.error) {
@@ -108,7 +129,8 @@ function jobs() {
 
 /**
  * Configures and builds test/core into buildDir (sanitize: '', 'address' or
- * 'thread'), then runs ctest there. extraCtestArgs select tests (-R ...).
+ * 'thread'), then runs ctest there. ctestArgs select tests (-R ...).
+ * @param {{ buildDir: string, sanitize?: '' | 'address' | 'thread', ctestArgs?: string[], env?: NodeJS.ProcessEnv }} options
  */
 function buildAndTestCore({ buildDir, sanitize = '', ctestArgs = [], env = process.env }) {
   ensure(['cmake', 'c++', 'make', 'libuv'], 'The C++ core tests');
