@@ -64,6 +64,8 @@ export interface LoadgenReport {
   setup_s: number;
   duration_s: number;
   throughput: { name: string; value: number };
+  /** Requests sent per second of the measured window (chat messages in the chat scenarios). */
+  requests_per_s: number;
   latency_us: { name: string; count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   errors: Record<string, number>;
   disconnect_notify: Record<string, number>;

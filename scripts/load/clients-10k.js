@@ -17,8 +17,56 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./harness.js');
 
-const DEFAULTS = { clients: 10000, roomUsers: 10, rate: 0.2, warmupS: 10, durationS: 60, backend: 'native', threads: 1, json: undefined };
+/** @typedef {import('../../bench/proc-stats').ProcessSample} ProcessSample */
+/**
+ * @typedef {object} Options
+ * @property {number} clients
+ * @property {number} roomUsers
+ * @property {number} rate chats per second per client
+ * @property {number} warmupS
+ * @property {number} durationS
+ * @property {'native' | 'js'} backend
+ * @property {number} threads load generator threads
+ * @property {string} [json]
+ */
+/**
+ * @typedef {object} Summary
+ * @property {'native' | 'js'} backend
+ * @property {number} clients
+ * @property {number} rooms
+ * @property {number} roomUsers
+ * @property {number} ratePerClient
+ * @property {number} setupS
+ * @property {number} chatsPerS
+ * @property {number} notifiesPerS
+ * @property {Record<string, number>} latencyMs p50, p90, p99, p999 and max
+ * @property {number} latencySamples
+ * @property {Record<string, number>} errors the load generator's error counters
+ * @property {number | undefined} serverFdsReady
+ * @property {number | null} serverRssBaseMiB
+ * @property {number | null} serverRssReadyMiB
+ * @property {number | null} serverPeakRssMiB
+ * @property {number | null} serverCpuPct
+ * @property {number} loadgenCpuPct
+ * @property {boolean} pass
+ * @property {string[]} failures
+ */
 
+const DEFAULTS = {
+  clients: 10000,
+  roomUsers: 10,
+  rate: 0.2,
+  warmupS: 10,
+  durationS: 60,
+  backend: /** @type {'native' | 'js'} */ ('native'),
+  threads: 1,
+  json: undefined,
+};
+
+/**
+ * @param {string[]} argv
+ * @returns {Options}
+ */
 function parseArgs(argv) {
   const cmd = scriptProgram('clients-10k', 'Holds concurrent chat clients, each logged in and in a room, chatting at a low rate.')
     .option('--clients <n>', 'concurrent clients, each logged in and in a room', numberIn(1, 60000), DEFAULTS.clients)
@@ -30,7 +78,8 @@ function parseArgs(argv) {
     .option('--threads <n>', 'load generator threads', numberIn(1, 16), DEFAULTS.threads)
     .option('--json <file>', "write the summary and the load generator's report to FILE")
     .parse(argv, { from: 'user' });
-  const o = cmd.opts();
+  // The shape the options above give (commander's opts<T>()).
+  const o = /** @type {Options} */ (cmd.opts());
   if (o.clients % o.roomUsers !== 0) cmd.error('--clients must be a multiple of --room-users', { exitCode: 2 });
   return o;
 }
@@ -39,7 +88,9 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux') throw new Error('Linux only');
   ensureCompiled();
+  /** @type {typeof import('../../bench/proc-stats')} */
   const procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
+  /** @type {typeof import('../../bench/loadgen-build')} */
   const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
   const loadgen = ensureLoadgen(ROOT, log);
 
@@ -52,12 +103,16 @@ async function main() {
   server.child.once('exit', () => (serverExited = true));
   log(`server pid ${pid} (${o.backend}) on 127.0.0.1:${port}, limit ${limit} connections, ${rooms} rooms of ${o.roomUsers}`);
 
+  /** @type {Summary | undefined} */
   let summary;
+  /** @type {import('./harness.js').LoadgenReport | undefined} */
   let report;
+  /** @type {string[]} */
   const failures = [];
   try {
     await sleep(300);
     const base = procStats.sample(pid);
+    /** @type {{ ready?: ProcessSample, readyFds?: number, start?: ProcessSample, end?: ProcessSample, endFds?: number }} */
     const at = {};
     const run = runLoadgen(
       loadgen,
@@ -117,6 +172,7 @@ async function main() {
     if (Object.keys(report.disconnect_notify).length > 0) failures.push(`clients were disconnected: ${JSON.stringify(report.disconnect_notify)}`);
     if (report.latency_us.count === 0) failures.push('no chat latency was recorded');
 
+    const latency = report.latency_us;
     const window = at.start && at.end ? (at.end.atMs - at.start.atMs) / 1000 : undefined;
     summary = {
       backend: o.backend,
@@ -127,7 +183,7 @@ async function main() {
       setupS: report.setup_s,
       chatsPerS: report.requests_per_s,
       notifiesPerS: report.throughput.value,
-      latencyMs: Object.fromEntries(['p50', 'p90', 'p99', 'p999', 'max'].map((k) => [k, report.latency_us[k] / 1000])),
+      latencyMs: Object.fromEntries(/** @type {const} */ (['p50', 'p90', 'p99', 'p999', 'max']).map((k) => [k, latency[k] / 1000])),
       latencySamples: report.latency_us.count,
       errors: report.errors,
       serverFdsReady: at.readyFds,
@@ -150,6 +206,10 @@ async function main() {
   if (o.json) fs.writeFileSync(o.json, `${JSON.stringify({ summary, loadgen: report }, null, 1)}\n`);
   const s = summary;
   const l = s.latencyMs;
+  /**
+   * @param {number | null | undefined} x
+   * @param {number} [d] decimals
+   */
   const fmt = (x, d = 1) => (x === null || x === undefined ? '?' : x.toFixed(d));
   console.log(
     `clients-10k ${s.pass ? 'PASS' : 'FAIL'}: ${s.backend}, ${s.clients} clients in ${s.rooms} rooms of ${s.roomUsers}, ready in ${fmt(s.setupS)} s; ` +

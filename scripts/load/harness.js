@@ -12,9 +12,25 @@ const { Command, InvalidArgumentError } = require('commander');
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
+/** @typedef {import('../../bench/scenarios').LoadgenReport} LoadgenReport */
+/** @typedef {{ backend: 'native' | 'js', roomUsers: number, nodeFlags?: string, serverLog?: string }} ServerSettings */
+/**
+ * @typedef {object} ChatServerChild
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {number} pid
+ * @property {number} port
+ * @property {string[]} output the last 50 lines it printed
+ */
+/** @typedef {{ code: number | null, report: LoadgenReport | undefined, stderr: string[] }} LoadgenResult */
+
 // ---- command line ----
 
-/** A commander parser for a number in [min, max]. */
+/**
+ * A commander parser for a number in [min, max].
+ * @param {number} min
+ * @param {number} max
+ * @returns {(value: string) => number}
+ */
 function numberIn(min, max) {
   return (value) => {
     const n = Number(value);
@@ -23,12 +39,21 @@ function numberIn(min, max) {
   };
 }
 
+/**
+ * A commander parser for --backend.
+ * @param {string} value
+ * @returns {'native' | 'js'}
+ */
 function backendName(value) {
   if (value !== 'native' && value !== 'js') throw new InvalidArgumentError("expected 'native' or 'js'");
   return value;
 }
 
-/** A commander program whose usage errors exit with 2, as these scripts promise. */
+/**
+ * A commander program whose usage errors exit with 2, as these scripts promise.
+ * @param {string} name
+ * @param {string} description
+ */
 function scriptProgram(name, description) {
   return new Command(name)
     .description(description)
@@ -38,6 +63,11 @@ function scriptProgram(name, description) {
 
 // ---- build ----
 
+/**
+ * The newest modification time of a .ts file under dir.
+ * @param {string} dir
+ * @returns {number}
+ */
 function newest(dir) {
   let t = 0;
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -65,13 +95,21 @@ function ensureCompiled() {
 // ---- output ----
 
 const t0 = Date.now();
+/** @param {string} line */
 function log(line) {
   process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
 }
 
 // ---- the server ----
 
-/** Starts `iocpnet chat-server` with a raised descriptor limit; resolves { child, pid, port, output }. */
+/**
+ * Starts `iocpnet chat-server` with a raised descriptor limit.
+ * @param {ServerSettings} o
+ * @param {number} maxRooms
+ * @param {number} maxConnections
+ * @param {string[]} [extra] more chat-server flags
+ * @returns {Promise<ChatServerChild>}
+ */
 function startServer(o, maxRooms, maxConnections, extra = []) {
   const args = [
     path.join(ROOT, 'dist', 'lib', 'cli.js'),
@@ -96,8 +134,10 @@ function startServer(o, maxRooms, maxConnections, extra = []) {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  /** @type {string[]} */
   const output = [];
   const logFile = o.serverLog ? fs.createWriteStream(o.serverLog) : undefined;
+  /** @param {string} line */
   const keep = (line) => {
     if (logFile) logFile.write(`${line}\n`);
     output.push(line);
@@ -105,6 +145,7 @@ function startServer(o, maxRooms, maxConnections, extra = []) {
   };
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error('the server did not print "listening on" within 30 s')), 30000);
+    /** @param {Error} err */
     const fail = (err) => {
       clearTimeout(timer);
       child.kill('SIGKILL');
@@ -113,7 +154,7 @@ function startServer(o, maxRooms, maxConnections, extra = []) {
     readline.createInterface({ input: child.stdout }).on('line', (line) => {
       keep(line);
       const m = /listening on (\S+):(\d+)/.exec(line);
-      if (m) {
+      if (m && child.pid !== undefined) {
         clearTimeout(timer);
         resolve({ child, pid: child.pid, port: Number(m[2]), output });
       }
@@ -123,19 +164,34 @@ function startServer(o, maxRooms, maxConnections, extra = []) {
   });
 }
 
+/**
+ * The process's open descriptors, from /proc.
+ * @param {number} pid
+ */
 function fdCount(pid) {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/**
+ * @param {number} ms
+ * @returns {Promise<void>}
+ */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts the load generator: onReady gets its @ready line, onEnd is called at
- * @measure-end, and done resolves with { code, report (its JSON), stderr }.
+ * @measure-end, and done resolves with its exit code, its JSON report and what
+ * else it printed on stderr.
+ * @param {string} binary
+ * @param {string[]} args
+ * @param {(line: string) => void} onReady
+ * @param {() => void} onEnd
+ * @returns {{ child: import('node:child_process').ChildProcess, done: Promise<LoadgenResult> }}
  */
 function runLoadgen(binary, args, onReady, onEnd) {
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
+  /** @type {string[]} */
   const stderr = [];
   child.stdout.setEncoding('utf8').on('data', (s) => (stdout += s));
   readline.createInterface({ input: child.stderr }).on('line', (line) => {
@@ -143,8 +199,10 @@ function runLoadgen(binary, args, onReady, onEnd) {
     else if (line.startsWith('@measure-end')) onEnd();
     else if (!line.startsWith('@')) stderr.push(line);
   });
+  /** @type {Promise<LoadgenResult>} */
   const done = new Promise((resolve) => {
     child.on('close', (code) => {
+      /** @type {LoadgenReport | undefined} */
       let report;
       try {
         report = JSON.parse(stdout);
