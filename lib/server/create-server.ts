@@ -1,5 +1,5 @@
 import type { Backend, BackendSink } from '../backends/backend';
-import { JsBackend } from '../backends/js';
+import { JsBackend } from '../backends/js/js-backend';
 import { NativeBackend } from '../backends/native/native-backend';
 import { Server } from './server';
 import type { ResolvedServerOptions, ServerOptions } from './types';

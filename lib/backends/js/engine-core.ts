@@ -1,0 +1,446 @@
+import type * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, type DisconnectReason } from '../../contract';
+import { encodePacket } from '../../protocol';
+import type { ResolvedServerOptions, ServerStats } from '../../server/types';
+import type { BackendSink } from '../backend';
+import { emptyStats } from '../stats';
+import { ConnectionTable } from './connection-table';
+import { PacketAssembler, type PacketSink } from './packet-assembler';
+import { SendQueue } from './send-queue';
+
+const enum Phase {
+  /** Reading and sending. */
+  Open,
+  /** FIN queued behind the last packets; input is read and discarded until the peer closes or the deadline passes. */
+  Closing,
+  /** The socket is destroyed or closed; the slot is freed on 'close'. */
+  Dead,
+}
+
+/** Broadcast bodies from this size are encoded once and shared by every receiver's write instead of copied. */
+const SHARE_MIN = 1024;
+
+/** The DISCONNECT_NOTIFY bodies (u16 reason), by code. */
+const NOTIFY_BODY: Uint8Array[] = [];
+for (const code of Object.values(DisconnectCode)) NOTIFY_BODY[code] = new Uint8Array([code & 0xff, code >>> 8]);
+
+/** The whole DISCONNECT_NOTIFY(code) packet, for a socket that never became a connection. */
+export function disconnectNotifyPacket(code: number): Buffer {
+  return encodePacket(PacketId.DISCONNECT_NOTIFY, NOTIFY_BODY[code]);
+}
+
+/**
+ * One accepted socket: its phase, framing and send queue. Owned by the
+ * EngineCore that adopted it; JS main thread only.
+ */
+export class JsConnection {
+  phase = Phase.Open;
+  /** Index in EngineCore's list of live connections. */
+  listIndex = -1;
+  lastActivity: number;
+  /** When a Closing connection is destroyed if the peer has not finished. */
+  deadline = 0;
+  /** Listed in EngineCore's connections with bytes waiting for flush(). */
+  dirty = false;
+  readonly assembler: PacketAssembler;
+  readonly queue: SendQueue;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    now: number,
+    maxPacketSize: number,
+    counters: { bytesOut: number },
+  ) {
+    this.lastActivity = now;
+    this.assembler = new PacketAssembler(maxPacketSize);
+    this.queue = new SendQueue(counters);
+  }
+}
+
+/**
+ * The socket-independent half of the js backend, as native/core's
+ * EngineCore: the connection life cycle (connect, the close state machine,
+ * the disconnects reported once), system packets (PING answered here),
+ * maxSendQueueBytes, the commands of the Backend interface, and one timer
+ * per server for the idle sweep and the close deadlines. The node:net glue
+ * (JsBackend) derives from it, owns the listening server and feeds it the
+ * sockets' events. JS main thread only.
+ */
+export abstract class EngineCore implements PacketSink<JsConnection> {
+  readonly #sink: BackendSink;
+  readonly #idleTimeoutMs: number;
+  readonly #maxPacketSize: number;
+  readonly #maxSendQueueBytes: number;
+  protected readonly closeTimeoutMs: number;
+  readonly #stats: ServerStats = emptyStats();
+  #open = 0;
+  readonly #table: ConnectionTable<JsConnection>;
+  /** Every connection whose socket is not closed yet, in no order. */
+  readonly #live: JsConnection[] = [];
+  /** Connections with bytes waiting for flush(). */
+  readonly #dirty: JsConnection[] = [];
+
+  /**
+   * Disconnects waiting to be reported. They are reported at the end of the
+   * current socket callback, or from setImmediate when application code
+   * caused them, so that a handler never sees 'disconnect' from inside its
+   * own send() or close().
+   */
+  readonly #gone: Array<{ id: number; reason: DisconnectReason }> = [];
+  /** Nonzero while a socket callback or a report is running. */
+  #depth = 0;
+  #immediate: NodeJS.Immediate | undefined;
+  readonly #onImmediate = (): void => {
+    this.#immediate = undefined;
+    this.endBatch(false);
+  };
+  #ticker: NodeJS.Timeout | undefined;
+
+  constructor(options: ResolvedServerOptions, sink: BackendSink) {
+    this.#sink = sink;
+    this.#maxPacketSize = options.maxPacketSize;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#maxSendQueueBytes = options.maxSendQueueBytes;
+    this.closeTimeoutMs = options.closeTimeoutMs;
+    this.#table = new ConnectionTable(options.maxConnections);
+  }
+
+  // ---- the Backend commands ----
+
+  send(id: number, packetId: number, body: Uint8Array): boolean {
+    const c = this.#lookup(id);
+    if (c === undefined) {
+      this.#stats.staleRefused++;
+      return false;
+    }
+    const size = HEADER_SIZE + body.length;
+    if (!this.#admit(c, size)) return false;
+    this.#stats.packetsOut++;
+    this.#append(c, packetId, body, 0, body.length, size);
+    return true;
+  }
+
+  broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number {
+    const size = HEADER_SIZE + body.length;
+    const shared = body.length >= SHARE_MIN && ids.length > 1 ? encodePacket(packetId, body) : null;
+    let sent = 0;
+    for (let i = 0; i < ids.length; i++) {
+      const c = this.#lookup(ids[i]);
+      if (c === undefined) {
+        this.#stats.staleRefused++;
+        continue;
+      }
+      if (!this.#admit(c, size)) continue;
+      this.#stats.packetsOut++;
+      if (shared !== null) {
+        c.queue.appendShared(shared);
+        this.#markDirty(c);
+      } else {
+        this.#append(c, packetId, body, 0, body.length, size);
+      }
+      sent++;
+    }
+    return sent;
+  }
+
+  /**
+   * 'close' queues DISCONNECT_NOTIFY(code) after what is queued and closes
+   * gracefully; code PROTOCOL_ERROR reports 'protocol_error', any other
+   * 'kicked'. 'destroy' drops what is queued.
+   */
+  closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
+    const c = this.#lookup(id);
+    if (c === undefined) {
+      this.#stats.staleRefused++;
+      return false;
+    }
+    if (mode === 'destroy') {
+      this.#beginClose(c, 'kicked', 0, false);
+    } else {
+      this.#beginClose(c, code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked', code, true);
+    }
+    return true;
+  }
+
+  flush(): void {
+    const dirty = this.#dirty;
+    if (dirty.length === 0) return;
+    for (let i = 0; i < dirty.length; i++) {
+      const c = dirty[i];
+      c.dirty = false;
+      if (c.phase !== Phase.Dead) c.queue.writeTo(c.socket);
+    }
+    dirty.length = 0;
+  }
+
+  stats(): ServerStats {
+    const s = this.#stats;
+    return { ...s, connections: this.#open, closes: { ...s.closes } };
+  }
+
+  // ---- what the socket glue calls ----
+
+  /** Gives socket a connection slot; undefined when maxConnections are open (counted as server_full). */
+  protected adopt(socket: net.Socket): JsConnection | undefined {
+    const id = this.#table.acquire();
+    if (id === 0) {
+      this.#stats.closes.server_full++;
+      return undefined;
+    }
+    const c = new JsConnection(id, socket, performance.now(), this.#maxPacketSize, this.#stats);
+    this.#table.set(c);
+    c.listIndex = this.#live.length;
+    this.#live.push(c);
+    return c;
+  }
+
+  /** Reports an adopted connection to the sink, once its socket's events are wired. */
+  protected connected(c: JsConnection, remoteAddress: string, remotePort: number): void {
+    this.#open++;
+    this.#stats.accepted++;
+    this.#depth++;
+    try {
+      this.#sink.onConnect(c.id, remoteAddress, remotePort);
+    } finally {
+      this.#depth--;
+    }
+    this.endBatch(true);
+  }
+
+  /** A read: framed in place, its packets handed over at once. */
+  protected received(c: JsConnection, chunk: Buffer): void {
+    this.#stats.bytesIn += chunk.length;
+    // A closing connection keeps reading so that the peer's FIN is seen; its bytes are discarded.
+    if (c.phase !== Phase.Open) return;
+    c.lastActivity = performance.now();
+    this.#depth++;
+    try {
+      if (!c.assembler.feed(chunk, this, c)) this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
+    } finally {
+      this.#depth--;
+    }
+    this.endBatch(true);
+  }
+
+  /** @internal PacketSink: one whole packet; returns whether the connection is still open. */
+  onFramed(c: JsConnection, packetId: number, buf: Buffer, start: number, end: number): boolean {
+    this.#stats.packetsIn++;
+    if (packetId >= FIRST_APP_PACKET_ID) {
+      this.#sink.onPacket(c.id, packetId, buf.subarray(start, end));
+    } else if (packetId === PacketId.PING) {
+      if (end - start > MAX_PING_BODY) {
+        this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
+        return false;
+      }
+      this.#stats.pings++;
+      const size = HEADER_SIZE + end - start;
+      if (this.#admit(c, size)) {
+        this.#stats.packetsOut++;
+        this.#append(c, PacketId.PONG, buf, start, end, size);
+      }
+    } else {
+      this.#stats.ignoredSystemPackets++;
+    }
+    return c.phase === Phase.Open;
+  }
+
+  /** The peer's FIN. */
+  protected peerEnded(c: JsConnection): void {
+    if (c.phase !== Phase.Open) return;
+    this.#depth++;
+    try {
+      // What the peer sent before its FIN was answered in earlier batches; that goes out before ours.
+      this.#beginClose(c, 'closed', 0, true);
+    } finally {
+      this.#depth--;
+    }
+    this.endBatch(false);
+  }
+
+  /** A socket error. */
+  protected socketFailed(c: JsConnection): void {
+    if (c.phase === Phase.Open) {
+      this.#depth++;
+      try {
+        this.#beginClose(c, 'reset', 0, false);
+      } finally {
+        this.#depth--;
+      }
+      this.endBatch(false);
+    } else {
+      // node:net destroys a socket after its error.
+      this.#destroy(c);
+    }
+  }
+
+  /** The socket is closed: its slot is free again. */
+  protected socketClosed(c: JsConnection, hadError: boolean): void {
+    if (c.phase === Phase.Open) {
+      this.#depth++;
+      try {
+        this.#beginClose(c, hadError ? 'reset' : 'closed', 0, false);
+      } finally {
+        this.#depth--;
+      }
+    }
+    c.phase = Phase.Dead;
+    c.assembler.reset();
+    c.queue.clear();
+    this.#table.release(c.id);
+    const live = this.#live;
+    const last = live.pop() as JsConnection;
+    if (last !== c) {
+      live[c.listIndex] = last;
+      last.listIndex = c.listIndex;
+    }
+    c.listIndex = -1;
+    this.endBatch(false);
+    this.socketGone();
+  }
+
+  /** Called after each socket closed, once its disconnect is reported. */
+  protected abstract socketGone(): void;
+
+  /** Connections whose sockets are not closed yet. */
+  protected get liveCount(): number {
+    return this.#live.length;
+  }
+
+  /** Begins the 'shutdown' close of every open connection; they are reported from setImmediate. */
+  protected closeAll(): void {
+    for (const c of this.#live.slice()) this.#beginClose(c, 'shutdown', DisconnectCode.SERVER_SHUTDOWN, true);
+  }
+
+  /** Destroys every socket not closed yet. */
+  protected destroyAll(): void {
+    for (const c of this.#live.slice()) if (c.phase !== Phase.Dead) this.#destroy(c);
+  }
+
+  /** Reports what is waiting to be reported before another socket's event. */
+  protected reportPending(): void {
+    if (this.#gone.length > 0) this.endBatch(false);
+  }
+
+  /** Reports queued disconnects, then ends the batch; batch says a batch was delivered and must be ended anyway. */
+  protected endBatch(batch: boolean): void {
+    const gone = this.#gone;
+    if (gone.length > 0) {
+      batch = true;
+      this.#depth++;
+      try {
+        // Handlers may close more connections while this runs; they are reported here too.
+        for (let i = 0; i < gone.length; i++) this.#sink.onDisconnect(gone[i].id, gone[i].reason);
+      } finally {
+        gone.length = 0;
+        this.#depth--;
+      }
+    }
+    if (batch) this.#sink.onBatchEnd();
+    this.flush();
+  }
+
+  /** Starts the one timer that scans every connection. */
+  protected startTicker(): void {
+    const idle = this.#idleTimeoutMs > 0 ? this.#idleTimeoutMs / 4 : 1000;
+    const linger = this.closeTimeoutMs > 0 ? this.closeTimeoutMs / 4 : 10;
+    const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(idle, linger))));
+    // It does not keep the process alive (the listening server does).
+    this.#ticker = setInterval(() => this.#onTick(), tick);
+    this.#ticker.unref();
+  }
+
+  /** Stops the timer and a pending report's setImmediate. */
+  protected stopTimers(): void {
+    if (this.#ticker !== undefined) clearInterval(this.#ticker);
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#ticker = this.#immediate = undefined;
+  }
+
+  // ---- the close state machine ----
+
+  #lookup(id: number): JsConnection | undefined {
+    const c = this.#table.get(id);
+    return c !== undefined && c.phase === Phase.Open ? c : undefined;
+  }
+
+  /** Checks maxSendQueueBytes before size more bytes are queued; closes a slow consumer. */
+  #admit(c: JsConnection, size: number): boolean {
+    if (c.socket.writableLength + c.queue.pendingBytes + size <= this.#maxSendQueueBytes) return true;
+    this.#beginClose(c, 'slow_consumer', 0, false);
+    return false;
+  }
+
+  #append(c: JsConnection, packetId: number, body: Uint8Array, start: number, end: number, size: number): void {
+    c.queue.append(packetId, body, start, end, size);
+    this.#markDirty(c);
+  }
+
+  #markDirty(c: JsConnection): void {
+    if (!c.dirty) {
+      c.dirty = true;
+      this.#dirty.push(c);
+    }
+  }
+
+  /**
+   * Ends an open connection and reports it once. Graceful: what is queued,
+   * then DISCONNECT_NOTIFY(code) unless code is 0, then FIN; the socket is
+   * destroyed when the peer has finished too, or at the close deadline.
+   * Otherwise the socket is destroyed now and what is queued is dropped.
+   */
+  #beginClose(c: JsConnection, reason: DisconnectReason, code: number, graceful: boolean): void {
+    if (c.phase !== Phase.Open) return;
+    this.#open--;
+    this.#stats.closes[reason]++;
+    this.#gone.push({ id: c.id, reason });
+    if (this.#depth === 0 && this.#immediate === undefined) this.#immediate = setImmediate(this.#onImmediate);
+    c.assembler.reset();
+    if (!graceful) {
+      this.#destroy(c);
+      return;
+    }
+    c.phase = Phase.Closing;
+    if (code !== 0) {
+      // The last packet goes out even past maxSendQueueBytes.
+      this.#stats.packetsOut++;
+      const body = NOTIFY_BODY[code];
+      this.#append(c, PacketId.DISCONNECT_NOTIFY, body, 0, body.length, HEADER_SIZE + body.length);
+    }
+    c.queue.writeTo(c.socket);
+    // The FIN follows the queued writes; the peer's FIN (or the deadline) then ends the socket.
+    c.socket.end();
+    c.deadline = performance.now() + this.closeTimeoutMs;
+  }
+
+  #destroy(c: JsConnection): void {
+    c.phase = Phase.Dead;
+    c.queue.clear();
+    c.socket.destroy();
+  }
+
+  /** The idle sweep and the close deadlines. */
+  #onTick(): void {
+    const now = performance.now();
+    const idle = this.#idleTimeoutMs;
+    const live = this.#live;
+    this.#depth++;
+    try {
+      // Closing and destroying never remove from live (only 'close' does), so the loop is stable.
+      for (let i = 0; i < live.length; i++) {
+        const c = live[i];
+        if (c.phase === Phase.Open) {
+          if (idle > 0 && now - c.lastActivity >= idle) {
+            this.#beginClose(c, 'idle_timeout', DisconnectCode.IDLE_TIMEOUT, true);
+          }
+        } else if (c.phase === Phase.Closing && now >= c.deadline) {
+          this.#destroy(c);
+        }
+      }
+    } finally {
+      this.#depth--;
+    }
+    this.endBatch(false);
+  }
+}
