@@ -19,9 +19,29 @@ const net = require('node:net');
 const path = require('node:path');
 const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./harness.js');
 
+/**
+ * @typedef {object} Options
+ * @property {number} minutes
+ * @property {'native' | 'js'} backend
+ * @property {number} users
+ * @property {number} roomUsers
+ * @property {number} rate chats per second per user
+ * @property {number} churn churn loops
+ * @property {number} churnPauseMs
+ * @property {number} sampleS
+ * @property {number} warmupMinutes
+ * @property {number} maxRssSlope
+ * @property {number} maxFdSlope
+ * @property {string} [json]
+ * @property {string} nodeFlags
+ * @property {string} [serverLog]
+ */
+/** @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState */
+/** @typedef {{ t: number, rssKiB: number, fds: number, cpuPct: number, cycles: number }} Sample */
+
 const DEFAULTS = {
   minutes: 3,
-  backend: 'native',
+  backend: /** @type {'native' | 'js'} */ ('native'),
   users: 1000,
   roomUsers: 10,
   rate: 1,
@@ -46,6 +66,10 @@ const DEFAULTS = {
   serverLog: undefined,
 };
 
+/**
+ * @param {string[]} argv
+ * @returns {Options}
+ */
 function parseArgs(argv) {
   const cmd = scriptProgram(
     'soak',
@@ -67,7 +91,8 @@ function parseArgs(argv) {
     .option('--node-flags <flags>', 'flags for the server\'s node, e.g. "--trace-gc"', DEFAULTS.nodeFlags)
     .option('--server-log <file>', 'write what the server prints to FILE')
     .parse(argv, { from: 'user' });
-  const o = cmd.opts();
+  // The shape the options above give (commander's opts<T>()); warmupMinutes is set below when not given.
+  const o = /** @type {Options} */ (cmd.opts());
   if (o.users % o.roomUsers !== 0) cmd.error('--users must be a multiple of --room-users', { exitCode: 2 });
   if (o.warmupMinutes === undefined) o.warmupMinutes = Math.min(5, o.minutes / 3);
   if (o.warmupMinutes >= o.minutes) cmd.error('--warmup-minutes must be shorter than --minutes', { exitCode: 2 });
@@ -78,6 +103,10 @@ function parseArgs(argv) {
 
 const ID = { LOGIN: 201, LOGIN_RES: 202, ENTER: 206, ENTER_RES: 207, LEAVE: 209, LEAVE_RES: 210, CHAT: 214, CHAT_RES: 215, NOTIFY: 3 };
 
+/**
+ * @param {number} id
+ * @param {Buffer} [body]
+ */
 function frame(id, body = Buffer.alloc(0)) {
   const out = Buffer.alloc(5 + body.length);
   out.writeUInt16LE(5 + body.length, 0);
@@ -86,6 +115,7 @@ function frame(id, body = Buffer.alloc(0)) {
   return out;
 }
 
+/** @param {string} userId */
 function loginBody(userId) {
   const b = Buffer.alloc(42);
   b.write(userId, 0, 20, 'utf8');
@@ -93,6 +123,7 @@ function loginBody(userId) {
   return b;
 }
 
+/** @param {number} room */
 function enterBody(room) {
   const b = Buffer.alloc(4);
   b.writeInt32LE(room, 0);
@@ -105,10 +136,14 @@ function enterBody(room) {
  * connection fails or the server closes it.
  */
 class ChurnConnection {
+  /** @param {net.Socket} socket */
   constructor(socket) {
     this.socket = socket;
+    /** @type {Buffer} */
     this.buf = Buffer.alloc(0);
+    /** @type {{ id: number, resolve: (result: number) => void, reject: (err: Error) => void }[]} */
     this.waiting = [];
+    /** @type {Promise<void>} */
     this.ended = new Promise((resolve) => {
       socket.on('close', () => {
         for (const w of this.waiting.splice(0)) w.reject(new Error(`closed while waiting for packet ${w.id}`));
@@ -116,7 +151,7 @@ class ChurnConnection {
       });
     });
     socket.on('error', () => undefined);
-    socket.on('data', (chunk) => {
+    socket.on('data', (/** @type {Buffer} */ chunk) => {
       this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
       while (this.buf.length >= 5) {
         const len = this.buf.readUInt16LE(0);
@@ -134,6 +169,10 @@ class ChurnConnection {
     });
   }
 
+  /**
+   * @param {number} port
+   * @returns {Promise<ChurnConnection>}
+   */
   static open(port) {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ port, host: '127.0.0.1' });
@@ -153,6 +192,13 @@ class ChurnConnection {
     });
   }
 
+  /**
+   * Sends a request; resolves with the Result of the response.
+   * @param {number} id
+   * @param {Buffer} body
+   * @param {number} responseId
+   * @returns {Promise<number>}
+   */
   request(id, body, responseId) {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no response ${responseId} within 10 s`)), 10000);
@@ -176,6 +222,12 @@ class ChurnConnection {
  * A churn loop: the same user id over and over, in one of the churn rooms.
  * Two cycles in three end with ROOM_LEAVE and a FIN, waiting for the
  * server's FIN; every third drops the connection (RST) while in the room.
+ * @param {number} k the loop's number
+ * @param {number} port
+ * @param {number} firstRoom the first churn room
+ * @param {number} rooms churn rooms
+ * @param {Options} o
+ * @param {ChurnState} state
  */
 async function churnLoop(k, port, firstRoom, rooms, o, state) {
   const userId = `churn${k}`;
@@ -211,7 +263,7 @@ async function churnLoop(k, port, firstRoom, rooms, o, state) {
       state.cycles++;
     } catch (err) {
       state.errors++;
-      state.lastError = err.message;
+      state.lastError = err instanceof Error ? err.message : String(err);
       if (c) c.socket.destroy();
       await sleep(200);
     }
@@ -221,7 +273,9 @@ async function churnLoop(k, port, firstRoom, rooms, o, state) {
 
 // ---- /proc ----
 
+/** @type {typeof import('../../bench/proc-stats')} */
 let procStats;
+/** @param {number} pid */
 function sampleServer(pid) {
   const s = procStats.sample(pid);
   if (s === undefined) return undefined;
@@ -234,7 +288,21 @@ function sampleServer(pid) {
   return { atMs: Date.now(), cpuSeconds: s.cpuSeconds, rssKiB: s.rssKiB, fds };
 }
 
-/** Least-squares line through (x, y): slope, intercept, and the residual standard deviation. */
+/**
+ * The server's resident memory; throws when it is gone.
+ * @param {number} pid
+ */
+function serverRssKiB(pid) {
+  const m = procStats.memory(pid);
+  if (m === undefined) throw new Error(`the server (pid ${pid}) is gone`);
+  return m.rssKiB;
+}
+
+/**
+ * Least-squares line through (x, y): slope, intercept, and the residual standard deviation.
+ * @param {number[]} xs
+ * @param {number[]} ys
+ */
 function fitLine(xs, ys) {
   const n = xs.length;
   const mx = xs.reduce((a, b) => a + b, 0) / n;
@@ -257,6 +325,7 @@ async function main() {
   if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
   ensureCompiled();
   procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
+  /** @type {typeof import('../../bench/loadgen-build')} */
   const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
   const loadgen = ensureLoadgen(ROOT, log);
 
@@ -268,11 +337,16 @@ async function main() {
   server.child.once('exit', () => (serverExited = true));
   log(`server pid ${pid} (${o.backend}) on 127.0.0.1:${port}`);
 
+  /** @type {ChurnState} */
   const state = { stopping: false, cycles: 0, drops: 0, relogins: 0, errors: 0, lastError: '' };
+  /** @type {Sample[]} */
   const samples = [];
+  /** @type {NodeJS.Timeout | undefined} */
   let sampler;
+  /** @type {ReturnType<typeof runLoadgen> | undefined} */
   let loadgenRun;
-  let failures = [];
+  /** @type {string[]} */
+  const failures = [];
   let summary;
   try {
     // Each IO thread makes its lazy allocations (libuv keeps a spare descriptor per loop) before the baseline.
@@ -283,10 +357,12 @@ async function main() {
     }
     await sleep(500);
     const baseFds = fdCount(pid);
-    const baseRss = procStats.memory(pid).rssKiB;
+    const baseRss = serverRssKiB(pid);
 
     const durationS = Math.round(o.minutes * 60);
-    let ready;
+    /** @type {(line: string) => void} */
+    let ready = () => undefined;
+    /** @type {Promise<string>} */
     const readyPromise = new Promise((resolve) => (ready = resolve));
     loadgenRun = runLoadgen(
       loadgen,
@@ -344,7 +420,7 @@ async function main() {
     const watchdog = setTimeout(
       () => {
         log('the load generator did not stop in time; killing it');
-        loadgenRun.child.kill('SIGKILL');
+        loadgenRun?.child.kill('SIGKILL');
       },
       (durationS + 120) * 1000,
     );
@@ -361,7 +437,7 @@ async function main() {
       await sleep(100);
       endFds = fdCount(pid);
     }
-    const endRss = procStats.memory(pid).rssKiB;
+    const endRss = serverRssKiB(pid);
 
     const fitted = samples.filter((s) => s.t >= o.warmupMinutes * 60);
     if (fitted.length < 5) throw new Error(`only ${fitted.length} samples after the warm-up; run longer or sample more often`);

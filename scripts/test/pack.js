@@ -24,44 +24,83 @@ const root = path.resolve(__dirname, '..', '..');
 const tuple = `${process.platform}-${process.arch}`;
 const packDir = path.join(root, 'test', 'pack');
 const results = { passed: 0, failed: 0, skipped: 0 };
+/** @type {[string, string | number][]} */
 const figures = [];
 
+/**
+ * @typedef {object} RunResult
+ * @property {number | null} status
+ * @property {NodeJS.Signals | null} signal
+ * @property {Error | undefined} error
+ * @property {string} stdout
+ * @property {string} output stdout, then stderr
+ * @property {number} seconds
+ */
+
+/** @param {string} line */
 function log(line) {
   console.log(line);
 }
 
+/** @param {string} what */
 function pass(what) {
   results.passed++;
   log(`  ok    ${what}`);
 }
 
+/**
+ * @param {string} what
+ * @param {unknown} [detail]
+ */
 function fail(what, detail) {
   results.failed++;
   log(`  FAIL  ${what}${detail ? `\n        ${String(detail).trim().split('\n').join('\n        ')}` : ''}`);
 }
 
+/**
+ * @param {string} what
+ * @param {string} why
+ */
 function skip(what, why) {
   results.skipped++;
   log(`  skip  ${what}: ${why}`);
 }
 
+/**
+ * Passes or fails what by ok; returns ok.
+ * @param {string} what
+ * @param {boolean} ok
+ * @param {unknown} [detail] shown when it fails
+ */
 function check(what, ok, detail) {
   if (ok) pass(what);
   else fail(what, detail);
   return ok;
 }
 
+/**
+ * @param {string} name
+ * @param {string | number} value
+ */
 function figure(name, value) {
   figures.push([name, value]);
   log(`  --    ${name}: ${value}`);
 }
 
+/**
+ * @param {string | undefined} text
+ * @param {number} [lines]
+ */
 function tail(text, lines = 25) {
   return `${text ?? ''}`.trim().split('\n').slice(-lines).join('\n');
 }
 
-/** The environment of a user's shell: none of npm's per-run variables, none of ours. */
+/**
+ * The environment of a user's shell: none of npm's per-run variables, none of ours.
+ * @param {NodeJS.ProcessEnv} [extra]
+ */
 function userEnv(extra = {}) {
+  /** @type {NodeJS.ProcessEnv} */
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (/^npm_/i.test(k) || /^IOCPNET/i.test(k) || k === 'INIT_CWD' || k === 'PREBUILDS_ONLY') continue;
@@ -70,6 +109,13 @@ function userEnv(extra = {}) {
   return { ...env, ...extra };
 }
 
+/**
+ * Runs a command to completion, its output captured.
+ * @param {string} command
+ * @param {string[]} args
+ * @param {{ cwd?: string, env?: NodeJS.ProcessEnv, timeoutMs?: number, input?: string }} [options]
+ * @returns {RunResult}
+ */
 function run(command, args, { cwd, env, timeoutMs = 300000, input } = {}) {
   const started = process.hrtime.bigint();
   const r = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, input, maxBuffer: 64 << 20 });
@@ -78,6 +124,10 @@ function run(command, args, { cwd, env, timeoutMs = 300000, input } = {}) {
   return { status: r.status, signal: r.signal, error: r.error, stdout: r.stdout ?? '', output, seconds };
 }
 
+/**
+ * @param {string} dir
+ * @returns {number}
+ */
 function newestMtime(dir) {
   let newest = 0;
   if (!fs.existsSync(dir)) return newest;
@@ -88,6 +138,10 @@ function newestMtime(dir) {
   return newest;
 }
 
+/**
+ * @param {string} dir
+ * @returns {number}
+ */
 function dirBytes(dir) {
   let total = 0;
   for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
@@ -98,6 +152,10 @@ function dirBytes(dir) {
   return total;
 }
 
+/**
+ * @param {string} nodeModules
+ * @returns {number}
+ */
 function countPackages(nodeModules) {
   let count = 0;
   for (const entry of fs.readdirSync(nodeModules, { withFileTypes: true })) {
@@ -110,13 +168,17 @@ function countPackages(nodeModules) {
   return count;
 }
 
-const mib = (bytes) => `${(bytes / 1048576).toFixed(2)} MiB`;
-const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+const mib = (/** @type {number} */ bytes) => `${(bytes / 1048576).toFixed(2)} MiB`;
+const kib = (/** @type {number} */ bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 
-/** A bin folder with node, npm, npx and shell basics, and no build tool. */
+/**
+ * A bin folder with node, npm, npx and shell basics, and no build tool.
+ * @param {string} dir
+ */
 function makeToolFreeBin(dir) {
   fs.mkdirSync(dir, { recursive: true });
   const npmCli = findNpmCli();
+  /** @type {Record<string, string>} */
   const links = {
     node: process.execPath,
     npm: npmCli,
@@ -170,7 +232,10 @@ function findNpmCli() {
   throw new Error('cannot find npm-cli.js: run this with npm, or put npm on PATH');
 }
 
-/** A fresh project folder with its own package.json and the check scripts. */
+/**
+ * A fresh project folder with its own package.json and the check scripts.
+ * @param {string} dir
+ */
 function makeProject(dir) {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(
@@ -182,6 +247,12 @@ function makeProject(dir) {
   return dir;
 }
 
+/**
+ * @param {string} project
+ * @param {string} tarball
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string[]} [extra] more npm install arguments
+ */
 function npmInstall(project, tarball, env, extra = []) {
   return run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--foreground-scripts', '--loglevel=warn', ...extra], {
     cwd: project,
@@ -190,19 +261,31 @@ function npmInstall(project, tarball, env, extra = []) {
   });
 }
 
+/**
+ * Runs require-check.cjs in the project; checks that the addon it loaded is under expectedPrefix.
+ * @param {string} project
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} what
+ * @param {string} expectedPrefix
+ */
 function requireCheck(project, env, what, expectedPrefix) {
   const r = run(process.execPath, ['require-check.cjs'], { cwd: project, env, timeoutMs: 60000 });
   if (r.status !== 0) return fail(what, tail(r.output));
   let addon = '';
   try {
-    addon = JSON.parse(r.stdout.trim().split('\n').pop()).addon;
+    addon = JSON.parse(r.stdout.trim().split('\n').pop() ?? '').addon;
   } catch {
     return fail(what, `unexpected output: ${tail(r.output)}`);
   }
   check(`${what}: loads ${addon}`, addon.startsWith(expectedPrefix), `expected a binary under ${expectedPrefix}`);
 }
 
-/** Starts `npx iocpnet chat-server --port 0 --host 127.0.0.1`, runs the chat check, stops the server. */
+/**
+ * Starts `npx iocpnet chat-server --port 0 --host 127.0.0.1`, runs the chat check, stops the server.
+ * @param {string} project
+ * @param {NodeJS.ProcessEnv} env
+ * @param {string} what
+ */
 async function chatServerCheck(project, env, what) {
   const installed = JSON.parse(fs.readFileSync(path.join(project, 'node_modules', 'iocpnet', 'package.json'), 'utf8'));
   const bin = typeof installed.bin === 'string' ? installed.bin : installed.bin?.iocpnet;
@@ -212,6 +295,7 @@ async function chatServerCheck(project, env, what) {
     if (!fs.existsSync(path.join(root, 'lib', 'cli.ts'))) return skip(what, `no CLI in this checkout (lib/cli.ts; bin ${bin})`);
     return fail(what, `package.json bin ${bin} is not in the tarball`);
   }
+  /** @type {typeof import('../../test/pack/chat-check.js')} */
   const { runChatCheck } = require(path.join(packDir, 'chat-check.js'));
   // Its own process group, so the server that npx starts is stopped with it.
   const child = spawn('npx', ['--no-install', 'iocpnet', 'chat-server', '--port', '0', '--host', '127.0.0.1'], {
@@ -221,11 +305,13 @@ async function chatServerCheck(project, env, what) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   try {
+    /** @type {{ host: string, port: number }} */
     const address = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no "listening on HOST:PORT" line within 30 s')), 30000);
-      const onData = (chunk) => {
+      const onData = (/** @type {Buffer} */ chunk) => {
         output += chunk;
         const m = /listening on (\S+):(\d+)/.exec(output);
         if (m) {
@@ -244,18 +330,19 @@ async function chatServerCheck(project, env, what) {
     const steps = await runChatCheck(address.port, '127.0.0.1');
     pass(`${what}: listening on ${address.host}:${address.port}; ${steps.join('; ')}`);
   } catch (err) {
-    fail(what, `${err.message}\n${tail(output)}`);
+    fail(what, `${err instanceof Error ? err.message : String(err)}\n${tail(output)}`);
   } finally {
-    if (child.exitCode === null && child.signalCode === null) {
+    const group = child.pid;
+    if (group !== undefined && child.exitCode === null && child.signalCode === null) {
       try {
-        process.kill(-child.pid, 'SIGTERM');
+        process.kill(-group, 'SIGTERM');
       } catch {
         // Already gone.
       }
       const stopped = await Promise.race([exited, new Promise((r) => setTimeout(() => r(undefined), 10000))]);
       if (!stopped) {
         try {
-          process.kill(-child.pid, 'SIGKILL');
+          process.kill(-group, 'SIGKILL');
         } catch {
           // Already gone.
         }
@@ -265,6 +352,10 @@ async function chatServerCheck(project, env, what) {
   }
 }
 
+/**
+ * The files in the tarball, relative to its package/ folder.
+ * @param {string} tarball
+ */
 function packageFiles(tarball) {
   const r = run('tar', ['-tzf', tarball]);
   if (r.status !== 0) throw new Error(`tar -tzf failed: ${r.output}`);
@@ -274,7 +365,11 @@ function packageFiles(tarball) {
     .map((f) => f.replace(/^package\//, ''));
 }
 
-/** A copy of the tarball without prebuilds/, as a platform without a prebuild sees it. */
+/**
+ * A copy of the tarball without prebuilds/, as a platform without a prebuild sees it.
+ * @param {string} tarball
+ * @param {string} work a scratch folder
+ */
 function withoutPrebuilds(tarball, work) {
   const dir = path.join(work, 'unpacked');
   fs.mkdirSync(dir, { recursive: true });
@@ -484,7 +579,7 @@ async function main() {
       requireCheck(projectA, { ...toolFreeEnv, PREBUILDS_ONLY: '1' }, 'require() with PREBUILDS_ONLY=1', `prebuilds/${tuple}/`);
     }
   } catch (err) {
-    fail('test:pack', err.stack ?? err);
+    fail('test:pack', err instanceof Error ? (err.stack ?? err.message) : err);
   } finally {
     if (process.env.IOCPNET_KEEP_PACK_TMP === '1') log(`test:pack: kept ${tmp}`);
     else fs.rmSync(tmp, { recursive: true, force: true });

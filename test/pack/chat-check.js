@@ -16,15 +16,28 @@ const Id = {
 };
 const ENTER_ROOM_INVALID_USER_STATUS = 52;
 
+/**
+ * @param {unknown} actual
+ * @param {unknown} expected
+ * @param {string} what
+ */
 function expectEqual(actual, expected, what) {
   if (actual !== expected) throw new Error(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
 }
 
+/**
+ * @param {WireClient} client
+ * @param {string} user
+ */
 function login(client, user) {
   client.send(Id.LOGIN_REQUEST, Buffer.concat([fixedString(user, 21), fixedString('pw', 21)]));
   return client.take((p) => p.id === Id.LOGIN_RESPONSE, 5000, `LOGIN_RESPONSE for ${user}`);
 }
 
+/**
+ * @param {WireClient} client
+ * @param {number} room
+ */
 function enterRoom(client, room) {
   const body = Buffer.alloc(4);
   body.writeInt32LE(room, 0);
@@ -32,15 +45,26 @@ function enterRoom(client, room) {
   return client.take((p) => p.id === Id.ROOM_ENTER_RESPONSE, 5000, 'ROOM_ENTER_RESPONSE');
 }
 
+/**
+ * The user ids of a ROOM_USER_LIST_NOTIFY, sorted.
+ * @param {import('./wire-client.js').Packet} packet
+ */
 function userList(packet) {
   const count = packet.body.readUInt16LE(0);
+  /** @type {string[]} */
   const users = [];
   for (let i = 0; i < count; i++) users.push(readFixedString(packet.body, 2 + 21 * i, 21));
   return users.sort();
 }
 
-/** Runs the check against host:port; resolves with the steps that passed, rejects on the first failure. */
+/**
+ * Runs the check against host:port; resolves with the steps that passed, rejects on the first failure.
+ * @param {number} port
+ * @param {string} [host]
+ * @returns {Promise<string[]>}
+ */
 async function runChatCheck(port, host = '127.0.0.1') {
+  /** @type {string[]} */
   const steps = [];
   // Unique names, so a server that kept state from an earlier run cannot pass by accident.
   const tag = `${process.pid % 10000}${Date.now() % 1000}`;
@@ -77,10 +101,12 @@ async function runChatCheck(port, host = '127.0.0.1') {
     b.send(Id.ROOM_CHAT_REQUEST, fixedString(message, 257));
     const response = await b.take((p) => p.id === Id.ROOM_CHAT_RESPONSE, 5000, 'ROOM_CHAT_RESPONSE');
     expectEqual(response.body.readInt16LE(0), 0, 'chat result');
-    for (const [client, who] of [
+    /** @type {[WireClient, string][]} */
+    const receivers = [
       [b, 'sender'],
       [a, 'other member'],
-    ]) {
+    ];
+    for (const [client, who] of receivers) {
       const notify = await client.take((p) => p.id === Id.ROOM_CHAT_NOTIFY, 5000, `ROOM_CHAT_NOTIFY to the ${who}`);
       expectEqual(readFixedString(notify.body, 0, 21), bob, `chat notify sender id (${who})`);
       expectEqual(readFixedString(notify.body, 21, 257), message, `chat notify message (${who})`);

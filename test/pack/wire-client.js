@@ -4,30 +4,45 @@
 // it runs from a temporary project without the checkout's dev dependencies.
 const net = require('node:net');
 
-/** Writes a NUL-padded fixed-size string field. */
+/**
+ * Writes a NUL-padded fixed-size string field.
+ * @param {string} value
+ * @param {number} size
+ */
 function fixedString(value, size) {
   const out = Buffer.alloc(size);
   Buffer.from(value, 'utf8').copy(out, 0, 0, size - 1);
   return out;
 }
 
-/** Reads a fixed-size string field: the bytes up to the first NUL. */
+/**
+ * Reads a fixed-size string field: the bytes up to the first NUL.
+ * @param {Buffer} buf
+ * @param {number} offset
+ * @param {number} size
+ */
 function readFixedString(buf, offset, size) {
   const field = buf.subarray(offset, offset + size);
   const end = field.indexOf(0);
   return field.subarray(0, end < 0 ? field.length : end).toString('utf8');
 }
 
+/** @typedef {{ id: number, body: Buffer, seq: number }} Packet */
+
 class WireClient {
+  /** @param {net.Socket} socket */
   constructor(socket) {
     this.socket = socket;
+    /** @type {Packet[]} received and not yet taken, oldest first */
     this.packets = [];
     this.received = 0;
     this.closed = false;
+    /** @type {Buffer} */
     this.buffer = Buffer.alloc(0);
+    /** @type {Set<() => void>} */
     this.waiters = new Set();
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => {
+    socket.on('data', (/** @type {Buffer} */ chunk) => {
       this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
       while (this.buffer.length >= 5) {
         const length = this.buffer.readUInt16LE(0);
@@ -48,6 +63,12 @@ class WireClient {
     });
   }
 
+  /**
+   * @param {number} port
+   * @param {string} [host]
+   * @param {number} [timeoutMs]
+   * @returns {Promise<WireClient>}
+   */
   static connect(port, host = '127.0.0.1', timeoutMs = 5000) {
     return new Promise((resolve, reject) => {
       const socket = net.connect({ port, host });
@@ -67,6 +88,10 @@ class WireClient {
     });
   }
 
+  /**
+   * @param {number} id
+   * @param {Buffer} [body]
+   */
   send(id, body = Buffer.alloc(0)) {
     const header = Buffer.alloc(5);
     header.writeUInt16LE(5 + body.length, 0);
@@ -74,7 +99,13 @@ class WireClient {
     this.socket.write(Buffer.concat([header, body]));
   }
 
-  /** Resolves with the first received packet (oldest first) that matches, and removes it. */
+  /**
+   * Resolves with the first received packet (oldest first) that matches, and removes it.
+   * @param {(p: Packet) => boolean} match
+   * @param {number} [timeoutMs]
+   * @param {string} [what] what is awaited, for the error
+   * @returns {Promise<Packet>}
+   */
   take(match, timeoutMs = 5000, what = 'a packet') {
     return new Promise((resolve, reject) => {
       const check = () => {

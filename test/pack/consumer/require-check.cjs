@@ -8,7 +8,7 @@ const { WireClient } = require('./wire-client.js');
 const iocpnet = require('iocpnet');
 
 async function main() {
-  for (const name of ['createServer', 'Server', 'Connection', 'IocpnetError', 'PacketId', 'encodePacket']) {
+  for (const name of /** @type {const} */ (['createServer', 'Server', 'Connection', 'IocpnetError', 'PacketId', 'encodePacket'])) {
     assert.notEqual(iocpnet[name], undefined, `require('iocpnet').${name}`);
   }
   const root = path.dirname(require.resolve('iocpnet/package.json'));
