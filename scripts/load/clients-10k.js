@@ -29,28 +29,6 @@ const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numb
  * @property {number} threads load generator threads
  * @property {string} [json]
  */
-/**
- * @typedef {object} Summary
- * @property {'native' | 'js'} backend
- * @property {number} clients
- * @property {number} rooms
- * @property {number} roomUsers
- * @property {number} ratePerClient
- * @property {number} setupS
- * @property {number} chatsPerS
- * @property {number} notifiesPerS
- * @property {Record<string, number>} latencyMs p50, p90, p99, p999 and max
- * @property {number} latencySamples
- * @property {Record<string, number>} errors the load generator's error counters
- * @property {number | undefined} serverFdsReady
- * @property {number | null} serverRssBaseMiB
- * @property {number | null} serverRssReadyMiB
- * @property {number | null} serverPeakRssMiB
- * @property {number | null} serverCpuPct
- * @property {number} loadgenCpuPct
- * @property {boolean} pass
- * @property {string[]} failures
- */
 
 const DEFAULTS = {
   clients: 10000,
@@ -103,7 +81,6 @@ async function main() {
   server.child.once('exit', () => (serverExited = true));
   log(`server pid ${pid} (${o.backend}) on 127.0.0.1:${port}, limit ${limit} connections, ${rooms} rooms of ${o.roomUsers}`);
 
-  /** @type {Summary | undefined} */
   let summary;
   /** @type {import('./harness.js').LoadgenReport | undefined} */
   let report;
