@@ -84,8 +84,11 @@ export const InboundKind = {
 
 /**
  * Record kinds of the outbound batch (JS to IO threads). Release: JS has
- * handled a Disconnect record of a close the engine began; what JS queued for
- * that connection before it is sent, then the close goes on.
+ * handled a Disconnect record of a close the engine began and waits to be
+ * released (its flag is set); what JS queued for that connection before it is
+ * sent, then the close goes on. It carries the reason JS reported, which the
+ * engine counts: an application close that JS issued before it saw the
+ * engine's own takes its place, and only JS can tell that order.
  */
 export const OutboundOp = {
   Send: 1,
@@ -100,23 +103,25 @@ export const OutboundOp = {
  * Inbound: u8 kind, u32 connection id, then
  *   Connect:    u16 remote port, u8 address length, address bytes
  *   Packet:     u16 packet id, u16 body length, body
- *   Disconnect: u8 close reason (index into DISCONNECT_REASONS)
+ *   Disconnect: u8 close reason (index into DISCONNECT_REASONS),
+ *               u8 awaits release (1: the engine began a graceful close and goes on after a Release)
  * Outbound: u8 op, then
  *   Send:      u32 id, one whole packet (header and body)
  *   Broadcast: u32 count, count x u32 id, one whole packet
  *   Close:     u32 id, u16 DISCONNECT_NOTIFY code
  *   Destroy:   u32 id
- *   Release:   u32 id
+ *   Release:   u32 id, u8 close reason reported to the application
  */
 export const BatchLayout = {
   /** u8 kind + u32 id, before every inbound record's own fields. */
   RECORD_HEAD: 5,
   CONNECT_FIELDS: 3,
   PACKET_FIELDS: 4,
-  DISCONNECT_FIELDS: 1,
+  DISCONNECT_FIELDS: 2,
   /** u8 op + u32 id (or u32 count, for a broadcast). */
   OP_HEAD: 5,
   CLOSE_FIELDS: 2,
+  RELEASE_FIELDS: 1,
 } as const;
 
 /** The engine's counters, in the order of the native stats array; the closes by reason follow them. */

@@ -64,9 +64,10 @@ enum class OutboundOp : uint8_t {
 constexpr size_t kRecordHead = 5;
 constexpr size_t kConnectFields = 3;
 constexpr size_t kPacketFields = 4;
-constexpr size_t kDisconnectFields = 1;
+constexpr size_t kDisconnectFields = 2;
 constexpr size_t kOpHead = 5;
 constexpr size_t kCloseFields = 2;
+constexpr size_t kReleaseFields = 1;
 
 // The engine's integer options: the range every caller is held to, and the default.
 struct IntegerOption {

@@ -101,6 +101,7 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
           break;
         case OutboundOp::Release:
           cmd.kind = IoCommand::Kind::Release;
+          cmd.reason = static_cast<CloseReason>(r.reason);
           break;
       }
       routing_[static_cast<size_t>(owner)].push_back(std::move(cmd));
@@ -207,7 +208,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
         c->thread = t.index;
         c->phase = ConnectionCore::Phase::Open;
         c->writeInFlight = c->shutdownRequested = c->shutdownDone = c->peerEnded = false;
-        c->readPaused = c->writeScheduled = c->awaitingRelease = false;
+        c->readPaused = c->writeScheduled = c->awaitingRelease = c->dropOnRelease = false;
         c->pendingNotify = NotifyCode::None;
         c->lastActivityMs = nowMs(t);
         c->closeDeadlineMs = 0;
@@ -230,7 +231,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
       }
       case IoCommand::Kind::Send: {
         ConnectionCore* c = lookup(cmd.id);
-        if (c == nullptr) {
+        if (c == nullptr || c->dropOnRelease) {
           Stats::add(stats_.staleRefused);
           break;
         }
@@ -244,14 +245,13 @@ void EngineCore::runCommands(IoThreadCore& t) {
           break;
         }
         NotifyCode code = static_cast<NotifyCode>(cmd.notifyCode);
-        CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
         if (c->awaitingRelease) {
-          // JS closed it itself before it saw the engine's Disconnect record.
-          recount(*c, reason);
+          // JS closed it itself before it saw the engine's Disconnect record:
+          // its notify goes out instead, once JS releases the connection.
           c->pendingNotify = code;
-          release(*c);
           break;
         }
+        CloseReason reason = code == NotifyCode::ProtocolError ? CloseReason::ProtocolError : CloseReason::Kicked;
         beginClose(*c, reason, code, CloseMode::Graceful);
         break;
       }
@@ -262,8 +262,8 @@ void EngineCore::runCommands(IoThreadCore& t) {
           break;
         }
         if (c->awaitingRelease) {
-          recount(*c, CloseReason::Kicked);
-          drop(*c);
+          // Dropped when JS releases it; nothing more is queued meanwhile.
+          c->dropOnRelease = true;
         } else {
           beginClose(*c, CloseReason::Kicked, NotifyCode::None, CloseMode::Drop);
         }
@@ -271,7 +271,14 @@ void EngineCore::runCommands(IoThreadCore& t) {
       }
       case IoCommand::Kind::Release: {
         ConnectionCore* c = lookup(cmd.id);
-        if (c != nullptr && c->awaitingRelease) release(*c);
+        if (c == nullptr || !c->awaitingRelease) break;
+        // JS decided the reason it reported; the counts follow it.
+        recount(*c, cmd.reason);
+        if (c->dropOnRelease) {
+          drop(*c);
+        } else {
+          release(*c);
+        }
         break;
       }
       case IoCommand::Kind::Resume:
@@ -465,7 +472,7 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
   open_.fetch_sub(1, std::memory_order_relaxed);
   Stats::add(stats_.closes[static_cast<size_t>(reason)]);
   c.closeReason = reason;
-  t.events.disconnect(c.id, reason);
+  t.events.disconnect(c.id, reason, mode == CloseMode::AfterRelease);
   c.assembler.reset();
   if (mode == CloseMode::Drop) {
     drop(c);

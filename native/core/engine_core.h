@@ -30,14 +30,16 @@
 
 namespace iocpnet {
 
+// Defaults and ranges come from the contract (contract.h); the server passes
+// its own ioThreads (cores - 1).
 struct EngineOptions {
-  uint32_t ioThreads = 1;
-  uint32_t maxConnections = 1024;
-  uint32_t maxPacketSize = 8192;
-  uint32_t idleTimeoutMs = 60000;
-  uint32_t maxSendQueueBytes = 1u << 20;
-  uint32_t maxPendingBytes = 64u << 20;
-  uint32_t closeTimeoutMs = 5000;
+  uint32_t ioThreads = kIoThreadsOption.defaultValue;
+  uint32_t maxConnections = kMaxConnectionsOption.defaultValue;
+  uint32_t maxPacketSize = kMaxPacketSizeOption.defaultValue;
+  uint32_t idleTimeoutMs = kIdleTimeoutMsOption.defaultValue;
+  uint32_t maxSendQueueBytes = kMaxSendQueueBytesOption.defaultValue;
+  uint32_t maxPendingBytes = kMaxPendingBytesOption.defaultValue;
+  uint32_t closeTimeoutMs = kCloseTimeoutMsOption.defaultValue;
 };
 
 // Why an engine call failed, with a stable code such as EADDRINUSE.
@@ -70,9 +72,11 @@ struct ConnectionCore {
   // The engine began a graceful close and reported it; until JS releases the
   // connection, the replies its handlers queue before that are still taken.
   bool awaitingRelease = false;
+  // JS destroyed the connection before it released it: the release drops it.
+  bool dropOnRelease = false;
   NotifyCode pendingNotify = NotifyCode::None;
-  // The reason reported for the close, so that a close JS asks for before it
-  // saw the engine's own can take its place in the counts.
+  // The reason counted for the close; a Release may name another one (the
+  // application closed it before it saw the engine's own close).
   CloseReason closeReason = CloseReason::Closed;
   uint64_t lastActivityMs = 0;
   uint64_t closeDeadlineMs = 0;
@@ -87,6 +91,7 @@ struct IoCommand {
   Kind kind;
   uint32_t id = 0;
   uint16_t notifyCode = 0;
+  CloseReason reason = CloseReason::Closed;  // Release: the reason JS reported
   bool force = false;
   Slice slice;
   intptr_t socket = -1;  // Adopt: the accepted socket

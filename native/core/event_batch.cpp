@@ -29,11 +29,12 @@ void EventBatch::packet(uint32_t id, uint16_t packetId, const uint8_t* body, uin
   if (bodyLength > 0) std::memcpy(p + kRecordHead + kPacketFields, body, bodyLength);
 }
 
-void EventBatch::disconnect(uint32_t id, CloseReason reason) {
+void EventBatch::disconnect(uint32_t id, CloseReason reason, bool awaitsRelease) {
   uint8_t* p = grow(kRecordHead + kDisconnectFields);
   p[0] = static_cast<uint8_t>(InboundKind::Disconnect);
   writeU32(p + 1, id);
   p[kRecordHead] = static_cast<uint8_t>(reason);
+  p[kRecordHead + 1] = awaitsRelease ? 1 : 0;
 }
 
 void InboundQueue::append(EventBatch& batch) {

@@ -3,7 +3,7 @@
 //   u8 kind, u32 connection id, then
 //   Connect:    u16 remote port, u8 address length, address bytes (text)
 //   Packet:     u16 packet id, u16 body length, body
-//   Disconnect: u8 CloseReason
+//   Disconnect: u8 CloseReason, u8 awaits release (1: JS must send a Release)
 #pragma once
 
 #include <atomic>
@@ -24,7 +24,7 @@ class EventBatch {
  public:
   void connect(uint32_t id, std::string_view address, uint16_t port);
   void packet(uint32_t id, uint16_t packetId, const uint8_t* body, uint16_t bodyLength);
-  void disconnect(uint32_t id, CloseReason reason);
+  void disconnect(uint32_t id, CloseReason reason, bool awaitsRelease);
   bool empty() const noexcept { return bytes_.empty(); }
   size_t size() const noexcept { return bytes_.size(); }
   const std::vector<uint8_t>& bytes() const noexcept { return bytes_; }

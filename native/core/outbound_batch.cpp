@@ -33,9 +33,13 @@ std::string validateOutboundBatch(const uint8_t* data, size_t len) {
         used = kOpWord + kCloseFields;
         break;
       case OutboundOp::Destroy:
-      case OutboundOp::Release:
-        if (left < kOpWord) return "truncated destroy or release record";
+        if (left < kOpWord) return "truncated destroy record";
         used = kOpWord;
+        break;
+      case OutboundOp::Release:
+        if (left < kOpWord + kReleaseFields) return "truncated release record";
+        if (p[kOpWord] >= kCloseReasonCount) return "release with unknown close reason " + std::to_string(p[kOpWord]);
+        used = kOpWord + kReleaseFields;
         break;
       default:
         return "unknown record kind " + std::to_string(data[pos]);

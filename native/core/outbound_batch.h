@@ -4,7 +4,7 @@
 //   u8 Broadcast=2, u32 count, count x u32 id, packet
 //   u8 Close=3,     u32 id, u16 DISCONNECT_NOTIFY code (0: none)
 //   u8 Destroy=4,   u32 id
-//   u8 Release=5,   u32 id
+//   u8 Release=5,   u32 id, u8 CloseReason reported to JS
 // Every length is checked against the buffer; a malformed batch is refused
 // whole before any of it is acted on.
 #pragma once
@@ -27,6 +27,7 @@ struct OutboundRecord {
   const uint8_t* packet;  // whole wire packet, header included (Send, Broadcast)
   uint16_t packetLength;
   uint16_t notifyCode;  // Close
+  uint8_t reason;       // Release: a CloseReason
   uint32_t id(uint32_t i) const noexcept { return readU32(ids + 4 * i); }
 };
 
@@ -66,10 +67,15 @@ void forEachOutboundRecord(const uint8_t* data, size_t len, OnRecord&& onRecord)
         p += kOpWord + kCloseFields;
         break;
       case OutboundOp::Destroy:
-      case OutboundOp::Release:
         r.count = 1;
         r.ids = p;
         p += kOpWord;
+        break;
+      case OutboundOp::Release:
+        r.count = 1;
+        r.ids = p;
+        r.reason = p[kOpWord];
+        p += kOpWord + kReleaseFields;
         break;
     }
     pos = static_cast<size_t>(p - data);

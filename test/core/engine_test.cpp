@@ -297,11 +297,12 @@ class FakeJs {
         case InboundKind::Disconnect:
           e.reason = static_cast<CloseReason>(r.reason);
           open_.erase(e.id);
-          // As lib/backends/native.ts: after the replies queued so far, the
-          // engine may go on with a close it began.
-          if (releases_) {
+          // As lib/backends/native/native-backend.ts: after the replies
+          // queued so far, the engine may go on with a close it began.
+          if (releases_ && r.awaitsRelease) {
             out.push_back(static_cast<uint8_t>(OutboundOp::Release));
             testutil::appendU32(out, e.id);
+            out.push_back(r.reason);
           }
           break;
       }

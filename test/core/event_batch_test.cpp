@@ -22,9 +22,10 @@ TEST(event_batch, records_are_encoded_exactly) {
   const uint8_t body[] = {'h', 'i', 0, 0xff};
   batch.packet(7, 300, body, sizeof body);
   batch.packet(7, 301, nullptr, 0);
-  batch.disconnect(7, CloseReason::ProtocolError);
+  batch.disconnect(7, CloseReason::ProtocolError, true);
+  batch.disconnect(8, CloseReason::Reset, false);
   const std::vector<uint8_t>& b = batch.bytes();
-  CHECK_EQ(b.size(), size_t{(8 + 9) + (9 + 4) + 9 + 6});
+  CHECK_EQ(b.size(), size_t{(8 + 9) + (9 + 4) + 9 + 7 + 7});
   // Connect: kind, id, port, address length, address.
   CHECK_EQ(b[0], 1);
   CHECK_EQ(iocpnet::readU32(&b[1]), 0x01020304u);
@@ -33,7 +34,7 @@ TEST(event_batch, records_are_encoded_exactly) {
   CHECK(std::string(b.begin() + 8, b.begin() + 17) == "127.0.0.1");
   std::vector<Record> records;
   REQUIRE(testutil::decodeInbound(b, records));
-  REQUIRE_EQ(records.size(), size_t{4});
+  REQUIRE_EQ(records.size(), size_t{5});
   CHECK_EQ(records[1].kind, InboundKind::Packet);
   CHECK_EQ(records[1].id, 7u);
   CHECK_EQ(records[1].portOrPacketId, 300);
@@ -42,6 +43,9 @@ TEST(event_batch, records_are_encoded_exactly) {
   CHECK(records[2].payload.empty());
   CHECK_EQ(records[3].kind, InboundKind::Disconnect);
   CHECK_EQ(records[3].reason, static_cast<uint8_t>(CloseReason::ProtocolError));
+  CHECK(records[3].awaitsRelease);
+  CHECK_EQ(records[4].reason, static_cast<uint8_t>(CloseReason::Reset));
+  CHECK(!records[4].awaitsRelease);
   batch.clear();
   CHECK(batch.empty());
 }
@@ -72,8 +76,8 @@ TEST(inbound_queue, one_wake_per_batch_and_take_everything) {
   q.setWake([&] { ++wakes; });
   EventBatch a;
   EventBatch b;
-  a.disconnect(1, CloseReason::Closed);
-  b.disconnect(2, CloseReason::Reset);
+  a.disconnect(1, CloseReason::Closed, true);
+  b.disconnect(2, CloseReason::Reset, false);
   q.append(a);
   CHECK(a.empty());
   q.append(b);
@@ -81,7 +85,7 @@ TEST(inbound_queue, one_wake_per_batch_and_take_everything) {
   EventBatch empty;
   q.append(empty);
   CHECK_EQ(wakes, 1);
-  CHECK_EQ(q.pendingBytes(), size_t{12});
+  CHECK_EQ(q.pendingBytes(), size_t{2 * (iocpnet::kRecordHead + iocpnet::kDisconnectFields)});
   std::vector<uint8_t> out = {9, 9, 9};  // stale content is discarded
   CHECK(!q.take(out));
   std::vector<Record> records;
@@ -90,7 +94,7 @@ TEST(inbound_queue, one_wake_per_batch_and_take_everything) {
   CHECK_EQ(records[0].id, 1u);
   CHECK_EQ(records[1].id, 2u);
   CHECK_EQ(q.pendingBytes(), size_t{0});
-  a.disconnect(3, CloseReason::Closed);
+  a.disconnect(3, CloseReason::Closed, true);
   q.append(a);
   CHECK_EQ(wakes, 2);  // after a take, the next append wakes again
   q.take(out);
@@ -107,7 +111,7 @@ TEST(inbound_queue, full_pause_and_resume) {
   batch.packet(1, 100, body, sizeof body);  // 17 bytes
   q.append(batch);
   CHECK(!q.full());
-  batch.disconnect(1, CloseReason::Closed);
+  batch.disconnect(1, CloseReason::Closed, true);
   q.append(batch);
   CHECK(q.full());
   // A reader pauses after the records were already taken: a wake-up still
@@ -139,7 +143,7 @@ TEST(inbound_queue, appends_from_two_threads_keep_batches_whole) {
       uint8_t body[4];
       iocpnet::writeU32(body, static_cast<uint32_t>(i));
       batch.packet(thread, 100, body, 4);
-      batch.disconnect(thread, CloseReason::Closed);
+      batch.disconnect(thread, CloseReason::Closed, true);
       q.append(batch);
     }
   };

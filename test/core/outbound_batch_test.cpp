@@ -7,6 +7,7 @@
 #include "harness.h"
 #include "test_util.h"
 
+using iocpnet::CloseReason;
 using iocpnet::OutboundOp;
 using iocpnet::OutboundRecord;
 using iocpnet::validateOutboundBatch;
@@ -39,9 +40,10 @@ struct Builder {
     boundaries.push_back(bytes.size());
     return *this;
   }
-  Builder& release(uint32_t id) {
+  Builder& release(uint32_t id, CloseReason reason = CloseReason::Kicked) {
     bytes.push_back(5);
     testutil::appendU32(bytes, id);
+    bytes.push_back(static_cast<uint8_t>(reason));
     boundaries.push_back(bytes.size());
     return *this;
   }
@@ -100,6 +102,7 @@ TEST(outbound_batch, parses_every_record_kind) {
   CHECK_EQ(records[5].id(0), 12u);
   CHECK_EQ(records[6].op, OutboundOp::Release);
   CHECK_EQ(records[6].id(0), 13u);
+  CHECK_EQ(records[6].reason, static_cast<uint8_t>(CloseReason::Kicked));
   CHECK(reencode(b.bytes) == b.bytes);
 }
 
@@ -178,6 +181,13 @@ TEST(outbound_batch, malformed_fields_are_named) {
   Builder tail = sample();
   tail.bytes.push_back(3);
   CHECK_EQ(validate(tail.bytes), std::string("truncated close record"));
+  // A release names a close reason the contract knows.
+  Builder release;
+  release.release(1);
+  release.bytes.back() = static_cast<uint8_t>(iocpnet::kCloseReasonCount);
+  CHECK_EQ(validate(release.bytes), std::string("release with unknown close reason 8"));
+  release.bytes.pop_back();
+  CHECK_EQ(validate(release.bytes), std::string("truncated release record"));
 }
 
 TEST(outbound_batch, random_corruption_never_reads_out_of_bounds) {

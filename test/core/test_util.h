@@ -40,6 +40,7 @@ struct InboundRecord {
   uint16_t portOrPacketId = 0;  // Connect: remote port; Packet: packet id
   std::string payload;          // Connect: address; Packet: body
   uint8_t reason = 0;           // Disconnect: CloseReason
+  bool awaitsRelease = false;   // Disconnect: the engine waits for a Release
 };
 
 // Decodes an inbound batch; false if it is malformed.
@@ -66,9 +67,11 @@ inline bool decodeInbound(const std::vector<uint8_t>& b, std::vector<InboundReco
         pos += 4;
         break;
       case iocpnet::InboundKind::Disconnect:
-        if (b.size() - pos < 1) return false;
+        if (b.size() - pos < iocpnet::kDisconnectFields) return false;
         r.reason = b[pos];
-        pos += 1;
+        if (b[pos + 1] > 1) return false;
+        r.awaitsRelease = b[pos + 1] == 1;
+        pos += iocpnet::kDisconnectFields;
         break;
       default:
         return false;
@@ -98,9 +101,13 @@ inline std::vector<uint8_t> reencodeOutbound(const uint8_t* data, size_t len) {
         appendU32(out, r.id(0));
         appendU16(out, r.notifyCode);
         break;
+      case iocpnet::OutboundOp::Release:
+        appendU32(out, r.id(0));
+        out.push_back(r.reason);
+        break;
       default:
-        // Destroy, Release: an id alone. A kind the parser reads differently
-        // from the validator fails the round trip.
+        // Destroy: an id alone. A kind the parser reads differently from the
+        // validator fails the round trip.
         appendU32(out, r.id(0));
         break;
     }

@@ -16,7 +16,7 @@ import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../../se
 import type { Backend, BackendSink } from '../backend';
 import { loadAddon, type NativeServerHandle } from './addon';
 
-const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS } = BatchLayout;
+const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS, RELEASE_FIELDS } = BatchLayout;
 const CLOSES_OFFSET = STATS_FIELDS.length;
 
 /**
@@ -34,7 +34,11 @@ export class NativeBackend implements Backend {
   #listening = false;
   #finished = false;
   #closeWaiters: Array<() => void> = [];
-  /** Closes application code asked for, by id, until their Disconnect record arrives. */
+  /**
+   * Closes application code asked for, by id, until their Disconnect record
+   * arrives: the one place that decides the reason a close is reported and
+   * counted under (see #dispatch).
+   */
   readonly #appCloses = new Map<number, DisconnectReason>();
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
@@ -189,22 +193,29 @@ export class NativeBackend implements Backend {
         sink.onConnect(id, address, port);
       } else if (kind === InboundKind.Disconnect) {
         let reason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
+        const awaitsRelease = bytes[p + 1] === 1;
         p += DISCONNECT_FIELDS;
         const appReason = this.#appCloses.get(id);
-        if (appReason !== undefined) {
-          this.#appCloses.delete(id);
-          // The engine began a close it reported in the same batch as the
-          // packets whose handler closed the connection: the application's
-          // close came first for JS, and the engine counts it so too. A reset
-          // or a slow consumer was final before the application's close.
-          if (reason !== 'reset' && reason !== 'slow_consumer') reason = appReason;
+        this.#appCloses.delete(id);
+        // The engine began a graceful close (a FIN, an idle timeout, a
+        // protocol error, the shutdown) that JS sees only now, after a handler
+        // closed the connection: for JS the application's close came first,
+        // so it is the reason reported, and the Release tells the engine to
+        // count it. A close the engine made final at once (a reset, a slow
+        // consumer) stays what it was.
+        if (appReason !== undefined && awaitsRelease) reason = appReason;
+        if (reason === undefined) {
+          throw new IocpnetError('ERR_NATIVE_BATCH', `unknown close reason ${bytes[p - DISCONNECT_FIELDS]} from the native engine`);
         }
-        if (reason !== undefined) sink.onDisconnect(id, reason);
-        // After the replies handlers queued for this connection: the engine
-        // sends them, then goes on with the close it began.
-        const q = this.#reserve(OP_HEAD);
-        this.#out[q] = OutboundOp.Release;
-        this.#outView.setUint32(q + 1, id, true);
+        sink.onDisconnect(id, reason);
+        if (awaitsRelease) {
+          // After the replies handlers queued for this connection: the engine
+          // sends them, then goes on with the close it began.
+          const q = this.#reserve(OP_HEAD + RELEASE_FIELDS);
+          this.#out[q] = OutboundOp.Release;
+          this.#outView.setUint32(q + 1, id, true);
+          this.#out[q + OP_HEAD] = DISCONNECT_REASONS.indexOf(reason);
+        }
       } else {
         // The engine wrote something this code does not know: a build mismatch.
         throw new IocpnetError('ERR_NATIVE_BATCH', `unknown event record kind ${kind} from the native engine`);
