@@ -1,7 +1,9 @@
 /**
  * The package entry: re-exports only. Layers, bottom up: contract.ts (the
  * wire and batch contract), backends/ (the engines), server/ (the server
- * API), chat/ (the chat application); cli/ is the command line.
+ * API), toolkit/ (what a game or a client builds on: packet router, struct
+ * codecs, rate limiter, packet reader and writer), chat/ (the chat
+ * application); cli/ is the command line.
  */
 export {
   DISCONNECT_REASONS,
@@ -14,7 +16,6 @@ export {
   PacketId,
   type DisconnectReason,
 } from './contract';
-export { encodePacket, writePacket } from './protocol';
 
 export type { Backend, BackendSink } from './backends/backend';
 export { emptyStats } from './backends/stats';
@@ -33,16 +34,20 @@ export type {
   ServerStats,
 } from './server/types';
 
+export { PacketRouter } from './toolkit/packet-router';
+export type { PacketHandler, PacketRouterOptions, PacketRouterStats } from './toolkit/packet-router';
+export { ProtocolError } from './toolkit/protocol-error';
+export { Field, StructCodec, charValue, defineStruct } from './toolkit/struct-codec';
+export type { CharField, FieldSpec, NumberField, NumberFieldType, StructInput, StructValues } from './toolkit/struct-codec';
+export { TokenBucket } from './toolkit/token-bucket';
+export { PacketReader } from './toolkit/packet-reader';
+export type { ReceivedPacket } from './toolkit/packet-reader';
+export { encodePacket, writePacket } from './toolkit/packet-writer';
+
 export { ChatServer, CHAT_DEFAULTS, resolveChatOptions, splitChatServerOptions } from './chat/chat-server';
 export type { Authenticate, ChatOptions, ChatServerOptions, ChatStats, ResolvedChatOptions } from './chat/chat-server';
 export { createChatServer } from './chat/create-chat-server';
-export { PacketRouter } from './chat/packet-router';
-export type { PacketHandler, PacketRouterOptions, PacketRouterStats } from './chat/packet-router';
-export { ProtocolError } from './chat/protocol-error';
 export { Room, RoomManager } from './chat/room-manager';
 export { User, UserManager } from './chat/user-manager';
 export type { UserState } from './chat/user-manager';
-export { TokenBucket } from './chat/token-bucket';
 export * from './chat/packets';
-export { Field, StructCodec, charValue, defineStruct } from './chat/struct-codec';
-export type { CharField, FieldSpec, NumberField, NumberFieldType, StructInput, StructValues } from './chat/struct-codec';

@@ -6,7 +6,8 @@ import { reportError } from '../server/report-error';
 import type { Server } from '../server/server';
 import type { ServerOptions } from '../server/types';
 import { checkInteger, describe } from '../server/validate';
-import { PacketRouter, type PacketRouterStats } from './packet-router';
+import { PacketRouter, type PacketRouterStats } from '../toolkit/packet-router';
+import { TokenBucket } from '../toolkit/token-bucket';
 import {
   ChatPacketId,
   ChatResult,
@@ -26,7 +27,6 @@ import {
   parseUserId,
 } from './packets';
 import { RoomManager } from './room-manager';
-import { TokenBucket } from './token-bucket';
 import { User, UserManager } from './user-manager';
 
 /**

@@ -1,6 +1,6 @@
 import { MAX_BODY_SIZE } from '../contract';
-import { ProtocolError } from './protocol-error';
-import { char, charValue, defineStruct, i16, i32, u16 } from './struct-codec';
+import { ProtocolError } from '../toolkit/protocol-error';
+import { char, charValue, defineStruct, i16, i32, u16 } from '../toolkit/struct-codec';
 
 /**
  * The chat packets of PROTOCOL.md section 3: ids, result codes and layouts.

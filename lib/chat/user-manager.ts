@@ -1,6 +1,6 @@
 import type { Connection } from '../server/connection';
 import type { Room } from './room-manager';
-import { TokenBucket } from './token-bucket';
+import type { TokenBucket } from '../toolkit/token-bucket';
 
 /** Where a connection is in the chat: not logged in, logged in, or in a room. */
 export type UserState = 'none' | 'login' | 'room';

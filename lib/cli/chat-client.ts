@@ -19,9 +19,10 @@ import {
   decodeUserList,
   parseUserId,
 } from '../chat/packets';
-import { DisconnectCode, PacketId, encodePacket } from '../protocol';
+import { DisconnectCode, PacketId } from '../contract';
+import { PacketReader, type ReceivedPacket } from '../toolkit/packet-reader';
+import { encodePacket } from '../toolkit/packet-writer';
 import { intOption } from './int-option';
-import { PacketReader, type ReceivedPacket } from './packet-reader';
 
 interface ChatClientFlags {
   host: string;

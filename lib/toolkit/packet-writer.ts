@@ -1,18 +1,10 @@
 /**
- * Engine-level wire constants (docs/PROTOCOL.md sections 1 and 2), read from
- * the contract, and the packet writer.
+ * The packet writer of PROTOCOL.md section 1, for clients and servers
+ * alike: u16 length (header included), u16 packet id, u8 type 0, body. It
+ * reads nothing but the contract, so every layer may use it. Pure
+ * functions; any thread.
  */
-import { HEADER_SIZE } from './contract';
-
-export {
-  DisconnectCode,
-  FIRST_APP_PACKET_ID,
-  HEADER_SIZE,
-  MAX_BODY_SIZE,
-  MAX_PING_BODY,
-  MAX_WIRE_PACKET,
-  PacketId,
-} from './contract';
+import { HEADER_SIZE } from '../contract';
 
 /** Writes one packet (header and body) into out at offset; returns the new offset. */
 export function writePacket(out: Uint8Array, offset: number, packetId: number, body: Uint8Array): number {

@@ -1,8 +1,9 @@
 import { ProtocolError } from './protocol-error';
 
 /**
- * Declarative codecs for the packed little-endian structs of PROTOCOL.md
- * section 3. Pure functions of their input; any thread.
+ * Declarative codecs for packed little-endian structs, the packet bodies of
+ * PROTOCOL.md section 3 and of any game's own packets. Pure functions of
+ * their input; any thread.
  */
 
 export type NumberFieldType = 'u8' | 'u16' | 'i16' | 'u32' | 'i32';

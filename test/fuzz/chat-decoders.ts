@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { PacketReader } from '../../lib/cli/packet-reader';
+import { PacketReader } from '../../lib/toolkit/packet-reader';
 import * as packets from '../../lib/chat/packets';
-import { ProtocolError } from '../../lib/chat/protocol-error';
-import { StructCodec, type FieldSpec } from '../../lib/chat/struct-codec';
+import { ProtocolError } from '../../lib/toolkit/protocol-error';
+import { StructCodec, type FieldSpec } from '../../lib/toolkit/struct-codec';
 import { HEADER_SIZE, MAX_BODY_SIZE } from '../../lib/contract';
 
 /**

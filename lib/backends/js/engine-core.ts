@@ -1,8 +1,8 @@
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, type DisconnectReason } from '../../contract';
-import { encodePacket } from '../../protocol';
 import type { ResolvedServerOptions, ServerStats } from '../../server/types';
+import { encodePacket } from '../../toolkit/packet-writer';
 import type { BackendSink } from '../backend';
 import { emptyStats } from '../stats';
 import { ConnectionTable } from './connection-table';
