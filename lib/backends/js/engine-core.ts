@@ -6,8 +6,8 @@ import { encodePacket } from '../../toolkit/packet-writer';
 import type { BackendSink } from '../backend';
 import { emptyStats } from '../stats';
 import { ConnectionTable } from './connection-table';
-import { PacketAssembler, type PacketSink } from './packet-assembler';
-import { SendQueue } from './send-queue';
+import { PacketAssembler, type PacketSink, type SplitPacket } from './packet-assembler';
+import { SendQueue, type QueuedBytes } from './send-queue';
 
 const enum Phase {
   /** Reading and sending. */
@@ -31,10 +31,11 @@ export function disconnectNotifyPacket(code: number): Buffer {
 }
 
 /**
- * One accepted socket: its phase, framing and send queue. Owned by the
- * EngineCore that adopted it; JS main thread only.
+ * One accepted socket: its phase, and its shares of the packet assembler's
+ * and the send queue's state (as plain fields: a connection is one object).
+ * Owned by the EngineCore that adopted it; JS main thread only.
  */
-export class JsConnection {
+export class JsConnection implements SplitPacket, QueuedBytes {
   phase = Phase.Open;
   /** Index in EngineCore's list of live connections. */
   listIndex = -1;
@@ -43,19 +44,26 @@ export class JsConnection {
   deadline = 0;
   /** Listed in EngineCore's connections with bytes waiting for flush(). */
   dirty = false;
-  readonly assembler: PacketAssembler;
-  readonly queue: SendQueue;
+
+  partial: Buffer | null = null;
+  partialFill = 0;
+
+  out: Buffer | null = null;
+  outStart = 0;
+  outEnd = 0;
+  segments: Buffer[] | null = null;
+  pendingBytes = 0;
+  readonly writeSizes: number[] = [];
+  readonly onWritten: (err?: Error | null) => void;
 
   constructor(
     readonly id: number,
     readonly socket: net.Socket,
     now: number,
-    maxPacketSize: number,
-    counters: { bytesOut: number },
+    queue: SendQueue<JsConnection>,
   ) {
     this.lastActivity = now;
-    this.assembler = new PacketAssembler(maxPacketSize);
-    this.queue = new SendQueue(counters);
+    this.onWritten = queue.writeCallback(this);
   }
 }
 
@@ -71,12 +79,13 @@ export class JsConnection {
 export abstract class EngineCore implements PacketSink<JsConnection> {
   readonly #sink: BackendSink;
   readonly #idleTimeoutMs: number;
-  readonly #maxPacketSize: number;
   readonly #maxSendQueueBytes: number;
   protected readonly closeTimeoutMs: number;
   readonly #stats: ServerStats = emptyStats();
   #open = 0;
   readonly #table: ConnectionTable<JsConnection>;
+  readonly #assembler: PacketAssembler<JsConnection>;
+  readonly #queue: SendQueue<JsConnection>;
   /** Every connection whose socket is not closed yet, in no order. */
   readonly #live: JsConnection[] = [];
   /** Connections with bytes waiting for flush(). */
@@ -100,11 +109,12 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     this.#sink = sink;
-    this.#maxPacketSize = options.maxPacketSize;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#maxSendQueueBytes = options.maxSendQueueBytes;
     this.closeTimeoutMs = options.closeTimeoutMs;
     this.#table = new ConnectionTable(options.maxConnections);
+    this.#assembler = new PacketAssembler(options.maxPacketSize, this);
+    this.#queue = new SendQueue(this.#stats);
   }
 
   // ---- the Backend commands ----
@@ -135,7 +145,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       if (!this.#admit(c, size)) continue;
       this.#stats.packetsOut++;
       if (shared !== null) {
-        c.queue.appendShared(shared);
+        this.#queue.appendShared(c, shared);
         this.#markDirty(c);
       } else {
         this.#append(c, packetId, body, 0, body.length, size);
@@ -170,7 +180,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     for (let i = 0; i < dirty.length; i++) {
       const c = dirty[i];
       c.dirty = false;
-      if (c.phase !== Phase.Dead) c.queue.writeTo(c.socket);
+      if (c.phase !== Phase.Dead) this.#queue.writeOut(c);
     }
     dirty.length = 0;
   }
@@ -189,7 +199,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       this.#stats.closes.server_full++;
       return undefined;
     }
-    const c = new JsConnection(id, socket, performance.now(), this.#maxPacketSize, this.#stats);
+    const c = new JsConnection(id, socket, performance.now(), this.#queue);
     this.#table.set(c);
     c.listIndex = this.#live.length;
     this.#live.push(c);
@@ -217,7 +227,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     c.lastActivity = performance.now();
     this.#depth++;
     try {
-      if (!c.assembler.feed(chunk, this, c)) this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
+      if (!this.#assembler.feed(c, chunk)) this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
     } finally {
       this.#depth--;
     }
@@ -286,8 +296,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       }
     }
     c.phase = Phase.Dead;
-    c.assembler.reset();
-    c.queue.clear();
+    this.#assembler.reset(c);
+    this.#queue.clear(c);
     this.#table.release(c.id);
     const live = this.#live;
     const last = live.pop() as JsConnection;
@@ -367,13 +377,13 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
 
   /** Checks maxSendQueueBytes before size more bytes are queued; closes a slow consumer. */
   #admit(c: JsConnection, size: number): boolean {
-    if (c.socket.writableLength + c.queue.pendingBytes + size <= this.#maxSendQueueBytes) return true;
+    if (c.socket.writableLength + c.pendingBytes + size <= this.#maxSendQueueBytes) return true;
     this.#beginClose(c, 'slow_consumer', 0, false);
     return false;
   }
 
   #append(c: JsConnection, packetId: number, body: Uint8Array, start: number, end: number, size: number): void {
-    c.queue.append(packetId, body, start, end, size);
+    this.#queue.append(c, packetId, body, start, end, size);
     this.#markDirty(c);
   }
 
@@ -396,7 +406,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     this.#stats.closes[reason]++;
     this.#gone.push({ id: c.id, reason });
     if (this.#depth === 0 && this.#immediate === undefined) this.#immediate = setImmediate(this.#onImmediate);
-    c.assembler.reset();
+    this.#assembler.reset(c);
     if (!graceful) {
       this.#destroy(c);
       return;
@@ -408,7 +418,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       const body = NOTIFY_BODY[code];
       this.#append(c, PacketId.DISCONNECT_NOTIFY, body, 0, body.length, HEADER_SIZE + body.length);
     }
-    c.queue.writeTo(c.socket);
+    this.#queue.writeOut(c);
     // The FIN follows the queued writes; the peer's FIN (or the deadline) then ends the socket.
     c.socket.end();
     c.deadline = performance.now() + this.closeTimeoutMs;
@@ -416,7 +426,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
 
   #destroy(c: JsConnection): void {
     c.phase = Phase.Dead;
-    c.queue.clear();
+    this.#queue.clear(c);
     c.socket.destroy();
   }
 

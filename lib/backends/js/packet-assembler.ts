@@ -6,6 +6,14 @@ const PARTIAL_KEEP = 4096;
 const USED_UP = -1;
 const BAD_HEADER = -2;
 
+/** A connection's share of the framing state: the bytes of a packet split across reads. */
+export interface SplitPacket {
+  /** The start of a packet split across reads, or null... */
+  partial: Buffer | null;
+  /** ...and how many of its bytes are there. */
+  partialFill: number;
+}
+
 /** Where an assembler hands the whole packets of a connection C. */
 export interface PacketSink<C> {
   /**
@@ -17,19 +25,19 @@ export interface PacketSink<C> {
 }
 
 /**
- * Turns one connection's TCP byte stream into whole packets (PROTOCOL.md
+ * Turns each connection's TCP byte stream into whole packets (PROTOCOL.md
  * section 1), as native/core's PacketAssembler: reads are parsed in place,
- * and only the bytes of a packet split across reads are copied and kept,
- * so an idle connection holds no buffer. JS thread only.
+ * and only the bytes of a packet split across reads are copied and kept, in
+ * the connection's SplitPacket fields, so an idle connection holds no
+ * buffer. One assembler serves every connection of a server. JS thread only.
  */
-export class PacketAssembler {
+export class PacketAssembler<C extends SplitPacket> {
   readonly maxPacketSize: number;
-  /** The start of a packet split across reads, and how many of its bytes are here. */
-  #partial: Buffer | null = null;
-  #fill = 0;
+  readonly #sink: PacketSink<C>;
 
-  constructor(maxPacketSize: number) {
+  constructor(maxPacketSize: number, sink: PacketSink<C>) {
     this.maxPacketSize = maxPacketSize;
+    this.#sink = sink;
   }
 
   /**
@@ -38,11 +46,12 @@ export class PacketAssembler {
    * maxPacketSize, or a type other than 0); the packets before it were
    * delivered, and the assembler must be reset before it is fed again.
    */
-  feed<C>(chunk: Buffer, sink: PacketSink<C>, c: C): boolean {
+  feed(c: C, chunk: Buffer): boolean {
+    const sink = this.#sink;
     const end = chunk.length;
     let pos = 0;
-    if (this.#fill > 0) {
-      pos = this.#completePartial(chunk, sink, c);
+    if (c.partialFill > 0) {
+      pos = this.#completePartial(c, chunk);
       if (pos < 0) return pos !== BAD_HEADER;
     }
     const max = this.maxPacketSize;
@@ -57,23 +66,18 @@ export class PacketAssembler {
       // The loop has checked the header of a cut-short packet when it is whole.
       const n = end - pos;
       const need = n >= HEADER_SIZE ? chunk[pos] | (chunk[pos + 1] << 8) : HEADER_SIZE;
-      let p = this.#partial;
-      if (p === null || p.length < need) p = this.#partial = Buffer.allocUnsafe(Math.max(need, 64));
+      let p = c.partial;
+      if (p === null || p.length < need) p = c.partial = Buffer.allocUnsafe(Math.max(need, 64));
       chunk.copy(p, 0, pos, end);
-      this.#fill = n;
+      c.partialFill = n;
     }
     return true;
   }
 
-  /** Drops a split packet's bytes and buffer. */
-  reset(): void {
-    this.#partial = null;
-    this.#fill = 0;
-  }
-
-  /** Bytes held of a packet not yet complete. */
-  get partialBytes(): number {
-    return this.#fill;
+  /** Drops c's split packet, bytes and buffer. */
+  reset(c: C): void {
+    c.partial = null;
+    c.partialFill = 0;
   }
 
   /**
@@ -81,9 +85,9 @@ export class PacketAssembler {
    * Returns where the rest of chunk starts, USED_UP when chunk is used up or
    * the connection stopped reading, or BAD_HEADER.
    */
-  #completePartial<C>(chunk: Buffer, sink: PacketSink<C>, c: C): number {
-    let p = this.#partial as Buffer;
-    let fill = this.#fill;
+  #completePartial(c: C, chunk: Buffer): number {
+    let p = c.partial as Buffer;
+    let fill = c.partialFill;
     const end = chunk.length;
     let pos = 0;
     if (fill < HEADER_SIZE) {
@@ -91,18 +95,18 @@ export class PacketAssembler {
       chunk.copy(p, fill, 0, pos);
       fill += pos;
       if (fill < HEADER_SIZE) {
-        this.#fill = fill;
+        c.partialFill = fill;
         return USED_UP;
       }
       const length = p[0] | (p[1] << 8);
       if (length < HEADER_SIZE || length > this.maxPacketSize || p[4] !== 0) {
-        this.#fill = 0;
+        c.partialFill = 0;
         return BAD_HEADER;
       }
       if (p.length < length) {
         const bigger = Buffer.allocUnsafe(length);
         p.copy(bigger, 0, 0, HEADER_SIZE);
-        this.#partial = p = bigger;
+        c.partial = p = bigger;
       }
     }
     const length = p[0] | (p[1] << 8);
@@ -111,12 +115,12 @@ export class PacketAssembler {
     fill += take;
     pos += take;
     if (fill < length) {
-      this.#fill = fill;
+      c.partialFill = fill;
       return USED_UP;
     }
-    this.#fill = 0;
-    const open = sink.onFramed(c, p[2] | (p[3] << 8), p, HEADER_SIZE, length);
-    if (p.length > PARTIAL_KEEP) this.#partial = null;
+    c.partialFill = 0;
+    const open = this.#sink.onFramed(c, p[2] | (p[3] << 8), p, HEADER_SIZE, length);
+    if (p.length > PARTIAL_KEEP) c.partial = null;
     return open ? pos : USED_UP;
   }
 }

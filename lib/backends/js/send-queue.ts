@@ -6,45 +6,61 @@ const OUT_MIN = 1024;
 const OUT_MAX = 64 * 1024;
 
 /**
- * One connection's outbound bytes, as native/core's SendQueue: packets are
- * copied into one growing buffer, a broadcast's shared packet is queued by
- * reference, and writeTo() hands everything queued to the socket in one
- * write, or one corked writev for several pieces. JS thread only; the
- * buffers belong to the queue until the socket has written them.
+ * A connection's share of the send-queue state. Outbound bytes not yet
+ * handed to the socket are the full earlier pieces in segments, then
+ * out[outStart, outEnd); bytes before outStart belong to writes in flight
+ * and are not touched until they complete.
  */
-export class SendQueue {
+export interface QueuedBytes {
+  readonly socket: net.Socket;
+  out: Buffer | null;
+  outStart: number;
+  outEnd: number;
+  segments: Buffer[] | null;
   /** Bytes queued and not yet handed to the socket. */
-  pendingBytes = 0;
-  /**
-   * Outbound bytes not yet handed to the socket: full earlier pieces in
-   * segments, then out[outStart, outEnd). Bytes before outStart belong to
-   * writes in flight and are not touched until they complete.
-   */
-  #out: Buffer | null = null;
-  #outStart = 0;
-  #outEnd = 0;
-  #segments: Buffer[] | null = null;
+  pendingBytes: number;
   /** Sizes of the writes in flight, oldest first; their callbacks complete in order. */
-  readonly #writeSizes: number[] = [];
-  readonly #onWritten: (err?: Error | null) => void;
+  readonly writeSizes: number[];
+  /** The callback of every write to the socket (SendQueue.writeCallback). */
+  readonly onWritten: (err?: Error | null) => void;
+}
 
-  /** counters.bytesOut counts what the socket has written. */
+/**
+ * The send queues of a server's connections, as native/core's SendQueue:
+ * packets are copied into each connection's growing buffer, a broadcast's
+ * shared packet is queued by reference, and writeOut() hands everything a
+ * connection has queued to its socket in one write, or one corked writev
+ * for several pieces. The state of each queue is its connection's
+ * QueuedBytes fields, so a connection costs no object of its own here. JS
+ * thread only; the buffers belong to the queue until the socket has written
+ * them.
+ */
+export class SendQueue<Q extends QueuedBytes> {
+  /** counters.bytesOut counts what the sockets have written. */
+  readonly #counters: { bytesOut: number };
+
   constructor(counters: { bytesOut: number }) {
-    this.#onWritten = (err) => {
-      const n = this.#writeSizes.shift() ?? 0;
+    this.#counters = counters;
+  }
+
+  /** The onWritten callback of q, made once per connection. */
+  writeCallback(q: Q): (err?: Error | null) => void {
+    const counters = this.#counters;
+    return (err) => {
+      const n = q.writeSizes.shift() ?? 0;
       if (err) return;
       counters.bytesOut += n;
       // Once nothing is in flight or pending the buffer is free again from its start.
-      if (this.#writeSizes.length === 0 && this.pendingBytes === 0) this.#outStart = this.#outEnd = 0;
+      if (q.writeSizes.length === 0 && q.pendingBytes === 0) q.outStart = q.outEnd = 0;
     };
   }
 
-  /** Copies one packet (size bytes: the header, then body[start, end)) into the queue. */
-  append(packetId: number, body: Uint8Array, start: number, end: number, size: number): void {
-    let out = this.#out;
-    let at = this.#outEnd;
+  /** Copies one packet (size bytes: the header, then body[start, end)) into q. */
+  append(q: Q, packetId: number, body: Uint8Array, start: number, end: number, size: number): void {
+    let out = q.out;
+    let at = q.outEnd;
     if (out === null || out.length - at < size) {
-      out = this.#grow(size);
+      out = this.#grow(q, size);
       at = 0;
     }
     out[at] = size & 0xff;
@@ -53,69 +69,70 @@ export class SendQueue {
     out[at + 3] = packetId >>> 8;
     out[at + 4] = 0;
     if (end > start) out.set(start === 0 && end === body.length ? body : body.subarray(start, end), at + HEADER_SIZE);
-    this.#outEnd = at + size;
-    this.pendingBytes += size;
+    q.outEnd = at + size;
+    q.pendingBytes += size;
   }
 
   /** Queues an encoded packet that other connections share; it is written as is, never copied. */
-  appendShared(packet: Buffer): void {
-    const segments = this.#segments ?? (this.#segments = []);
-    if (this.#out !== null && this.#outEnd > this.#outStart) {
-      segments.push(this.#out.subarray(this.#outStart, this.#outEnd));
-      this.#outStart = this.#outEnd;
+  appendShared(q: Q, packet: Buffer): void {
+    const segments = q.segments ?? (q.segments = []);
+    if (q.out !== null && q.outEnd > q.outStart) {
+      segments.push(q.out.subarray(q.outStart, q.outEnd));
+      q.outStart = q.outEnd;
     }
     segments.push(packet);
-    this.pendingBytes += packet.length;
+    q.pendingBytes += packet.length;
   }
 
-  /** Hands the pending bytes to socket: one write, or one corked writev for several pieces. */
-  writeTo(socket: net.Socket): void {
-    if (this.pendingBytes === 0) return;
-    const segments = this.#segments;
+  /** Hands q's pending bytes to its socket: one write, or one corked writev for several pieces. */
+  writeOut(q: Q): void {
+    if (q.pendingBytes === 0) return;
+    const socket = q.socket;
+    const segments = q.segments;
     let tail: Buffer | null = null;
-    if (this.#out !== null && this.#outEnd > this.#outStart) {
-      tail = this.#out.subarray(this.#outStart, this.#outEnd);
-      this.#outStart = this.#outEnd;
+    if (q.out !== null && q.outEnd > q.outStart) {
+      tail = q.out.subarray(q.outStart, q.outEnd);
+      q.outStart = q.outEnd;
     }
-    this.pendingBytes = 0;
+    q.pendingBytes = 0;
     if (segments === null) {
       if (tail === null) return;
-      this.#writeSizes.push(tail.length);
-      socket.write(tail, this.#onWritten);
+      q.writeSizes.push(tail.length);
+      socket.write(tail, q.onWritten);
       return;
     }
-    this.#segments = null;
+    q.segments = null;
     socket.cork();
     for (let i = 0; i < segments.length; i++) {
-      this.#writeSizes.push(segments[i].length);
-      socket.write(segments[i], this.#onWritten);
+      q.writeSizes.push(segments[i].length);
+      socket.write(segments[i], q.onWritten);
     }
     if (tail !== null) {
-      this.#writeSizes.push(tail.length);
-      socket.write(tail, this.#onWritten);
+      q.writeSizes.push(tail.length);
+      socket.write(tail, q.onWritten);
     }
     socket.uncork();
   }
 
-  /** Drops what is pending and lets go of the buffers; writes in flight finish on their own. */
-  clear(): void {
-    this.#out = null;
-    this.#segments = null;
-    this.pendingBytes = 0;
+  /** Drops what q has pending and lets go of its buffers; writes in flight finish on their own. */
+  clear(q: Q): void {
+    q.out = null;
+    q.segments = null;
+    q.pendingBytes = 0;
   }
 
-  /** Gives the queue a new outbound buffer with room for size bytes; returns it. */
-  #grow(size: number): Buffer {
-    const old = this.#out;
+  /** Gives q a new outbound buffer with room for size bytes; returns it. */
+  #grow(q: Q, size: number): Buffer {
+    const old = q.out;
     let capacity = OUT_MIN;
     if (old !== null) {
-      if (this.#outEnd > this.#outStart) (this.#segments ?? (this.#segments = [])).push(old.subarray(this.#outStart, this.#outEnd));
+      if (q.outEnd > q.outStart) (q.segments ?? (q.segments = [])).push(old.subarray(q.outStart, q.outEnd));
       // Grow only when a single flush's packets filled the whole buffer.
-      capacity = this.#outStart === 0 ? Math.min(OUT_MAX, old.length * 2) : old.length;
+      capacity = q.outStart === 0 ? Math.min(OUT_MAX, old.length * 2) : old.length;
     }
     const out = Buffer.allocUnsafe(Math.max(capacity, size));
-    this.#out = out;
-    this.#outStart = this.#outEnd = 0;
+    q.out = out;
+    q.outStart = q.outEnd = 0;
     return out;
   }
 }
