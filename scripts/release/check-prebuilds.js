@@ -71,7 +71,9 @@ function loadUnderWine(file) {
   host.stopWine();
   const text = fs.readFileSync(log, 'utf8');
   if (r.status === 0 && /iocpnet-prebuild-loads/.test(text)) return undefined;
-  return `does not load under Wine (exit ${r.status ?? r.signal}): ${text.trim().split('\n').slice(-3).join(' | ')}`;
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const why = lines.find((l) => /Error/.test(l)) ?? lines[lines.length - 1] ?? 'no output';
+  return `does not load under Wine (exit ${r.status ?? r.signal}): ${why}`;
 }
 
 function main() {
