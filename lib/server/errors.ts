@@ -10,7 +10,11 @@ export class IocpnetError extends Error {
   }
 }
 
-/** A handler threw; `cause` holds what it threw. */
+/**
+ * A handler threw, or the promise it returned rejected; `cause` holds the
+ * reason, `event` the event, `connectionId` the connection (-1 for events of
+ * the server itself, such as 'listening').
+ */
 export class HandlerError extends IocpnetError {
   readonly event: string;
   readonly connectionId: number;

@@ -40,7 +40,9 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
     options: ServerOptions | undefined,
     backendFactory: (options: ResolvedServerOptions, sink: BackendSink) => Backend,
   ) {
-    super();
+    // A listener's rejected promise reaches the method below instead of
+    // becoming an unhandled rejection.
+    super({ captureRejections: true });
     this.options = resolveServerOptions(options);
     this.#backendFactory = backendFactory;
   }
@@ -56,6 +58,20 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
   }
   override emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): boolean {
     return super.emit(event, ...args);
+  }
+
+  /**
+   * @internal A listener returned a promise (or any thenable) that rejected:
+   * reported exactly as a synchronous throw is, a HandlerError to 'error'.
+   */
+  override [EventEmitter.captureRejectionSymbol](err: unknown, event: string | symbol, ...args: unknown[]): void {
+    if (event === 'error') {
+      // Reporting it to 'error' again could loop.
+      console.error(err);
+      return;
+    }
+    const conn = args[0] instanceof Connection ? args[0] : undefined;
+    reportError(this, new HandlerError(String(event), conn?.id ?? -1, err));
   }
 
   /** The backend in use: 'native' or 'js'. */

@@ -2,7 +2,7 @@
  * Argument checks for the public API: each throws a TypeError or RangeError
  * that names the argument and what it got. Pure functions; any thread.
  */
-import { MAX_BODY_SIZE, MAX_PACKET_ID } from '../contract';
+import { FIRST_APP_PACKET_ID, MAX_BODY_SIZE, MAX_PACKET_ID } from '../contract';
 
 /** Throws a TypeError or RangeError naming `name` unless value is an integer in [min, max]. */
 export function checkInteger(name: string, value: unknown, min: number, max: number): number {
@@ -23,9 +23,26 @@ export function describe(value: unknown): string {
   return typeof value;
 }
 
+/**
+ * Throws unless packetId is an application packet id: ids below
+ * FIRST_APP_PACKET_ID belong to the engine (PING, PONG, DISCONNECT_NOTIFY),
+ * which a handler must not be able to send or route.
+ */
+export function checkPacketId(packetId: unknown, name = 'packetId'): number {
+  if (typeof packetId !== 'number' || !Number.isInteger(packetId)) {
+    throw new TypeError(`${name} must be an integer, got ${describe(packetId)}`);
+  }
+  if (packetId < FIRST_APP_PACKET_ID || packetId > MAX_PACKET_ID) {
+    throw new RangeError(
+      `${name} must be between ${FIRST_APP_PACKET_ID} and ${MAX_PACKET_ID} (ids 0..${FIRST_APP_PACKET_ID - 1} are reserved for the engine), got ${packetId}`,
+    );
+  }
+  return packetId;
+}
+
 /** Checks the packet id and body of a send or broadcast. */
 export function checkPacketArgs(packetId: unknown, body: unknown): asserts body is Uint8Array {
-  checkInteger('packetId', packetId, 0, MAX_PACKET_ID);
+  checkPacketId(packetId);
   if (!(body instanceof Uint8Array)) {
     throw new TypeError(`body must be a Uint8Array or Buffer, got ${describe(body)}`);
   }

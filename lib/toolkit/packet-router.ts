@@ -1,9 +1,8 @@
-import { FIRST_APP_PACKET_ID, MAX_PACKET_ID } from '../contract';
 import type { Connection } from '../server/connection';
 import { HandlerError } from '../server/errors';
 import { reportError } from '../server/report-error';
 import type { Server } from '../server/server';
-import { checkInteger, describe } from '../server/validate';
+import { checkInteger, checkPacketId, describe } from '../server/validate';
 import { ProtocolError } from './protocol-error';
 
 /**
@@ -74,7 +73,7 @@ export class PacketRouter {
 
   /** Registers the handler of packetId (100..65535); throws if it has one already. */
   on(packetId: number, handler: PacketHandler): this {
-    checkInteger('packetId', packetId, FIRST_APP_PACKET_ID, MAX_PACKET_ID);
+    checkPacketId(packetId);
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${describe(handler)}`);
     if (this.#handlers.has(packetId)) throw new RangeError(`packet id ${packetId} already has a handler; call off(${packetId}) first to replace it`);
     this.#handlers.set(packetId, handler);
