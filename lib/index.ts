@@ -21,7 +21,7 @@ export type { Backend, BackendSink } from './backends/backend';
 export { emptyStats } from './backends/stats';
 export { Connection } from './server/connection';
 export { createServer } from './server/create-server';
-export { HandlerError, IocpnetError } from './server/errors';
+export { HandlerError, IocpnetError, ListenError } from './server/errors';
 export { DEFAULT_OPTIONS, defaultIoThreads } from './server/options';
 export { Server } from './server/server';
 export type { ServerEvents } from './server/server';

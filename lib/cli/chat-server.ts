@@ -3,6 +3,7 @@ import { CHAT_OPTIONS as C, type ChatServer } from '../chat/chat-server';
 import { createChatServer } from '../chat/create-chat-server';
 import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
+import { ListenError } from '../server/errors';
 import { intOption } from './int-option';
 
 interface ChatServerFlags {
@@ -67,10 +68,14 @@ async function serve(chat: ChatServer, flags: ChatServerFlags): Promise<void> {
   try {
     address = await chat.listen(flags.port, flags.host);
   } catch (err) {
-    const code = (err as { code?: unknown } | null)?.code;
-    const message = err instanceof Error ? err.message : String(err);
-    const detail = typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
-    console.error(`error: cannot listen on ${flags.host}:${flags.port}: ${detail}`);
+    if (err instanceof ListenError) {
+      console.error(`error: ${err.message}`);
+    } else {
+      const code = (err as { code?: unknown } | null)?.code;
+      const message = err instanceof Error ? err.message : String(err);
+      const detail = typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+      console.error(`error: cannot listen on ${flags.host}:${flags.port}: ${detail}`);
+    }
     process.exit(1);
   }
   console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);

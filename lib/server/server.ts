@@ -3,7 +3,7 @@ import type { DisconnectReason } from '../contract';
 import type { Backend, BackendSink } from '../backends/backend';
 import { emptyStats } from '../backends/stats';
 import { Connection, EMPTY_BODY, type ConnectionOwner } from './connection';
-import { HandlerError, IocpnetError } from './errors';
+import { HandlerError, IocpnetError, ListenError } from './errors';
 import { resolveServerOptions } from './options';
 import { reportError } from './report-error';
 import type { ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './types';
@@ -90,7 +90,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
   }
 
   /**
-   * Binds and starts accepting. Rejects with an Error whose code is, for
+   * Binds and starts accepting. Rejects with a ListenError whose code is, for
    * example, EADDRINUSE. Port 0 picks a free port.
    */
   async listen(port = 12021, host = '0.0.0.0'): Promise<ListenAddress> {
@@ -110,7 +110,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
       const backend = this.#backend;
       this.#backend = undefined;
       if (backend) await backend.close().catch(() => undefined);
-      throw err;
+      throw ListenError.from(err, host, port);
     }
     this.emit('listening', this.#address);
     return this.#address;
