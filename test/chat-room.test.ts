@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, DisconnectCode, PacketId } from '../lib/index';
-import { ChatFixture, chatBody, decodeChatNotify, enterBody, notifyUser, result, userList } from './helpers/chat-client';
+import { ChatFixture, chatBody, decodeChatNotify, notifyUser, result, userList } from './helpers/chat-client';
 import { backends, frame } from './helpers/raw-client';
 
 const R = ChatResult;

@@ -52,7 +52,7 @@ describe.runIf(hasScript()).each(backends())('iocpnet chat-client at a terminal 
 
     t.type('hello bob');
     await bob.waitFor(() => bob.notifies().some((n) => n.userId === 'alice'), 5000, "alice's chat");
-    expect(bob.notifies().map((n) => `${n.userId}: ${n.message}`)).toEqual(['bob: hi alice', 'alice: hello bob']);
+    expect(bob.notifies().map((n) => `${n.userId}: ${n.message.toString('utf8')}`)).toEqual(['bob: hi alice', 'alice: hello bob']);
     await t.waitOutput(/\[3\] alice: hello bob/);
 
     // Room 4 is full: the client left room 3 to move, shows the refusal by name and goes back.
@@ -150,7 +150,7 @@ describe.each(backends())('iocpnet chat-client with piped input (%s backend)', (
     // A refused move goes back to room 3, so both lines reach it.
     expect(plain(cli.stdout)).toMatch(/joined room 3[\s\S]*error: ROOM_INVALID_INDEX[\s\S]*back in room 3/);
     await bob.waitFor(() => bob.notifies().filter((n) => n.userId === 'alice').length === 2, 5000, "alice's chats");
-    expect(bob.notifies().map((n) => `${n.userId}: ${n.message}`)).toEqual(['alice: first', 'alice: second']);
+    expect(bob.notifies().map((n) => `${n.userId}: ${n.message.toString('utf8')}`)).toEqual(['alice: first', 'alice: second']);
   });
 
   it('exits 1 when the login is refused, as at a terminal', async () => {

@@ -143,7 +143,7 @@ describe('iocpnet usage errors', () => {
   ];
 
   it.each(bad.map((args) => [args.join(' ') || '(no arguments)', args]))('%s: prints usage and exits 2', async (_name, args) => {
-    const cli = runCli(args as string[]);
+    const cli = runCli(args);
     spawned.push(cli);
     expect(await cli.waitExit()).toBe(2);
     expect(cli.stderr).toMatch(/Usage: iocpnet/);

@@ -55,6 +55,8 @@ describe.runIf(backends().includes('js'))('js backend: writes', () => {
 
   it('answers the packets of each read with at most one write', async () => {
     const { port } = await engine.startEcho();
+    // Put back below, and always called with the socket as `this`.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const push = net.Socket.prototype.push;
     let reads = 0;
     net.Socket.prototype.push = function (this: net.Socket & { server?: unknown }, chunk: unknown, encoding?: BufferEncoding) {

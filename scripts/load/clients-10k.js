@@ -66,10 +66,8 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux') throw new Error('Linux only');
   ensureCompiled();
-  /** @type {typeof import('../../bench/proc-stats')} */
-  const procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
-  /** @type {typeof import('../../bench/loadgen-build')} */
-  const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
+  const procStats = /** @type {typeof import('../../bench/proc-stats')} */ (require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js')));
+  const { ensureLoadgen } = /** @type {typeof import('../../bench/loadgen-build')} */ (require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js')));
   const loadgen = ensureLoadgen(ROOT, log);
 
   const rooms = o.clients / o.roomUsers;

@@ -205,7 +205,7 @@ function runLoadgen(binary, args, onReady, onEnd) {
       /** @type {LoadgenReport | undefined} */
       let report;
       try {
-        report = JSON.parse(stdout);
+        report = /** @type {LoadgenReport} */ (JSON.parse(stdout));
       } catch {
         report = undefined;
       }

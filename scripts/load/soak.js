@@ -324,9 +324,8 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
   ensureCompiled();
-  procStats = require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js'));
-  /** @type {typeof import('../../bench/loadgen-build')} */
-  const { ensureLoadgen } = require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js'));
+  procStats = /** @type {typeof import('../../bench/proc-stats')} */ (require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js')));
+  const { ensureLoadgen } = /** @type {typeof import('../../bench/loadgen-build')} */ (require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js')));
   const loadgen = ensureLoadgen(ROOT, log);
 
   const chatRooms = o.users / o.roomUsers;

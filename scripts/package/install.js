@@ -47,7 +47,8 @@ function testBinary() {
   if (r.status === 0) {
     let file = 'a native build';
     try {
-      file = path.relative(root, require(require.resolve('node-gyp-build', { paths: [root] })).resolve(root));
+      const nodeGypBuild = /** @type {{ resolve(dir: string): string }} */ (require(require.resolve('node-gyp-build', { paths: [root] })));
+      file = path.relative(root, nodeGypBuild.resolve(root));
     } catch {
       // The binary loaded; only its name is unknown.
     }

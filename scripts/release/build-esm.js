@@ -15,7 +15,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..');
-const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const pkg = /** @type {{ exports?: Record<string, unknown> }} */ (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')));
 
 /**
  * [require target, import target] of each "exports" entry with both conditions.
@@ -49,7 +49,7 @@ for (const [entry, esmEntry] of pairs) {
     console.error(`build-esm: ${entry} is missing; run tsc first`);
     process.exit(1);
   }
-  const names = Object.keys(require(file))
+  const names = Object.keys(/** @type {object} */ (require(file)))
     .filter((n) => n !== 'default' && n !== '__esModule' && identifier.test(n))
     .sort();
   if (names.length === 0) {

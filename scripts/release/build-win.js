@@ -44,7 +44,9 @@ function main() {
   if (args.includes('--clean')) fs.rmSync(tools.buildDir, { recursive: true, force: true });
   fs.mkdirSync(tools.buildDir, { recursive: true });
 
-  const headers = require(require.resolve('node-api-headers', { paths: [tools.root] }));
+  const headers = /** @type {{ include_dir: string, def_paths: { node_api_def: string } }} */ (
+    require(require.resolve('node-api-headers', { paths: [tools.root] }))
+  );
   const addonApi = path.dirname(require.resolve('node-addon-api/package.json', { paths: [tools.root] }));
   const importLib = path.join(tools.buildDir, 'libnode_api.a');
   // The def file names NODE.EXE: the addon binds to the executable that loads it.

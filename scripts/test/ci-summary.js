@@ -7,6 +7,7 @@ const fs = require('node:fs');
 
 let passed = 0;
 let failed = 0;
+/** @type {string[]} */
 const failedSteps = [];
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
@@ -16,7 +17,7 @@ for (let i = 0; i < args.length; i++) {
   }
   const file = args[i];
   if (!fs.existsSync(file)) continue;
-  const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const report = /** @type {{ numPassedTests?: number, numFailedTests?: number }} */ (JSON.parse(fs.readFileSync(file, 'utf8')));
   passed += report.numPassedTests ?? 0;
   failed += report.numFailedTests ?? 0;
 }

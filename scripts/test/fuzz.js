@@ -174,7 +174,10 @@ function runJsTarget(name, seconds) {
     stdio: 'inherit',
     env: { ...process.env, IOCPNET_FUZZ_SECONDS: String(seconds), IOCPNET_FUZZ_REPORT: report },
   });
-  const data = fs.existsSync(report) ? JSON.parse(fs.readFileSync(report, 'utf8')) : {};
+  // What test/fuzz/chat-decoders.fuzz.ts writes.
+  /** @typedef {{ execs?: number, crashes?: string[] }} JsFuzzReport */
+  /** @type {JsFuzzReport} */
+  const data = fs.existsSync(report) ? /** @type {JsFuzzReport} */ (JSON.parse(fs.readFileSync(report, 'utf8'))) : {};
   return {
     target: name,
     engine: 'mutational loop in Node (TypeScript decoders)',

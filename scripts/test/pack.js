@@ -50,11 +50,11 @@ function pass(what) {
 
 /**
  * @param {string} what
- * @param {unknown} [detail]
+ * @param {string} [detail]
  */
 function fail(what, detail) {
   results.failed++;
-  log(`  FAIL  ${what}${detail ? `\n        ${String(detail).trim().split('\n').join('\n        ')}` : ''}`);
+  log(`  FAIL  ${what}${detail ? `\n        ${detail.trim().split('\n').join('\n        ')}` : ''}`);
 }
 
 /**
@@ -70,7 +70,7 @@ function skip(what, why) {
  * Passes or fails what by ok; returns ok.
  * @param {string} what
  * @param {boolean} ok
- * @param {unknown} [detail] shown when it fails
+ * @param {string} [detail] shown when it fails
  */
 function check(what, ok, detail) {
   if (ok) pass(what);
@@ -271,7 +271,7 @@ function npmInstall(project, tarball, env, extra = []) {
 function requireCheck(project, env, what, expectedPrefix) {
   const r = run(process.execPath, ['require-check.cjs'], { cwd: project, env, timeoutMs: 60000 });
   if (r.status !== 0) return fail(what, tail(r.output));
-  let addon = '';
+  let addon;
   try {
     addon = JSON.parse(r.stdout.trim().split('\n').pop() ?? '').addon;
   } catch {
@@ -312,7 +312,7 @@ async function chatServerCheck(project, env, what) {
     const address = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no "listening on HOST:PORT" line within 30 s')), 30000);
       const onData = (/** @type {Buffer} */ chunk) => {
-        output += chunk;
+        output += chunk.toString();
         const m = /listening on (\S+):(\d+)/.exec(output);
         if (m) {
           clearTimeout(timer);
@@ -321,7 +321,7 @@ async function chatServerCheck(project, env, what) {
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
-      exited.then(({ code, signal }) => {
+      void exited.then(({ code, signal }) => {
         clearTimeout(timer);
         reject(new Error(`the server exited (${code ?? signal}) before listening`));
       });
@@ -579,14 +579,14 @@ async function main() {
       requireCheck(projectA, { ...toolFreeEnv, PREBUILDS_ONLY: '1' }, 'require() with PREBUILDS_ONLY=1', `prebuilds/${tuple}/`);
     }
   } catch (err) {
-    fail('test:pack', err instanceof Error ? (err.stack ?? err.message) : err);
+    fail('test:pack', err instanceof Error ? (err.stack ?? err.message) : String(err));
   } finally {
     if (process.env.IOCPNET_KEEP_PACK_TMP === '1') log(`test:pack: kept ${tmp}`);
     else fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-main().then(() => {
+void main().then(() => {
   log(`test:pack: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`);
   process.exitCode = results.failed > 0 ? 1 : 0;
 });

@@ -93,7 +93,7 @@ async function main() {
   timings.push([`host start${linuxHost ? '' : ' under Wine'}`, Date.now() - t1]);
   const port = Number(host.match[1]);
   tools.log(`host ready: Node ${host.match[3]}, engine ${host.match[2]}, control port ${port}`);
-  let status = 1;
+  let status;
   try {
     if (host.match[2] !== expectEngine) throw new Error(`the host reports engine ${host.match[2]}, not ${expectEngine}`);
     const r = timed('vitest (Windows suites)', timings, () =>
@@ -112,7 +112,7 @@ async function main() {
     status = r.status ?? 1;
   } finally {
     await askHostToExit(port);
-    const exited = await Promise.race([host.exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
+    const exited = await Promise.race([host.exited, /** @type {Promise<null>} */ (new Promise((r) => setTimeout(() => r(null), 10000)))]);
     if (exited === null) {
       tools.log('the host did not exit; killing it');
       host.child.kill('SIGKILL');

@@ -55,7 +55,7 @@ function ensureWindowsNode() {
     maxBuffer: 16 << 20,
   });
   if (r.status !== 0) throw new Error(`npm pack ${NODE_SPEC} failed: ${r.stderr}`);
-  const filename = JSON.parse(r.stdout)[0].filename;
+  const [{ filename }] = /** @type {{ filename: string }[]} */ (JSON.parse(r.stdout));
   tools.run('tar', ['-xzf', path.join(nodeDir, filename), '-C', nodeDir]);
   fs.rmSync(path.join(nodeDir, filename));
   if (!fs.existsSync(exe)) throw new Error(`${NODE_SPEC} holds no bin/node.exe`);
@@ -106,7 +106,7 @@ function listTs(dir) {
  */
 function stage({ withPrebuild = true } = {}) {
   if (withPrebuild && !fs.existsSync(tools.prebuildFile)) throw new Error(`${tools.prebuildFile} is missing: run npm run build:win`);
-  const ts = require(require.resolve('typescript', { paths: [tools.root] }));
+  const ts = /** @type {typeof import('typescript')} */ (require(require.resolve('typescript', { paths: [tools.root] })));
   fs.rmSync(stageDir, { recursive: true, force: true });
   const files = [...listTs(path.join(tools.root, 'lib')), ...listTs(path.join(tools.root, 'bench')), ...listTs(path.join(tools.root, 'test', 'win'))];
   for (const file of files) {
@@ -118,7 +118,9 @@ function stage({ withPrebuild = true } = {}) {
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     fs.writeFileSync(dest, out.outputText);
   }
-  const pkg = JSON.parse(fs.readFileSync(path.join(tools.root, 'package.json'), 'utf8'));
+  const pkg = /** @type {{ name: string, version: string, dependencies?: Record<string, string> }} */ (
+    JSON.parse(fs.readFileSync(path.join(tools.root, 'package.json'), 'utf8'))
+  );
   fs.writeFileSync(path.join(stageDir, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, private: true }, null, 2));
   if (withPrebuild) {
     fs.mkdirSync(path.join(stageDir, 'prebuilds', 'win32-x64'), { recursive: true });

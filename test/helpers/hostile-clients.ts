@@ -11,14 +11,14 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 /** Runs task(0..n-1) with at most concurrency of them at once; resolves when all have settled, rejects with the first error. */
 export async function runPool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  let failed: unknown;
+  let failed: Error | undefined;
   const worker = async (): Promise<void> => {
     while (next < n && failed === undefined) {
       const i = next++;
       try {
         await task(i);
       } catch (err) {
-        failed ??= err;
+        failed ??= err instanceof Error ? err : new Error(String(err));
       }
     }
   };
