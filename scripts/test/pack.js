@@ -6,7 +6,9 @@
 //  2. Install into a temporary project with a PATH that holds node, npm, npx
 //     and basic shell tools but no compiler, cmake, make, ninja or Python:
 //     require(), import, the .d.ts/.d.mts types, and `npx iocpnet chat-server
-//     --port 0` with a login + room enter + chat over TCP.
+//     --port 0` with a login + room enter + chat over TCP; an empty TypeScript
+//     project (strict, skipLibCheck false) that builds the game of
+//     test/pack/consumer/game and runs its server and client on both backends.
 //  3. The same tarball without its prebuilds: with that PATH the install must
 //     fail with a clear message; with the normal PATH it builds from source.
 //  4. `npm rebuild iocpnet --build-from-source` and PREBUILDS_ONLY=1.
@@ -242,7 +244,10 @@ function makeProject(dir) {
     path.join(dir, 'package.json'),
     `${JSON.stringify({ name: `pack-check-${path.basename(dir)}`, version: '1.0.0', private: true }, null, 2)}\n`,
   );
-  for (const f of fs.readdirSync(path.join(packDir, 'consumer'))) fs.copyFileSync(path.join(packDir, 'consumer', f), path.join(dir, f));
+  // The files only: consumer/game/ is a project of its own (gameCheck).
+  for (const entry of fs.readdirSync(path.join(packDir, 'consumer'), { withFileTypes: true })) {
+    if (entry.isFile()) fs.copyFileSync(path.join(packDir, 'consumer', entry.name), path.join(dir, entry.name));
+  }
   fs.copyFileSync(path.join(packDir, 'wire-client.js'), path.join(dir, 'wire-client.js'));
   return dir;
 }
@@ -348,6 +353,111 @@ async function chatServerCheck(project, env, what) {
         }
         await exited;
       }
+    }
+  }
+}
+
+/**
+ * The game of test/pack/consumer/game in an empty TypeScript project (strict,
+ * skipLibCheck false) that installs the tarball: tsc builds its server and
+ * client, and they run against each other on each backend.
+ * @param {string} dir
+ * @param {string} tarball
+ * @param {NodeJS.ProcessEnv} env
+ */
+async function gameCheck(dir, tarball, env) {
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!fs.existsSync(tsc)) return skip('game', 'typescript is not installed in the checkout');
+  fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    `${JSON.stringify({ name: 'pack-check-game', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`,
+  );
+  let r = npmInstall(dir, tarball, env);
+  if (!check('game: npm install <tarball> into an empty TypeScript project', r.status === 0, tail(r.output))) return;
+  const sources = fs.readdirSync(path.join(packDir, 'consumer', 'game')).filter((f) => f.endsWith('.ts'));
+  for (const f of sources) fs.copyFileSync(path.join(packDir, 'consumer', 'game', f), path.join(dir, 'src', f));
+  const tsconfig = {
+    compilerOptions: {
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'ES2022',
+      lib: ['ES2022'],
+      strict: true,
+      skipLibCheck: false,
+      types: ['node'],
+      typeRoots: [path.join(root, 'node_modules', '@types')],
+      rootDir: 'src',
+      outDir: 'out',
+    },
+    include: ['src'],
+  };
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+  r = run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, env, timeoutMs: 120000 });
+  const built = sources.every((f) => fs.existsSync(path.join(dir, 'out', f.replace(/\.ts$/, '.js'))));
+  const compiled = r.status === 0 && r.output.trim() === '' && built;
+  if (!check(`game: tsc builds ${sources.join(', ')} (strict, skipLibCheck false) with no error`, compiled, tail(r.output))) return;
+  for (const backend of ['native', 'js']) await gameRun(dir, backend, env);
+}
+
+/**
+ * Starts the game server on backend, runs the game client against it, stops the server with SIGTERM.
+ * @param {string} dir
+ * @param {string} backend
+ * @param {NodeJS.ProcessEnv} env
+ */
+async function gameRun(dir, backend, env) {
+  const what = `game on the ${backend} backend: router, struct codecs, PacketReader and encodePacket`;
+  const server = spawn(process.execPath, [path.join('out', 'server.js'), backend], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const onData = (/** @type {Buffer} */ chunk) => (output += chunk.toString());
+  server.stdout.on('data', onData);
+  server.stderr.on('data', onData);
+  /** @type {Promise<{ code: number | null, signal: NodeJS.Signals | null }>} */
+  const exited = new Promise((resolve) => server.once('close', (code, signal) => resolve({ code, signal })));
+  /** @param {number} ms */
+  const within = (ms) => new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
+  try {
+    const deadline = Date.now() + 30000;
+    let m;
+    while (!(m = /game listening on 127\.0\.0\.1:(\d+)/.exec(output))) {
+      if (server.exitCode !== null || server.signalCode !== null) throw new Error('the server exited before listening');
+      if (Date.now() > deadline) throw new Error('no "game listening on 127.0.0.1:PORT" line within 30 s');
+      await within(50);
+    }
+    const r = run(process.execPath, [path.join('out', 'client.js'), m[1]], { cwd: dir, env, timeoutMs: 60000 });
+    if (r.status !== 0) throw new Error(`the client failed (${r.status ?? r.signal}):\n${tail(r.output)}`);
+    /** @type {{ aliceSawPositions: number, bobSawPositions: number, packetsReceived: number, cheater: string }} */
+    const seen = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    server.kill('SIGTERM');
+    const stopped = await Promise.race([exited, within(10000)]);
+    if (!stopped) throw new Error('the server did not exit within 10 s of SIGTERM');
+    if (stopped.code !== 0) throw new Error(`the server exited with ${stopped.code ?? stopped.signal}`);
+    /** @type {{ joins: number, leaves: number, playersLeft: number, router: { handled: number, unknown: number, protocolErrors: number, handlerErrors: number } }} */
+    const figures = JSON.parse(output.trim().split('\n').pop() ?? '');
+    const ok =
+      seen.aliceSawPositions === 1 &&
+      seen.bobSawPositions === 20 &&
+      seen.packetsReceived === 27 &&
+      seen.cheater === 'PROTOCOL_ERROR' &&
+      figures.joins === 2 &&
+      figures.leaves === 2 &&
+      figures.playersLeft === 0 &&
+      figures.router.handled === 25 &&
+      figures.router.unknown === 0 &&
+      figures.router.protocolErrors === 1 &&
+      figures.router.handlerErrors === 0;
+    check(
+      `${what}: 2 players joined, 21 positions reached the other player, 1 MOVE before JOIN closed with PROTOCOL_ERROR, the server stopped on SIGTERM`,
+      ok,
+      `client: ${JSON.stringify(seen)}\nserver: ${JSON.stringify(figures)}`,
+    );
+  } catch (err) {
+    fail(what, `${err instanceof Error ? err.message : String(err)}\n${tail(output)}`);
+  } finally {
+    if (server.exitCode === null && server.signalCode === null) {
+      server.kill('SIGKILL');
+      await exited;
     }
   }
 }
@@ -505,6 +615,7 @@ async function main() {
     }
 
     await chatServerCheck(projectA, toolFreeEnv, 'npx iocpnet chat-server --port 0 (prebuilt)');
+    await gameCheck(path.join(tmp, 'game'), tarball, toolFreeEnv);
 
     r = run(process.execPath, [path.join(installedA, 'scripts', 'package', 'install.js'), '--dry-run'], { cwd: installedA, env: toolFreeEnv });
     check('install.js in the installed package keeps the prebuild', r.status === 0 && r.stdout.startsWith('prebuilt:'), r.output);
