@@ -61,10 +61,13 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     const server = createServer({ backend, ioThreads: 1 });
     const errors: HandlerError[] = [];
     server.on('error', (err) => errors.push(err as HandlerError));
+    // Async listeners where the type says void are what this test is about.
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
     server.on('listening', async () => {
       await sleep(1);
       throw new Error('listening failed');
     });
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises
     server.on('close', () => Promise.reject(new Error('close failed')));
     await server.listen(0, '127.0.0.1');
     await server.close();
@@ -79,6 +82,8 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     const original = console.error;
     console.error = (...args: unknown[]) => printed.push(args[0]);
     try {
+      // A rejected promise without an await, on purpose.
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises, @typescript-eslint/require-await
       quiet.on('connect', async (conn: Connection) => {
         conn.destroy();
         throw new Error('nobody listens');

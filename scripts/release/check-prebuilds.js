@@ -71,7 +71,10 @@ function loadUnderWine(file) {
   host.stopWine();
   const text = fs.readFileSync(log, 'utf8');
   if (r.status === 0 && /iocpnet-prebuild-loads/.test(text)) return undefined;
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const why = lines.find((l) => /Error/.test(l)) ?? lines[lines.length - 1] ?? 'no output';
   return `does not load under Wine (exit ${r.status ?? r.signal}): ${why}`;
 }

@@ -90,7 +90,7 @@ function checkStruct(codec: AnyCodec, body: Uint8Array): void {
   if (at !== codec.size) fail(`${codec.name}.size is the sum of its fields`);
   // Re-encoding what was decoded gives the body back, short bodies padded
   // with zeros and char fields cut at their first NUL.
-  const again = codec.encode(decoded as never);
+  const again = codec.encode(decoded);
   if (!again.equals(normal)) fail(`${codec.name}: encode(decode(body)) is the normalised body`);
 }
 
@@ -119,10 +119,7 @@ function checkUserId(bytes: Uint8Array): void {
   // PROTOCOL.md: 1..20 bytes of UTF-8, no bytes < 0x20 or 0x7F. Valid UTF-8
   // is exactly what survives a decode / encode round trip unchanged.
   const valid =
-    b.length >= 1 &&
-    b.length <= packets.MAX_USER_ID_BYTES &&
-    !b.some((x) => x < 0x20 || x === 0x7f) &&
-    Buffer.from(b.toString('utf8'), 'utf8').equals(b);
+    b.length >= 1 && b.length <= packets.MAX_USER_ID_BYTES && !b.some((x) => x < 0x20 || x === 0x7f) && Buffer.from(b.toString('utf8'), 'utf8').equals(b);
   if (!valid) {
     if (id !== undefined) fail(`parseUserId accepted invalid id bytes as ${JSON.stringify(id)}`);
     return;
@@ -140,7 +137,7 @@ function checkPacketReader(data: Uint8Array): void {
   // Reference: whole packets of the stream, stopping at a length below the header.
   const want: Array<{ id: number; type: number; body: Buffer }> = [];
   let wantError = false;
-  for (let pos = 0; stream.length - pos >= HEADER_SIZE; ) {
+  for (let pos = 0; stream.length - pos >= HEADER_SIZE;) {
     const length = stream.readUInt16LE(pos);
     if (length < HEADER_SIZE) {
       wantError = true;
@@ -208,16 +205,12 @@ export function seeds(): Uint8Array[] {
   codecs.forEach((c, k) => {
     const values: Record<string, number | string> = {};
     for (const f of c.fields) values[f.name] = f.type === 'char' ? 'alice' : 7;
-    out.push(withSelector(k, c.encode(values as never)));
+    out.push(withSelector(k, c.encode(values)));
     out.push(withSelector(k, new Uint8Array(0)));
   });
   out.push(withSelector(codecs.length + USER_LIST, packets.encodeUserList(['alice', 'bob', 'carol'])));
   for (const id of ['alice', 'é', '12345678901234567890', 'a b']) out.push(withSelector(codecs.length + USER_ID, Buffer.from(id)));
-  const stream = Buffer.concat([
-    Buffer.from([7, 0, 202, 0, 0, 0, 0]),
-    Buffer.from([5, 0, 209, 0, 0]),
-    Buffer.from([8, 0, 1, 0, 0, 1, 2, 3]),
-  ]);
+  const stream = Buffer.concat([Buffer.from([7, 0, 202, 0, 0, 0, 0]), Buffer.from([5, 0, 209, 0, 0]), Buffer.from([8, 0, 1, 0, 0, 1, 2, 3])]);
   out.push(withSelector(codecs.length + PACKET_READER, Buffer.concat([Buffer.from([3]), stream])));
   return out;
 }

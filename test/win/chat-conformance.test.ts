@@ -226,7 +226,10 @@ describe.skipIf(!winHostAddress())('chat over the IOCP engine under Wine', () =>
       const from = a.packets.length;
       for (let i = 0; i < 20; i++) a.send(P.ROOM_CHAT_REQUEST, Buffer.from(`m${i}`));
       await a.waitFor(() => a.packets.slice(from).filter((p) => p.id === P.ROOM_CHAT_RESPONSE).length === 20, 5000, '20 responses');
-      const results = a.packets.slice(from).filter((p) => p.id === P.ROOM_CHAT_RESPONSE).map(result);
+      const results = a.packets
+        .slice(from)
+        .filter((p) => p.id === P.ROOM_CHAT_RESPONSE)
+        .map(result);
       const limited = results.filter((r) => r === R.ROOM_TOO_MANY_PACKET).length;
       expect(results.filter((r) => r === R.NONE).length + limited).toBe(20);
       expect(limited).toBeGreaterThan(0);
