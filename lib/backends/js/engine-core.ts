@@ -25,6 +25,8 @@ const SHARE_MIN = 1024;
 const NOTIFY_BODY: Uint8Array[] = [];
 for (const code of Object.values(DisconnectCode)) NOTIFY_BODY[code] = new Uint8Array([code & 0xff, code >>> 8]);
 
+function ignore(): void {}
+
 /** The whole DISCONNECT_NOTIFY(code) packet, for a socket that never became a connection. */
 export function disconnectNotifyPacket(code: number): Buffer {
   return encodePacket(PacketId.DISCONNECT_NOTIFY, NOTIFY_BODY[code]);
@@ -54,16 +56,15 @@ export class JsConnection implements SplitPacket, QueuedBytes {
   segments: Buffer[] | null = null;
   pendingBytes = 0;
   readonly writeSizes: number[] = [];
-  readonly onWritten: (err?: Error | null) => void;
+  /** Set by the socket glue beside the socket's listeners, so that they share one closure context. */
+  onWritten: (err?: Error | null) => void = ignore;
 
   constructor(
     readonly id: number,
     readonly socket: net.Socket,
     now: number,
-    queue: SendQueue<JsConnection>,
   ) {
     this.lastActivity = now;
-    this.onWritten = queue.writeCallback(this);
   }
 }
 
@@ -199,11 +200,16 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       this.#stats.closes.server_full++;
       return undefined;
     }
-    const c = new JsConnection(id, socket, performance.now(), this.#queue);
+    const c = new JsConnection(id, socket, performance.now());
     this.#table.set(c);
     c.listIndex = this.#live.length;
     this.#live.push(c);
     return c;
+  }
+
+  /** One of c's socket writes completed. */
+  protected written(c: JsConnection, err: Error | null | undefined): void {
+    this.#queue.written(c, err);
   }
 
   /** Reports an adopted connection to the sink, once its socket's events are wired. */

@@ -121,6 +121,7 @@ export class JsBackend extends EngineCore implements Backend {
       this.#reject(socket, DisconnectCode.SERVER_FULL);
       return;
     }
+    c.onWritten = (err) => this.written(c, err);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.received(c, chunk));
     socket.on('end', () => this.peerEnded(c));

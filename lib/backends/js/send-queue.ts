@@ -21,8 +21,8 @@ export interface QueuedBytes {
   pendingBytes: number;
   /** Sizes of the writes in flight, oldest first; their callbacks complete in order. */
   readonly writeSizes: number[];
-  /** The callback of every write to the socket (SendQueue.writeCallback). */
-  readonly onWritten: (err?: Error | null) => void;
+  /** The callback of every write to the socket; it calls SendQueue.written(). */
+  onWritten: (err?: Error | null) => void;
 }
 
 /**
@@ -43,16 +43,13 @@ export class SendQueue<Q extends QueuedBytes> {
     this.#counters = counters;
   }
 
-  /** The onWritten callback of q, made once per connection. */
-  writeCallback(q: Q): (err?: Error | null) => void {
-    const counters = this.#counters;
-    return (err) => {
-      const n = q.writeSizes.shift() ?? 0;
-      if (err) return;
-      counters.bytesOut += n;
-      // Once nothing is in flight or pending the buffer is free again from its start.
-      if (q.writeSizes.length === 0 && q.pendingBytes === 0) q.outStart = q.outEnd = 0;
-    };
+  /** One of q's writes completed (q.onWritten). */
+  written(q: Q, err: Error | null | undefined): void {
+    const n = q.writeSizes.shift() ?? 0;
+    if (err) return;
+    this.#counters.bytesOut += n;
+    // Once nothing is in flight or pending the buffer is free again from its start.
+    if (q.writeSizes.length === 0 && q.pendingBytes === 0) q.outStart = q.outEnd = 0;
   }
 
   /** Copies one packet (size bytes: the header, then body[start, end)) into q. */
