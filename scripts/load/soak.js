@@ -104,16 +104,11 @@ function parseArgs(argv) {
 const ID = { LOGIN: 201, LOGIN_RES: 202, ENTER: 206, ENTER_RES: 207, LEAVE: 209, LEAVE_RES: 210, CHAT: 214, CHAT_RES: 215, NOTIFY: 3 };
 
 /**
- * @param {number} id
- * @param {Buffer} [body]
+ * The package's client framing (PacketReader, encodePacket), from the compiled
+ * dist/lib/index.js: main() loads it once ensureCompiled() has built it.
+ * @type {typeof import('../../lib/index')}
  */
-function frame(id, body = Buffer.alloc(0)) {
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt16LE(5 + body.length, 0);
-  out.writeUInt16LE(id, 2);
-  body.copy(out, 5);
-  return out;
-}
+let wire;
 
 /** @param {string} userId */
 function loginBody(userId) {
@@ -139,8 +134,7 @@ class ChurnConnection {
   /** @param {net.Socket} socket */
   constructor(socket) {
     this.socket = socket;
-    /** @type {Buffer} */
-    this.buf = Buffer.alloc(0);
+    this.reader = new wire.PacketReader();
     /** @type {{ id: number, resolve: (result: number) => void, reject: (err: Error) => void }[]} */
     this.waiting = [];
     /** @type {Promise<void>} */
@@ -152,13 +146,9 @@ class ChurnConnection {
     });
     socket.on('error', () => undefined);
     socket.on('data', (/** @type {Buffer} */ chunk) => {
-      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
-      while (this.buf.length >= 5) {
-        const len = this.buf.readUInt16LE(0);
-        if (len < 5 || this.buf.length < len) break;
-        const id = this.buf.readUInt16LE(2);
-        const result = len >= 7 ? this.buf.readInt16LE(5) : -1;
-        this.buf = this.buf.subarray(len);
+      if (this.reader.error) return;
+      for (const { packetId: id, body } of this.reader.push(chunk)) {
+        const result = body.length >= 2 ? body.readInt16LE(0) : -1;
         if (id === ID.NOTIFY) {
           for (const w of this.waiting.splice(0)) w.reject(new Error(`DISCONNECT_NOTIFY(${result}) from the server`));
           continue;
@@ -166,6 +156,8 @@ class ChurnConnection {
         const i = this.waiting.findIndex((w) => w.id === id);
         if (i >= 0) this.waiting.splice(i, 1)[0].resolve(result);
       }
+      // A server that breaks the framing: the loop sees the close.
+      if (this.reader.error) socket.destroy();
     });
   }
 
@@ -213,7 +205,7 @@ class ChurnConnection {
           reject(e);
         },
       });
-      this.socket.write(frame(id, body));
+      this.socket.write(wire.encodePacket(id, body));
     });
   }
 }
@@ -324,6 +316,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
   ensureCompiled();
+  wire = /** @type {typeof import('../../lib/index')} */ (require(path.join(ROOT, 'dist', 'lib', 'index.js')));
   procStats = /** @type {typeof import('../../bench/proc-stats')} */ (require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js')));
   const { ensureLoadgen } = /** @type {typeof import('../../bench/loadgen-build')} */ (require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js')));
   const loadgen = ensureLoadgen(ROOT, log);

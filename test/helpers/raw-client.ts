@@ -1,5 +1,5 @@
 import * as net from 'node:net';
-import { createServer, type BackendName, type Server, type ServerOptions } from '../../lib/index';
+import { HEADER_SIZE, PacketReader, createServer, encodePacket, type BackendName, type Server, type ServerOptions } from '../../lib/index';
 
 /** The backends every engine and chat suite runs on. IOCPNET_BACKENDS=js,native narrows it. */
 export function backends(): BackendName[] {
@@ -18,19 +18,19 @@ export interface Packet {
   body: Buffer;
 }
 
-/** Encodes one packet; length and type may be forced to build bad packets. */
+/** Encodes one packet with the package's writer; length and type may be overwritten to build bad packets. */
 export function frame(id: number, body: Uint8Array = Buffer.alloc(0), opts: { length?: number; type?: number } = {}): Buffer {
-  const out = Buffer.alloc(5 + body.length);
-  out.writeUInt16LE(opts.length ?? 5 + body.length, 0);
-  out.writeUInt16LE(id, 2);
-  out.writeUInt8(opts.type ?? 0, 4);
-  Buffer.from(body.buffer, body.byteOffset, body.length).copy(out, 5);
+  const out = encodePacket(id, body);
+  if (opts.length !== undefined) out.writeUInt16LE(opts.length, 0);
+  if (opts.type !== undefined) out.writeUInt8(opts.type, HEADER_SIZE - 1);
   return out;
 }
 
 /**
- * A raw TCP client that speaks the framing of PROTOCOL.md section 1 and
- * collects every packet the server sends, for black-box tests.
+ * A raw TCP client that speaks the framing of PROTOCOL.md section 1 (the
+ * package's PacketReader) and collects every packet the server sends, for
+ * black-box tests. A server that breaks the framing sets error and ends the
+ * collecting.
  */
 export class RawClient {
   readonly socket: net.Socket;
@@ -38,24 +38,16 @@ export class RawClient {
   ended = false;
   closed = false;
   error: Error | undefined;
-  #buf: Buffer = Buffer.alloc(0);
+  readonly #reader = new PacketReader();
   #waiters: Array<() => void> = [];
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-      while (this.#buf.length >= 5) {
-        const len = this.#buf.readUInt16LE(0);
-        if (len < 5 || this.#buf.length < len) break;
-        this.packets.push({
-          id: this.#buf.readUInt16LE(2),
-          type: this.#buf.readUInt8(4),
-          body: Buffer.from(this.#buf.subarray(5, len)),
-        });
-        this.#buf = this.#buf.subarray(len);
-      }
+      if (this.#reader.error) return;
+      for (const p of this.#reader.push(chunk)) this.packets.push({ id: p.packetId, type: p.type, body: p.body });
+      if (this.#reader.error) this.error ??= this.#reader.error;
       this.#wake();
     });
     socket.on('end', () => {

@@ -1,8 +1,10 @@
 'use strict';
 // A raw TCP client for black-box checks of an installed package: it speaks
-// the framing of PROTOCOL.md section 1 and depends on nothing but Node, so
-// it runs from a temporary project without the checkout's dev dependencies.
+// the framing of PROTOCOL.md section 1 with the package's own PacketReader
+// and encodePacket and depends on nothing else but Node, so it runs from a
+// temporary project without the checkout's dev dependencies.
 const net = require('node:net');
+const { PacketReader, encodePacket } = require('iocpnet');
 
 /**
  * Writes a NUL-padded fixed-size string field.
@@ -37,23 +39,15 @@ class WireClient {
     this.packets = [];
     this.received = 0;
     this.closed = false;
-    /** @type {Buffer} */
-    this.buffer = Buffer.alloc(0);
+    this.reader = new PacketReader();
     /** @type {Set<() => void>} */
     this.waiters = new Set();
     socket.setNoDelay(true);
     socket.on('data', (/** @type {Buffer} */ chunk) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      while (this.buffer.length >= 5) {
-        const length = this.buffer.readUInt16LE(0);
-        if (length < 5 || this.buffer.length < length) break;
-        this.packets.push({
-          id: this.buffer.readUInt16LE(2),
-          body: Buffer.from(this.buffer.subarray(5, length)),
-          seq: this.received++,
-        });
-        this.buffer = this.buffer.subarray(length);
-      }
+      // A server that breaks the framing ends the collecting; the socket is dropped.
+      if (this.reader.error) return;
+      for (const p of this.reader.push(chunk)) this.packets.push({ id: p.packetId, body: p.body, seq: this.received++ });
+      if (this.reader.error) socket.destroy();
       this.wake();
     });
     socket.on('error', () => this.wake());
@@ -93,10 +87,7 @@ class WireClient {
    * @param {Buffer} [body]
    */
   send(id, body = Buffer.alloc(0)) {
-    const header = Buffer.alloc(5);
-    header.writeUInt16LE(5 + body.length, 0);
-    header.writeUInt16LE(id, 2);
-    this.socket.write(Buffer.concat([header, body]));
+    this.socket.write(encodePacket(id, body));
   }
 
   /**
