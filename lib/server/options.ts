@@ -31,8 +31,7 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     if (!KNOWN_KEYS.has(key)) throw new TypeError(`unknown option '${key}'`);
   }
   const o = { ...DEFAULT_OPTIONS, ioThreads: defaultIoThreads() };
-  const pick = <K extends keyof ServerOptions>(key: K): ServerOptions[K] | undefined =>
-    options[key] === undefined ? undefined : options[key];
+  const pick = <K extends keyof ServerOptions>(key: K): ServerOptions[K] | undefined => (options[key] === undefined ? undefined : options[key]);
 
   const backend = pick('backend');
   if (backend !== undefined) {

@@ -36,10 +36,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
   readonly #backendFactory: (options: ResolvedServerOptions, sink: BackendSink) => Backend;
 
   /** @internal Use createServer(). */
-  constructor(
-    options: ServerOptions | undefined,
-    backendFactory: (options: ResolvedServerOptions, sink: BackendSink) => Backend,
-  ) {
+  constructor(options: ServerOptions | undefined, backendFactory: (options: ResolvedServerOptions, sink: BackendSink) => Backend) {
     // A listener's rejected promise reaches the method below instead of
     // becoming an unhandled rejection.
     super({ captureRejections: true });
@@ -122,7 +119,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
    */
   broadcast(conns: Iterable<Connection>, packetId: number, body: Uint8Array = EMPTY_BODY): number {
     checkPacketArgs(packetId, body);
-    if (conns === null || typeof conns !== 'object' || typeof (conns as Iterable<Connection>)[Symbol.iterator] !== 'function') {
+    if (conns === null || typeof conns !== 'object' || typeof conns[Symbol.iterator] !== 'function') {
       throw new TypeError(`conns must be an iterable of Connection, got ${describe(conns)}`);
     }
     const ids: number[] = [];

@@ -147,7 +147,7 @@ export class PacketRouter {
       this.#fail(conn, packetId, err);
       return false;
     }
-    if (result === undefined || result === null || typeof (result as PromiseLike<void>).then !== 'function') return false;
+    if (result === undefined || result === null || typeof result.then !== 'function') return false;
     if (!this.#busy.has(conn)) this.#busy.set(conn, { items: [], bytes: 0 });
     // Promise.resolve makes even a thenable that settles synchronously resume later, never re-entrantly.
     Promise.resolve(result).then(

@@ -122,7 +122,7 @@ export class StructCodec<F extends readonly FieldSpec[]> {
   }
 
   /** A new body with values written in and every other byte zero. */
-  encode(values: StructInput<F> = {} as StructInput<F>): Buffer {
+  encode(values: StructInput<F> = {}): Buffer {
     const out = Buffer.alloc(this.size);
     this.encodeInto(out, 0, values);
     return out;

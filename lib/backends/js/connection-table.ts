@@ -43,7 +43,7 @@ export class ConnectionTable<T extends { readonly id: number }> {
   /** The entry with exactly this id, while its slot holds it. */
   get(id: number): T | undefined {
     const entry = this.#slots[id % this.capacity];
-    return entry != null && entry.id === id ? entry : undefined;
+    return entry !== null && entry !== undefined && entry.id === id ? entry : undefined;
   }
 
   /** Frees the slot of id for the next acquire(). */

@@ -21,10 +21,7 @@ export interface NativeOptions {
 }
 
 export interface Addon {
-  NativeServer: new (
-    options: NativeOptions,
-    onEvents: (batch: ArrayBuffer | undefined, finished: boolean) => void,
-  ) => NativeServerHandle;
+  NativeServer: new (options: NativeOptions, onEvents: (batch: ArrayBuffer | undefined, finished: boolean) => void) => NativeServerHandle;
   /** The name of the engine the addon was built with (engineName() of its native/ folder). */
   engine: string;
 }
