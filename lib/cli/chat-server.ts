@@ -19,13 +19,17 @@ interface ChatServerFlags {
   maxPacketSize: number;
   idleTimeoutMs: number;
   chatRateLimit: number;
+  exitWithParent: boolean;
 }
+
+/** How often the server looks whether the process that started it is gone. */
+const PARENT_POLL_MS = 1000;
 
 /** Adds `chat-server` to program. */
 export function addChatServerCommand(program: Command): void {
   program
     .command('chat-server')
-    .description('run the chat server (docs/PROTOCOL.md section 3) until SIGINT or SIGTERM')
+    .description('run the chat server (docs/PROTOCOL.md section 3) until SIGINT, SIGTERM or the exit of the process that started it')
     .option('--port <n>', 'TCP port; 0 picks a free one', intOption(0, 65535), 12021)
     .option('--host <address>', 'address to listen on', '0.0.0.0')
     .addOption(new Option('--backend <name>', 'network backend').choices(['native', 'js']).default('native'))
@@ -35,10 +39,28 @@ export function addChatServerCommand(program: Command): void {
     .option('--max-room-users <n>', 'users a room holds at most', intOption(C.maxRoomUsers.min, C.maxRoomUsers.max), C.maxRoomUsers.default)
     .option('--max-connections <n>', 'open connections at most', intOption(E.maxConnections.min, E.maxConnections.max), E.maxConnections.default)
     .option('--max-users <n>', 'users logged in at once at most (default: --max-connections)', intOption(C.maxUsers.min, C.maxUsers.max))
-    .option('--max-packet-size <n>', 'largest accepted packet in bytes, header included', intOption(E.maxPacketSize.min, E.maxPacketSize.max), E.maxPacketSize.default)
-    .option('--idle-timeout-ms <n>', 'close connections silent for this long; 0 disables', intOption(E.idleTimeoutMs.min, E.idleTimeoutMs.max), E.idleTimeoutMs.default)
-    .option('--chat-rate-limit <n>', 'chat messages per user per second; 0 disables', intOption(C.chatRateLimit.min, C.chatRateLimit.max), C.chatRateLimit.default)
+    .option(
+      '--max-packet-size <n>',
+      'largest accepted packet in bytes, header included',
+      intOption(E.maxPacketSize.min, E.maxPacketSize.max),
+      E.maxPacketSize.default,
+    )
+    .option(
+      '--idle-timeout-ms <n>',
+      'close connections silent for this long; 0 disables',
+      intOption(E.idleTimeoutMs.min, E.idleTimeoutMs.max),
+      E.idleTimeoutMs.default,
+    )
+    .option(
+      '--chat-rate-limit <n>',
+      'chat messages per user per second; 0 disables',
+      intOption(C.chatRateLimit.min, C.chatRateLimit.max),
+      C.chatRateLimit.default,
+    )
+    .option('--no-exit-with-parent', 'keep running when the process that started the server exits (by default the server then shuts down as on SIGTERM)')
     .action(async (flags: ChatServerFlags, command: Command) => {
+      // Taken first, so that a parent that dies while the server starts is still noticed.
+      const parent = process.ppid;
       let chat: ChatServer;
       try {
         chat = createChatServer({
@@ -58,11 +80,11 @@ export function addChatServerCommand(program: Command): void {
         if (err instanceof RangeError || err instanceof TypeError) command.error(`error: ${err.message}`);
         throw err;
       }
-      await serve(chat, flags);
+      await serve(chat, flags, parent);
     });
 }
 
-async function serve(chat: ChatServer, flags: ChatServerFlags): Promise<void> {
+async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): Promise<void> {
   chat.server.on('error', (err) => console.error(`error: ${err.message}`));
   let address;
   try {
@@ -80,14 +102,11 @@ async function serve(chat: ChatServer, flags: ChatServerFlags): Promise<void> {
   }
   console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
 
-  let closing = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      console.error(`${signal} again: exiting without waiting for clients`);
-      process.exit(1);
-    }
-    closing = true;
-    console.log(`${signal}: shutting down`);
+  let closing: 'signal' | 'parent' | undefined;
+  let stopWatching = (): void => {};
+  const shutdown = (reason: string): void => {
+    stopWatching();
+    console.log(`${reason}: shutting down`);
     // server.close() bounds itself by closeTimeoutMs; this only guards against a hang.
     const guard = setTimeout(() => {
       console.error('error: shutdown did not finish in time');
@@ -105,6 +124,43 @@ async function serve(chat: ChatServer, flags: ChatServerFlags): Promise<void> {
       },
     );
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      console.error(`${signal} ${closing === 'signal' ? 'again' : 'during shutdown'}: exiting without waiting for clients`);
+      process.exit(1);
+    }
+    closing = 'signal';
+    shutdown(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  if (flags.exitWithParent) {
+    stopWatching = watchParent(parent, (now) => {
+      if (closing) return;
+      closing = 'parent';
+      shutdown(`parent process ${parent} exited (parent is now ${now})`);
+    });
+  }
+}
+
+/**
+ * Calls onGone once process.ppid differs from parent, the parent the server
+ * started with: the parent exited and the server was handed to init or a
+ * subreaper. A server that a process manager starts directly keeps the
+ * manager as its parent, so this does not fire there. On Windows the parent
+ * id stays as it was when that process exits, so nothing is watched. Returns
+ * a function that stops the watching.
+ */
+function watchParent(parent: number, onGone: (now: number) => void): () => void {
+  if (process.platform === 'win32') return () => {};
+  const check = (): void => {
+    const now = process.ppid;
+    if (now === parent) return;
+    clearInterval(timer);
+    onGone(now);
+  };
+  const timer = setInterval(check, PARENT_POLL_MS);
+  timer.unref();
+  check();
+  return () => clearInterval(timer);
 }
