@@ -1,5 +1,4 @@
 import { createServer } from '../server/create-server';
-import { User } from './user-manager';
 import { ChatServer, resolveChatOptions, splitChatServerOptions, type ChatServerOptions } from './chat-server';
 
 /**
@@ -10,5 +9,5 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const { server, chat } = splitChatServerOptions(options);
   // Checked before the server exists, so that a bad chat option leaves nothing behind.
   resolveChatOptions(chat, 1);
-  return new ChatServer(createServer<User>(server), chat);
+  return new ChatServer(createServer(server), chat);
 }

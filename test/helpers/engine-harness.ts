@@ -85,7 +85,7 @@ export function useEngine(backend: BackendName) {
       return { ...s, log: logEvents(s.server) };
     },
     /** Adds a server created elsewhere to the teardown. */
-    own<T>(server: Server<T>): Server<T> {
+    own(server: Server): Server {
       servers.push(server);
       return server;
     },

@@ -39,6 +39,12 @@ export function disconnectNotifyPacket(code: number): Buffer {
  */
 export class JsConnection implements SplitPacket, QueuedBytes {
   phase = Phase.Open;
+  /**
+   * Open from the JS thread's view (see Backend): from its reported connect
+   * until its disconnect is reported or the application closes it. The
+   * engine's own close (phase) may come first.
+   */
+  appOpen = false;
   /** Index in EngineCore's list of live connections. */
   listIndex = -1;
   lastActivity: number;
@@ -98,7 +104,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
    * caused them, so that a handler never sees 'disconnect' from inside its
    * own send() or close().
    */
-  readonly #gone: Array<{ id: number; reason: DisconnectReason }> = [];
+  readonly #gone: Array<{ c: JsConnection; reason: DisconnectReason }> = [];
   /** Nonzero while a socket callback or a report is running. */
   #depth = 0;
   #immediate: NodeJS.Immediate | undefined;
@@ -121,25 +127,36 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   // ---- the Backend commands ----
 
   send(id: number, packetId: number, body: Uint8Array): boolean {
-    const c = this.#lookup(id);
-    if (c === undefined) {
+    const c = this.#table.get(id);
+    if (c === undefined || !c.appOpen) {
       this.#stats.staleRefused++;
       return false;
     }
+    if (c.phase !== Phase.Open) {
+      // The engine is closing it and JS has not been told yet: accepted, and dropped.
+      this.#stats.staleRefused++;
+      return true;
+    }
     const size = HEADER_SIZE + body.length;
-    if (!this.#admit(c, size)) return false;
-    this.#stats.packetsOut++;
-    this.#append(c, packetId, body, 0, body.length, size);
+    if (this.#admit(c, size)) {
+      this.#stats.packetsOut++;
+      this.#append(c, packetId, body, 0, body.length, size);
+    }
     return true;
   }
 
   broadcast(ids: readonly number[], packetId: number, body: Uint8Array): number {
     const size = HEADER_SIZE + body.length;
     const shared = body.length >= SHARE_MIN && ids.length > 1 ? encodePacket(packetId, body) : null;
-    let sent = 0;
+    let open = 0;
     for (let i = 0; i < ids.length; i++) {
-      const c = this.#lookup(ids[i]);
-      if (c === undefined) {
+      const c = this.#table.get(ids[i]);
+      if (c === undefined || !c.appOpen) {
+        this.#stats.staleRefused++;
+        continue;
+      }
+      open++;
+      if (c.phase !== Phase.Open) {
         this.#stats.staleRefused++;
         continue;
       }
@@ -151,9 +168,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       } else {
         this.#append(c, packetId, body, 0, body.length, size);
       }
-      sent++;
     }
-    return sent;
+    return open;
   }
 
   /**
@@ -162,10 +178,16 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
    * 'kicked'. 'destroy' drops what is queued.
    */
   closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
-    const c = this.#lookup(id);
-    if (c === undefined) {
+    const c = this.#table.get(id);
+    if (c === undefined || !c.appOpen) {
       this.#stats.staleRefused++;
       return false;
+    }
+    c.appOpen = false;
+    if (c.phase !== Phase.Open) {
+      // The engine's close came first; it goes on, and its reason is reported.
+      this.#stats.staleRefused++;
+      return true;
     }
     if (mode === 'destroy') {
       this.#beginClose(c, 'kicked', 0, false);
@@ -216,6 +238,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   protected connected(c: JsConnection, remoteAddress: string, remotePort: number): void {
     this.#open++;
     this.#stats.accepted++;
+    c.appOpen = true;
     this.#depth++;
     try {
       this.#sink.onConnect(c.id, remoteAddress, remotePort);
@@ -304,7 +327,6 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     c.phase = Phase.Dead;
     this.#assembler.reset(c);
     this.#queue.clear(c);
-    this.#table.release(c.id);
     const live = this.#live;
     const last = live.pop() as JsConnection;
     if (last !== c) {
@@ -313,6 +335,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     }
     c.listIndex = -1;
     this.endBatch(false);
+    // Only now: until its disconnect is reported, its id still finds it (open for JS, closed for the engine).
+    this.#table.release(c.id);
     this.socketGone();
   }
 
@@ -347,7 +371,11 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       this.#depth++;
       try {
         // Handlers may close more connections while this runs; they are reported here too.
-        for (let i = 0; i < gone.length; i++) this.#sink.onDisconnect(gone[i].id, gone[i].reason);
+        for (let i = 0; i < gone.length; i++) {
+          const { c, reason } = gone[i];
+          c.appOpen = false;
+          this.#sink.onDisconnect(c.id, reason);
+        }
       } finally {
         gone.length = 0;
         this.#depth--;
@@ -375,11 +403,6 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   }
 
   // ---- the close state machine ----
-
-  #lookup(id: number): JsConnection | undefined {
-    const c = this.#table.get(id);
-    return c !== undefined && c.phase === Phase.Open ? c : undefined;
-  }
 
   /** Checks maxSendQueueBytes before size more bytes are queued; closes a slow consumer. */
   #admit(c: JsConnection, size: number): boolean {
@@ -410,7 +433,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     if (c.phase !== Phase.Open) return;
     this.#open--;
     this.#stats.closes[reason]++;
-    this.#gone.push({ id: c.id, reason });
+    this.#gone.push({ c, reason });
     if (this.#depth === 0 && this.#immediate === undefined) this.#immediate = setImmediate(this.#onImmediate);
     this.#assembler.reset(c);
     if (!graceful) {

@@ -15,6 +15,7 @@ import { IocpnetError } from '../../server/errors';
 import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../../server/types';
 import type { Backend, BackendSink } from '../backend';
 import { loadAddon, type NativeServerHandle } from './addon';
+import { OpenIds } from './open-ids';
 
 const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS, RELEASE_FIELDS } = BatchLayout;
 const CLOSES_OFFSET = STATS_FIELDS.length;
@@ -40,9 +41,14 @@ export class NativeBackend implements Backend {
    * counted under (see #dispatch).
    */
   readonly #appCloses = new Map<number, DisconnectReason>();
+  /** The ids open from the JS thread's view (see Backend): what send, broadcast and closeConnection accept. */
+  readonly #open: OpenIds;
+  /** Calls refused here for an id that is not open; the engine never sees them, so stats() adds them to its staleRefused. */
+  #refused = 0;
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     this.#sink = sink;
+    this.#open = new OpenIds(options.maxConnections);
     const addon = loadAddon();
     this.#native = new addon.NativeServer(
       {
@@ -66,6 +72,10 @@ export class NativeBackend implements Backend {
   }
 
   send(id: number, packetId: number, body: Uint8Array): boolean {
+    if (!this.#open.has(id)) {
+      this.#refused++;
+      return false;
+    }
     const p = this.#reserve(OP_HEAD + HEADER_SIZE + body.length);
     this.#out[p] = OutboundOp.Send;
     this.#outView.setUint32(p + 1, id, true);
@@ -78,15 +88,33 @@ export class NativeBackend implements Backend {
     if (n === 0) return 0;
     const p = this.#reserve(OP_HEAD + 4 * n + HEADER_SIZE + body.length);
     const v = this.#outView;
-    this.#out[p] = OutboundOp.Broadcast;
-    v.setUint32(p + 1, n, true);
+    const open = this.#open;
+    // Only the open ids go into the record; its size shrinks by the others.
     let q = p + OP_HEAD;
-    for (let i = 0; i < n; i++, q += 4) v.setUint32(q, ids[i], true);
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      if (!open.has(id)) continue;
+      v.setUint32(q, id, true);
+      q += 4;
+    }
+    const count = (q - p - OP_HEAD) / 4;
+    this.#refused += n - count;
+    if (count === 0) {
+      this.#outLength = p;
+      return 0;
+    }
+    this.#out[p] = OutboundOp.Broadcast;
+    v.setUint32(p + 1, count, true);
     this.#writePacket(q, packetId, body);
-    return n;
+    this.#outLength = q + HEADER_SIZE + body.length;
+    return count;
   }
 
   closeConnection(id: number, mode: 'close' | 'destroy', code: number = DisconnectCode.KICKED): boolean {
+    if (!this.#open.delete(id)) {
+      this.#refused++;
+      return false;
+    }
     this.#appCloses.set(id, mode === 'close' && code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked');
     if (mode === 'destroy') {
       const p = this.#reserve(OP_HEAD);
@@ -118,6 +146,7 @@ export class NativeBackend implements Backend {
     DISCONNECT_REASONS.forEach((reason, i) => {
       closes[reason] = s[CLOSES_OFFSET + i];
     });
+    counters.staleRefused += this.#refused;
     return { ...counters, closes };
   }
 
@@ -190,6 +219,7 @@ export class NativeBackend implements Backend {
         p += CONNECT_FIELDS;
         const address = String.fromCharCode(...bytes.subarray(p, p + addrLen));
         p += addrLen;
+        this.#open.add(id);
         sink.onConnect(id, address, port);
       } else if (kind === InboundKind.Disconnect) {
         let reason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
@@ -207,6 +237,7 @@ export class NativeBackend implements Backend {
         if (reason === undefined) {
           throw new IocpnetError('ERR_NATIVE_BATCH', `unknown close reason ${bytes[p - DISCONNECT_FIELDS]} from the native engine`);
         }
+        this.#open.delete(id);
         sink.onDisconnect(id, reason);
         if (awaitsRelease) {
           // After the replies handlers queued for this connection: the engine
