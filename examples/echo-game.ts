@@ -18,8 +18,8 @@ export function createEchoGame(options: ServerOptions = {}): Server {
   const server = createServer(options);
   const router = new PacketRouter().attach(server);
   // The body is only valid during the call; send() copies it.
-  router.on(GamePacketId.ECHO, (conn, body) => void conn.send(GamePacketId.ECHO_REPLY, body));
-  router.on(GamePacketId.MOVE, (conn, body) => {
+  router.on(GamePacketId.ECHO, (conn, _id, body) => void conn.send(GamePacketId.ECHO_REPLY, body));
+  router.on(GamePacketId.MOVE, (conn, _id, body) => {
     const { x, y } = Move.decode(body); // a body longer than 8 bytes closes the connection (PROTOCOL_ERROR)
     server.broadcast(server.connections.values(), GamePacketId.MOVE_NOTIFY, MoveNotify.encode({ PlayerId: conn.id, x, y }));
   });

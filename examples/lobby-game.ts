@@ -45,8 +45,8 @@ export class LobbyGame {
     this.server = createServer(serverOptions);
     // Handler errors go to the server's 'error' event; a ProtocolError closes that connection.
     this.router = new PacketRouter().attach(this.server);
-    this.router.on(Id.JOIN_REQUEST, (conn, body) => this.#onJoin(conn, body));
-    this.router.on(Id.MOVE, (conn, body) => this.#onMove(conn, body));
+    this.router.on(Id.JOIN_REQUEST, (conn, _id, body) => this.#onJoin(conn, body));
+    this.router.on(Id.MOVE, (conn, _id, body) => this.#onMove(conn, body));
     this.server.on('disconnect', (conn) => this.#onLeave(conn));
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type Authenticate, type Connection, type HandlerError } from '../lib/index';
+import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type Authenticate, type HandlerError } from '../lib/index';
 import { ChatFixture, chatBody, enterBody, loginBody, result } from './helpers/chat-client';
 import { backends, frame } from './helpers/raw-client';
 
@@ -173,7 +173,9 @@ describe.each(backends())('chat authenticate hook (%s backend)', (backend) => {
     // The engine answered PING at once; the chat packets wait for the login.
     await a.waitFor(() => a.packets.length >= 1);
     expect(a.packets.map((p) => p.id)).toEqual([PacketId.PONG]);
-    expect(chat.router.isBusy([...chat.server.connections.values()].find((c) => chat.userOf(c) === undefined) as Connection)).toBe(true);
+    const pendingConn = [...chat.server.connections.values()].find((c) => chat.userOf(c) === undefined);
+    if (pendingConn === undefined) throw new Error('the connection whose login is pending is gone');
+    expect(chat.router.isBusy(pendingConn)).toBe(true);
     pending.get('slow')?.resolve(true);
     await a.waitFor(() => a.of(P.ROOM_CHAT_NOTIFY).length === 1, 5000, 'chat notify');
     expect(a.packets.map((p) => p.id)).toEqual([

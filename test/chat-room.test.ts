@@ -276,7 +276,7 @@ describe.each(backends())('application packet ids beside chat (%s backend)', (ba
 
   it('routes ids the application registers, with the chat user at hand', async () => {
     const chat = await fx.start(backend);
-    chat.router.on(2001, (conn, body) => {
+    chat.router.on(2001, (conn, _id, body) => {
       const user = chat.userOf(conn);
       conn.send(2002, Buffer.concat([Buffer.from(user ? `${user.userId}:` : 'anon:'), body]));
     });

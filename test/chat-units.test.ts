@@ -171,8 +171,8 @@ describe('PacketRouter', () => {
   it('routes by id and counts unknown ids', () => {
     const r = new PacketRouter();
     const seen: string[] = [];
-    r.on(300, (_c, body) => void seen.push(`300:${Buffer.from(body).toString()}`));
-    r.on(301, (_c, _b, id) => void seen.push(`id ${id}`));
+    r.on(300, (_c, _id, body) => void seen.push(`300:${Buffer.from(body).toString()}`));
+    r.on(301, (_c, id) => void seen.push(`id ${id}`));
     const c = fakeConn();
     r.dispatch(c, 300, Buffer.from('x'));
     r.dispatch(c, 999, Buffer.alloc(0));
@@ -222,7 +222,7 @@ describe('PacketRouter', () => {
     const order: string[] = [];
     let release: () => void = () => undefined;
     r.on(300, () => new Promise<void>((resolve) => (release = resolve)).then(() => void order.push('slow done')));
-    r.on(301, (_c, body) => void order.push(`fast ${Buffer.from(body).toString()}`));
+    r.on(301, (_c, _id, body) => void order.push(`fast ${Buffer.from(body).toString()}`));
     const a = fakeConn(1);
     const b = fakeConn(2);
     r.dispatch(a, 300, Buffer.alloc(0));

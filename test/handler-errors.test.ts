@@ -62,12 +62,12 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     const errors: HandlerError[] = [];
     server.on('error', (err) => errors.push(err as HandlerError));
     // Async listeners where the type says void are what this test is about.
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises
+
     server.on('listening', async () => {
       await sleep(1);
       throw new Error('listening failed');
     });
-    // eslint-disable-next-line @typescript-eslint/no-misused-promises
+
     server.on('close', () => Promise.reject(new Error('close failed')));
     await server.listen(0, '127.0.0.1');
     await server.close();
@@ -83,7 +83,7 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     console.error = (...args: unknown[]) => printed.push(args[0]);
     try {
       // A rejected promise without an await, on purpose.
-      // eslint-disable-next-line @typescript-eslint/no-misused-promises, @typescript-eslint/require-await
+      // eslint-disable-next-line @typescript-eslint/require-await
       quiet.on('connect', async (conn: Connection) => {
         conn.destroy();
         throw new Error('nobody listens');

@@ -5,7 +5,7 @@ import { HandlerError } from '../server/errors';
 import { reportError } from '../server/report-error';
 import type { Server } from '../server/server';
 import type { ServerOptions } from '../server/types';
-import { checkInteger, describe } from '../server/validate';
+import { checkInteger, describe, isThenable } from '../server/validate';
 import { PacketRouter, type PacketRouterStats } from '../toolkit/packet-router';
 import { TokenBucket } from '../toolkit/token-bucket';
 import {
@@ -16,11 +16,9 @@ import {
   MAX_USER_LIST,
   RoomChatNotify,
   RoomChatRequest,
-  RoomChatResponse,
   RoomEnterRequest,
   RoomEnterResponse,
   RoomLeaveRequest,
-  RoomLeaveResponse,
   RoomLeaveUserNotify,
   RoomNewUserNotify,
   encodeUserList,
@@ -35,7 +33,7 @@ import { User, UserManager } from './user-manager';
  * is pending, the connection's later packets wait and are handled after it,
  * in order.
  */
-export type Authenticate = (userId: string, password: string, conn: Connection) => boolean | PromiseLike<boolean>;
+export type Authenticate = (userId: string, password: string, conn: Connection<User>) => boolean | PromiseLike<boolean>;
 
 export interface ChatOptions {
   /** The first room number. Default 0. */
@@ -107,14 +105,22 @@ export function resolveChatOptions(options: ChatOptions | undefined, maxConnecti
   for (const key of Object.keys(options)) {
     if (!CHAT_KEYS.has(key)) throw new TypeError(`unknown chat option '${key}'`);
   }
-  const maxRooms = options.maxRooms === undefined ? CHAT_DEFAULTS.maxRooms : checkInteger('maxRooms', options.maxRooms, CHAT_OPTIONS.maxRooms.min, CHAT_OPTIONS.maxRooms.max);
+  const maxRooms =
+    options.maxRooms === undefined ? CHAT_DEFAULTS.maxRooms : checkInteger('maxRooms', options.maxRooms, CHAT_OPTIONS.maxRooms.min, CHAT_OPTIONS.maxRooms.max);
   const startRoom =
-    options.startRoom === undefined ? CHAT_DEFAULTS.startRoom : checkInteger('startRoom', options.startRoom, CHAT_OPTIONS.startRoom.min, CHAT_OPTIONS.startRoom.max - maxRooms + 1);
+    options.startRoom === undefined
+      ? CHAT_DEFAULTS.startRoom
+      : checkInteger('startRoom', options.startRoom, CHAT_OPTIONS.startRoom.min, CHAT_OPTIONS.startRoom.max - maxRooms + 1);
   const maxRoomUsers =
-    options.maxRoomUsers === undefined ? CHAT_DEFAULTS.maxRoomUsers : checkInteger('maxRoomUsers', options.maxRoomUsers, CHAT_OPTIONS.maxRoomUsers.min, CHAT_OPTIONS.maxRoomUsers.max);
-  const maxUsers = options.maxUsers === undefined ? maxConnections : checkInteger('maxUsers', options.maxUsers, CHAT_OPTIONS.maxUsers.min, CHAT_OPTIONS.maxUsers.max);
+    options.maxRoomUsers === undefined
+      ? CHAT_DEFAULTS.maxRoomUsers
+      : checkInteger('maxRoomUsers', options.maxRoomUsers, CHAT_OPTIONS.maxRoomUsers.min, CHAT_OPTIONS.maxRoomUsers.max);
+  const maxUsers =
+    options.maxUsers === undefined ? maxConnections : checkInteger('maxUsers', options.maxUsers, CHAT_OPTIONS.maxUsers.min, CHAT_OPTIONS.maxUsers.max);
   const chatRateLimit =
-    options.chatRateLimit === undefined ? CHAT_DEFAULTS.chatRateLimit : checkInteger('chatRateLimit', options.chatRateLimit, CHAT_OPTIONS.chatRateLimit.min, CHAT_OPTIONS.chatRateLimit.max);
+    options.chatRateLimit === undefined
+      ? CHAT_DEFAULTS.chatRateLimit
+      : checkInteger('chatRateLimit', options.chatRateLimit, CHAT_OPTIONS.chatRateLimit.min, CHAT_OPTIONS.chatRateLimit.max);
   const authenticate = options.authenticate;
   if (authenticate !== undefined && typeof authenticate !== 'function') {
     throw new TypeError(`authenticate must be a function, got ${describe(authenticate)}`);
@@ -130,11 +136,7 @@ export function splitChatServerOptions(options: ChatServerOptions = {}): { serve
   const server: Record<string, unknown> = {};
   const chat: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(options)) (CHAT_KEYS.has(key) ? chat : server)[key] = value;
-  return { server: server as ServerOptions, chat: chat as ChatOptions };
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function';
+  return { server, chat };
 }
 
 /** Cached bodies of the 2-byte Result responses; send() copies them, so one per code is enough. */
@@ -152,8 +154,8 @@ const RESULT_BODY = resultBodies();
  * Connection's `data`. JS thread only.
  */
 export class ChatServer {
-  readonly server: Server;
-  readonly router: PacketRouter;
+  readonly server: Server<User>;
+  readonly router: PacketRouter<User>;
   readonly users: UserManager;
   readonly rooms: RoomManager;
   readonly options: ResolvedChatOptions;
@@ -163,22 +165,22 @@ export class ChatServer {
   #rateLimited = 0;
 
   /** Serves chat on server, which may also carry the application's own packets through router. */
-  constructor(server: Server, options?: ChatOptions) {
+  constructor(server: Server<User>, options?: ChatOptions) {
     this.server = server;
     this.options = resolveChatOptions(options, server.options.maxConnections);
     this.users = new UserManager(this.options.maxUsers);
     this.rooms = new RoomManager(this.options.startRoom, this.options.maxRooms, this.options.maxRoomUsers);
-    this.router = new PacketRouter().attach(server);
+    this.router = new PacketRouter<User>().attach(server);
     this.router
-      .on(ChatPacketId.LOGIN_REQUEST, (conn, body) => this.#onLogin(conn, body))
-      .on(ChatPacketId.ROOM_ENTER_REQUEST, (conn, body) => this.#onEnter(conn, body))
-      .on(ChatPacketId.ROOM_LEAVE_REQUEST, (conn, body) => this.#onLeave(conn, body))
-      .on(ChatPacketId.ROOM_CHAT_REQUEST, (conn, body) => this.#onChat(conn, body));
+      .on(ChatPacketId.LOGIN_REQUEST, (conn, _id, body) => this.#onLogin(conn, body))
+      .on(ChatPacketId.ROOM_ENTER_REQUEST, (conn, _id, body) => this.#onEnter(conn, body))
+      .on(ChatPacketId.ROOM_LEAVE_REQUEST, (conn, _id, body) => this.#onLeave(conn, body))
+      .on(ChatPacketId.ROOM_CHAT_REQUEST, (conn, _id, body) => this.#onChat(conn, body));
     server.on('disconnect', (conn, reason) => this.#onDisconnect(conn, reason));
   }
 
   /** Binds and starts accepting (see Server.listen). */
-  listen(port = 12021, host = '0.0.0.0'): ReturnType<Server['listen']> {
+  listen(port = 12021, host = '0.0.0.0'): ReturnType<Server<User>['listen']> {
     return this.server.listen(port, host);
   }
 
@@ -188,7 +190,7 @@ export class ChatServer {
   }
 
   /** The user logged in on conn, if any. */
-  userOf(conn: Connection): User | undefined {
+  userOf(conn: Connection<User>): User | undefined {
     const data = conn.data;
     return data instanceof User && data.conn === conn && data.state !== 'none' ? data : undefined;
   }
@@ -204,7 +206,7 @@ export class ChatServer {
     };
   }
 
-  #onLogin(conn: Connection, body: Uint8Array): void | Promise<void> {
+  #onLogin(conn: Connection<User>, body: Uint8Array): void | Promise<void> {
     const req = LoginRequest.decode(body);
     if (this.userOf(conn) !== undefined) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_ALREADY);
     const userId = parseUserId(req.UserID);
@@ -239,7 +241,7 @@ export class ChatServer {
     return ChatResult.NONE;
   }
 
-  #completeLogin(conn: Connection, userId: string, idBytes: Buffer, accepted: boolean): void {
+  #completeLogin(conn: Connection<User>, userId: string, idBytes: Buffer, accepted: boolean): void {
     // A connection that closed while authenticate ran gets nothing and leaves nothing behind.
     if (!conn.isOpen) return;
     if (!accepted) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_PW);
@@ -251,16 +253,16 @@ export class ChatServer {
     conn.send(ChatPacketId.LOGIN_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
   }
 
-  #refuseLogin(conn: Connection, code: number): void {
+  #refuseLogin(conn: Connection<User>, code: number): void {
     this.#loginsRefused++;
     conn.send(ChatPacketId.LOGIN_RESPONSE, RESULT_BODY.get(code));
   }
 
-  #reportAuthError(conn: Connection, err: unknown): void {
+  #reportAuthError(conn: Connection<User>, err: unknown): void {
     reportError(this.server, new HandlerError('authenticate', conn.id, err));
   }
 
-  #onEnter(conn: Connection, body: Uint8Array): void {
+  #onEnter(conn: Connection<User>, body: Uint8Array): void {
     const req = RoomEnterRequest.decode(body);
     const user = this.userOf(conn);
     if (user === undefined || user.room !== undefined) return this.#enterResult(conn, ChatResult.ENTER_ROOM_INVALID_USER_STATUS);
@@ -275,11 +277,11 @@ export class ChatServer {
     conn.send(ChatPacketId.ROOM_USER_LIST_NOTIFY, encodeUserList(room.users.map((u) => u.idBytes)));
   }
 
-  #enterResult(conn: Connection, code: number): void {
+  #enterResult(conn: Connection<User>, code: number): void {
     conn.send(ChatPacketId.ROOM_ENTER_RESPONSE, RoomEnterResponse.encode({ Result: code }));
   }
 
-  #onLeave(conn: Connection, body: Uint8Array): void {
+  #onLeave(conn: Connection<User>, body: Uint8Array): void {
     RoomLeaveRequest.decode(body);
     const user = this.userOf(conn);
     if (user === undefined || user.room === undefined) {
@@ -298,7 +300,7 @@ export class ChatServer {
     if (room.count > 0) this.server.broadcast(room.connections, ChatPacketId.ROOM_LEAVE_USER_NOTIFY, RoomLeaveUserNotify.encode({ UserID: user.idBytes }));
   }
 
-  #onChat(conn: Connection, body: Uint8Array): void {
+  #onChat(conn: Connection<User>, body: Uint8Array): void {
     const req = RoomChatRequest.decode(body);
     const user = this.userOf(conn);
     const room = user?.room;
@@ -317,7 +319,7 @@ export class ChatServer {
     this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, RoomChatNotify.encode({ UserID: user.idBytes, Msg: req.Message }));
   }
 
-  #onDisconnect(conn: Connection, reason: DisconnectReason): void {
+  #onDisconnect(conn: Connection<User>, reason: DisconnectReason): void {
     const user = this.userOf(conn);
     if (user === undefined) return;
     // At shutdown every member is being closed too: telling them who left would only delay their SERVER_SHUTDOWN.

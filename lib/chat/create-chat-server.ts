@@ -1,4 +1,5 @@
 import { createServer } from '../server/create-server';
+import { User } from './user-manager';
 import { ChatServer, resolveChatOptions, splitChatServerOptions, type ChatServerOptions } from './chat-server';
 
 /**
@@ -9,5 +10,5 @@ export function createChatServer(options: ChatServerOptions = {}): ChatServer {
   const { server, chat } = splitChatServerOptions(options);
   // Checked before the server exists, so that a bad chat option leaves nothing behind.
   resolveChatOptions(chat, 1);
-  return new ChatServer(createServer(server), chat);
+  return new ChatServer(createServer<User>(server), chat);
 }

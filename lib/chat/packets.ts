@@ -42,9 +42,7 @@ export const ChatResult = {
 export type ChatResultName = keyof typeof ChatResult;
 export type ChatResultCode = (typeof ChatResult)[ChatResultName];
 
-const RESULT_NAMES = new Map<number, ChatResultName>(
-  (Object.entries(ChatResult) as Array<[ChatResultName, number]>).map(([name, code]) => [code, name]),
-);
+const RESULT_NAMES = new Map<number, ChatResultName>((Object.entries(ChatResult) as Array<[ChatResultName, number]>).map(([name, code]) => [code, name]));
 
 /** The name of a result code, or `UNKNOWN(code)`. */
 export function chatResultName(code: number): string {

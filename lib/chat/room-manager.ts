@@ -9,7 +9,7 @@ export class Room {
   readonly number: number;
   readonly maxUsers: number;
   readonly #users: User[] = [];
-  readonly #connections: Connection[] = [];
+  readonly #connections: Connection<User>[] = [];
 
   constructor(number: number, maxUsers: number) {
     this.number = number;
@@ -30,7 +30,7 @@ export class Room {
   }
 
   /** Members' connections, in the order of users; what room broadcasts go to. */
-  get connections(): readonly Connection[] {
+  get connections(): readonly Connection<User>[] {
     return this.#connections;
   }
 

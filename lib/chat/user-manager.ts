@@ -13,7 +13,7 @@ export class User {
   readonly userId: string;
   /** The id as it goes on the wire (1..20 bytes). */
   readonly idBytes: Buffer;
-  readonly conn: Connection;
+  readonly conn: Connection<User>;
   /** The room the user is in, if any. */
   room: Room | undefined = undefined;
   /** Chat messages the user may still send (chatRateLimit). */
@@ -21,7 +21,7 @@ export class User {
   #loggedIn = true;
 
   /** @internal Use UserManager.add(). */
-  constructor(userId: string, idBytes: Buffer, conn: Connection, chatBucket: TokenBucket) {
+  constructor(userId: string, idBytes: Buffer, conn: Connection<User>, chatBucket: TokenBucket) {
     this.userId = userId;
     this.idBytes = idBytes;
     this.conn = conn;
@@ -61,7 +61,7 @@ export class UserManager {
   }
 
   /** Logs a user in; the caller has checked that the id is free and there is room. */
-  add(userId: string, idBytes: Buffer, conn: Connection, chatBucket: TokenBucket): User {
+  add(userId: string, idBytes: Buffer, conn: Connection<User>, chatBucket: TokenBucket): User {
     if (this.#byId.has(userId)) throw new RangeError(`user ${JSON.stringify(userId)} is already logged in`);
     if (this.isFull) throw new RangeError(`${this.maxUsers} users are logged in already`);
     const user = new User(userId, Buffer.from(idBytes), conn, chatBucket);

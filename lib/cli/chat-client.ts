@@ -64,6 +64,8 @@ interface RoomEntry {
 
 /** Control characters from the network are shown as '?', so that a peer cannot drive the terminal. */
 function printable(bytes: Buffer): string {
+  // Matching control characters is the point here.
+  // eslint-disable-next-line no-control-regex
   return bytes.toString('utf8').replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 

@@ -16,15 +16,16 @@ export const EMPTY_BODY = new Uint8Array(0);
 /**
  * One client connection. Created by the Server on 'connect'; after
  * 'disconnect' it is closed for good and every call on it is refused.
- * JS thread only.
+ * T is the type of `data`, the application's own state for the connection
+ * (createServer<T>() picks it). JS thread only.
  */
-export class Connection {
+export class Connection<T = unknown> {
   /** Opaque id, unique among open connections; a reused slot gets a new id. */
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Free for application state (the chat server keeps its user here). */
-  data: unknown = undefined;
+  /** Free for application state (the chat server keeps its user here); undefined until the application sets it. */
+  data: T | undefined = undefined;
   #open = true;
   readonly #server: ConnectionOwner;
 

@@ -9,7 +9,10 @@ function createBackend(options: ResolvedServerOptions, sink: BackendSink): Backe
   return options.backend === 'js' ? new JsBackend(options, sink) : new NativeBackend(options, sink);
 }
 
-/** Creates a server; call listen() to start it. Options are validated here. */
-export function createServer(options?: ServerOptions): Server {
-  return new Server(options, createBackend);
+/**
+ * Creates a server; call listen() to start it. Options are validated here.
+ * T is the type of the application's state in each connection's `data`.
+ */
+export function createServer<T = unknown>(options?: ServerOptions): Server<T> {
+  return new Server<T>(options, createBackend);
 }

@@ -9,10 +9,12 @@ import { reportError } from './report-error';
 import type { ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './types';
 import { checkInteger, checkPacketArgs, describe } from './validate';
 
-export interface ServerEvents {
-  connect: [conn: Connection];
-  packet: [conn: Connection, packetId: number, body: Uint8Array];
-  disconnect: [conn: Connection, reason: DisconnectReason];
+/** The events of a Server whose connections carry data of type T, with their arguments. */
+export interface ServerEvents<T = unknown> {
+  connect: [conn: Connection<T>];
+  /** The same arguments as a PacketRouter handler's. body is valid only during the call. */
+  packet: [conn: Connection<T>, packetId: number, body: Uint8Array];
+  disconnect: [conn: Connection<T>, reason: DisconnectReason];
   error: [err: Error];
   listening: [address: ListenAddress];
   close: [];
@@ -22,11 +24,12 @@ type State = 'idle' | 'listening' | 'closing' | 'closed';
 
 /**
  * A TCP game server. Events are emitted on the JS thread, in arrival order
- * per connection. Create it with createServer().
+ * per connection. A listener may be async: a rejection is reported as a throw
+ * is. T is the type of every connection's `data`. Create it with createServer().
  */
-export class Server extends EventEmitter implements BackendSink, ConnectionOwner {
+export class Server<T = unknown> extends EventEmitter implements BackendSink, ConnectionOwner {
   readonly options: ResolvedServerOptions;
-  readonly #connections = new Map<number, Connection>();
+  readonly #connections = new Map<number, Connection<T>>();
   #backend: Backend | undefined;
   #state: State = 'idle';
   #flushScheduled = false;
@@ -44,16 +47,16 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
     this.#backendFactory = backendFactory;
   }
 
-  override on<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): this {
+  override on<E extends keyof ServerEvents<T>>(event: E, listener: (...args: ServerEvents<T>[E]) => unknown): this {
     return super.on(event, listener as (...args: unknown[]) => void);
   }
-  override once<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): this {
+  override once<E extends keyof ServerEvents<T>>(event: E, listener: (...args: ServerEvents<T>[E]) => unknown): this {
     return super.once(event, listener as (...args: unknown[]) => void);
   }
-  override off<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): this {
+  override off<E extends keyof ServerEvents<T>>(event: E, listener: (...args: ServerEvents<T>[E]) => unknown): this {
     return super.off(event, listener as (...args: unknown[]) => void);
   }
-  override emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): boolean {
+  override emit<E extends keyof ServerEvents<T>>(event: E, ...args: ServerEvents<T>[E]): boolean {
     return super.emit(event, ...args);
   }
 
@@ -82,7 +85,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
   }
 
   /** Open connections, by id. */
-  get connections(): ReadonlyMap<number, Connection> {
+  get connections(): ReadonlyMap<number, Connection<T>> {
     return this.#connections;
   }
 
@@ -118,7 +121,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
    * once and shared by all receivers. Returns how many were open (one that
    * is ending may still lose the packet, as with send()).
    */
-  broadcast(conns: Iterable<Connection>, packetId: number, body: Uint8Array = EMPTY_BODY): number {
+  broadcast(conns: Iterable<Connection<T>>, packetId: number, body: Uint8Array = EMPTY_BODY): number {
     checkPacketArgs(packetId, body);
     if (conns === null || typeof conns !== 'object' || typeof conns[Symbol.iterator] !== 'function') {
       throw new TypeError(`conns must be an iterable of Connection, got ${describe(conns)}`);
@@ -185,7 +188,7 @@ export class Server extends EventEmitter implements BackendSink, ConnectionOwner
 
   /** @internal BackendSink */
   onConnect(id: number, remoteAddress: string, remotePort: number): void {
-    const conn = new Connection(this, id, remoteAddress, remotePort);
+    const conn = new Connection<T>(this, id, remoteAddress, remotePort);
     this.#connections.set(id, conn);
     this.#inBatch = true;
     try {

@@ -15,6 +15,11 @@ export function checkInteger(name: string, value: unknown, min: number, max: num
   return value;
 }
 
+/** True for a promise or any other object with a then() method, as await treats it. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}
+
 /** A short description of value for an error message. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

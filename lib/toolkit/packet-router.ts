@@ -2,16 +2,18 @@ import type { Connection } from '../server/connection';
 import { HandlerError } from '../server/errors';
 import { reportError } from '../server/report-error';
 import type { Server } from '../server/server';
-import { checkInteger, checkPacketId, describe } from '../server/validate';
+import { checkInteger, checkPacketId, describe, isThenable } from '../server/validate';
 import { ProtocolError } from './protocol-error';
 
 /**
- * Handles one packet. body is a view valid only until the handler returns
- * (or, for an async handler, until its first await); copy what must live
- * longer. A handler may return a promise: until it settles, later packets
- * of the same connection wait, so they are still handled in arrival order.
+ * Handles one packet, with the arguments of the Server's 'packet' event.
+ * body is a view valid only until the handler returns (or, for an async
+ * handler, until its first await); copy what must live longer. A handler may
+ * return a promise: until it settles, later packets of the same connection
+ * wait, so they are still handled in arrival order. Any other value it
+ * returns is ignored.
  */
-export type PacketHandler = (conn: Connection, body: Uint8Array, packetId: number) => void | PromiseLike<void>;
+export type PacketHandler<T = unknown> = (conn: Connection<T>, packetId: number, body: Uint8Array) => unknown;
 
 export interface PacketRouterOptions {
   /**
@@ -54,10 +56,10 @@ interface ConnectionQueue {
  * DISCONNECT_NOTIFY(PROTOCOL_ERROR); any other throw is reported and the
  * connection stays open. JS thread only.
  */
-export class PacketRouter {
-  readonly #handlers = new Map<number, PacketHandler>();
+export class PacketRouter<T = unknown> {
+  readonly #handlers = new Map<number, PacketHandler<T>>();
   /** Connections whose handler has not settled yet, with what arrived meanwhile. */
-  readonly #busy = new WeakMap<Connection, ConnectionQueue>();
+  readonly #busy = new WeakMap<Connection<T>, ConnectionQueue>();
   readonly #maxQueuedBytes: number;
   #onError: (err: HandlerError) => void;
   readonly #stats: PacketRouterStats = { handled: 0, unknown: 0, protocolErrors: 0, handlerErrors: 0, queued: 0, queueOverflows: 0 };
@@ -72,7 +74,7 @@ export class PacketRouter {
   }
 
   /** Registers the handler of packetId (100..65535); throws if it has one already. */
-  on(packetId: number, handler: PacketHandler): this {
+  on(packetId: number, handler: PacketHandler<T>): this {
     checkPacketId(packetId);
     if (typeof handler !== 'function') throw new TypeError(`handler must be a function, got ${describe(handler)}`);
     if (this.#handlers.has(packetId)) throw new RangeError(`packet id ${packetId} already has a handler; call off(${packetId}) first to replace it`);
@@ -102,19 +104,19 @@ export class PacketRouter {
    * Routes a server's 'packet' events here and reports handler errors as
    * its 'error' event (or console.error when it has no listener).
    */
-  attach(server: Server): this {
+  attach(server: Server<T>): this {
     this.#onError = (err) => reportError(server, err);
     server.on('packet', (conn, packetId, body) => this.dispatch(conn, packetId, body));
     return this;
   }
 
   /** True while a handler of conn has not settled; its later packets wait. */
-  isBusy(conn: Connection): boolean {
+  isBusy(conn: Connection<T>): boolean {
     return this.#busy.has(conn);
   }
 
   /** Handles one packet now, or queues a copy when conn's previous handler has not settled. */
-  dispatch(conn: Connection, packetId: number, body: Uint8Array): void {
+  dispatch(conn: Connection<T>, packetId: number, body: Uint8Array): void {
     const queue = this.#busy.get(conn);
     if (queue === undefined) {
       this.#run(conn, packetId, body);
@@ -133,21 +135,21 @@ export class PacketRouter {
   }
 
   /** Runs the handler of packetId; returns true when it went async (conn is then busy). */
-  #run(conn: Connection, packetId: number, body: Uint8Array): boolean {
+  #run(conn: Connection<T>, packetId: number, body: Uint8Array): boolean {
     const handler = this.#handlers.get(packetId);
     if (handler === undefined) {
       this.#stats.unknown++;
       return false;
     }
     this.#stats.handled++;
-    let result: void | PromiseLike<void>;
+    let result: unknown;
     try {
-      result = handler(conn, body, packetId);
+      result = handler(conn, packetId, body);
     } catch (err) {
       this.#fail(conn, packetId, err);
       return false;
     }
-    if (result === undefined || result === null || typeof result.then !== 'function') return false;
+    if (!isThenable(result)) return false;
     if (!this.#busy.has(conn)) this.#busy.set(conn, { items: [], bytes: 0 });
     // Promise.resolve makes even a thenable that settles synchronously resume later, never re-entrantly.
     Promise.resolve(result).then(
@@ -161,7 +163,7 @@ export class PacketRouter {
   }
 
   /** Runs what waited behind a settled handler, until the queue is empty or a handler goes async again. */
-  #resume(conn: Connection): void {
+  #resume(conn: Connection<T>): void {
     const queue = this.#busy.get(conn);
     if (queue === undefined) return;
     while (queue.items.length > 0 && conn.isOpen) {
@@ -172,7 +174,7 @@ export class PacketRouter {
     this.#busy.delete(conn);
   }
 
-  #fail(conn: Connection, packetId: number, err: unknown): void {
+  #fail(conn: Connection<T>, packetId: number, err: unknown): void {
     if (err instanceof ProtocolError) {
       this.#stats.protocolErrors++;
       conn.close('protocol_error');

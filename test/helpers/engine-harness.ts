@@ -85,7 +85,7 @@ export function useEngine(backend: BackendName) {
       return { ...s, log: logEvents(s.server) };
     },
     /** Adds a server created elsewhere to the teardown. */
-    own(server: Server): Server {
+    own<T>(server: Server<T>): Server<T> {
       servers.push(server);
       return server;
     },

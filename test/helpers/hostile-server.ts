@@ -153,7 +153,7 @@ const CHILD_SOURCE = `
   const server = chat.server;
   let echoed = 0;
   let errors = 0;
-  chat.router.on(${ECHO_REQUEST}, (conn, body) => {
+  chat.router.on(${ECHO_REQUEST}, (conn, _id, body) => {
     if (conn.send(${ECHO_RESPONSE}, body)) echoed++;
   });
   const disconnects = {};

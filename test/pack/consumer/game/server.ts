@@ -36,7 +36,7 @@ function leave(conn: Connection): void {
   server.broadcast(players.keys(), GameId.PLAYER_LEFT, PlayerLeft.encode({ playerId: player.id }));
 }
 
-router.on(GameId.JOIN, (conn, body) => {
+router.on(GameId.JOIN, (conn, _id, body) => {
   if (players.has(conn)) throw new ProtocolError('JOIN from a player who has joined');
   const { name } = Join.decode(body);
   if (name.length === 0) throw new ProtocolError('JOIN without a name');
@@ -48,7 +48,7 @@ router.on(GameId.JOIN, (conn, body) => {
   joins++;
 });
 
-router.on(GameId.MOVE, (conn, body) => {
+router.on(GameId.MOVE, (conn, _id, body) => {
   const player = players.get(conn);
   if (player === undefined) throw new ProtocolError('MOVE before JOIN');
   const { x, y } = Move.decode(body);
