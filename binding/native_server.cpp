@@ -19,8 +19,8 @@ uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(spec.name) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= spec.min && d <= spec.max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
-    throw Napi::RangeError::New(env, std::string(spec.name) + " must be an integer between " + std::to_string(spec.min) +
-                                         " and " + std::to_string(spec.max));
+    throw Napi::RangeError::New(env, std::string(spec.name) + " must be an integer between " +
+                                         std::to_string(spec.min) + " and " + std::to_string(spec.max));
   }
   return static_cast<uint32_t>(d);
 }

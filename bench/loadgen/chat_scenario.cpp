@@ -58,9 +58,7 @@ class ChatScenario final : public SessionScenario {
     }
   }
 
-  int idleWaitMs() const override {
-    return paced_ ? 1 : SessionScenario::idleWaitMs();
-  }
+  int idleWaitMs() const override { return paced_ ? 1 : SessionScenario::idleWaitMs(); }
 
  private:
   struct Resend {

@@ -38,10 +38,17 @@ class ConnectScenario final : public Scenario {
   void onPacket(Worker& w, Conn& c, uint16_t id, const uint8_t* body, size_t length, int64_t now) override {
     uint16_t expected = 0;
     switch (c.state) {
-      case kLoggingIn: expected = packet::kLoginResponse; break;
-      case kEntering: expected = packet::kRoomEnterResponse; break;
-      case kLeaving: expected = packet::kRoomLeaveResponse; break;
-      default: return;
+      case kLoggingIn:
+        expected = packet::kLoginResponse;
+        break;
+      case kEntering:
+        expected = packet::kRoomEnterResponse;
+        break;
+      case kLeaving:
+        expected = packet::kRoomLeaveResponse;
+        break;
+      default:
+        return;
     }
     // Notifies about other users in the room are part of the load, not of the cycle.
     if (id != expected) return;
@@ -53,7 +60,8 @@ class ConnectScenario final : public Scenario {
     }
     switch (c.state) {
       case kLoggingIn: {
-        const int32_t room = w.options.startRoom + static_cast<int32_t>(c.index % static_cast<uint32_t>(w.options.rooms));
+        const int32_t room =
+            w.options.startRoom + static_cast<int32_t>(c.index % static_cast<uint32_t>(w.options.rooms));
         writeI32(w.append(c, packet::kRoomEnterRequest, 4), room);
         c.state = kEntering;
         break;

@@ -53,10 +53,14 @@ void sleepUntil(int64_t t) {
 
 std::unique_ptr<Scenario> makeScenario(ScenarioKind kind) {
   switch (kind) {
-    case ScenarioKind::Echo: return makeEchoScenario();
-    case ScenarioKind::Chat: return makeChatScenario();
-    case ScenarioKind::Connect: return makeConnectScenario();
-    case ScenarioKind::Idle: return makeIdleScenario();
+    case ScenarioKind::Echo:
+      return makeEchoScenario();
+    case ScenarioKind::Chat:
+      return makeChatScenario();
+    case ScenarioKind::Connect:
+      return makeConnectScenario();
+    case ScenarioKind::Idle:
+      return makeIdleScenario();
   }
   return nullptr;
 }
@@ -86,7 +90,8 @@ int main(int argc, char** argv) {
   const int target = options.scenario == ScenarioKind::Connect ? 0 : options.connections;
   const int64_t setupStart = nowNs();
   const int64_t setupDeadline = setupStart + static_cast<int64_t>(options.setupTimeoutSeconds * 1e9);
-  while (shared.ready.load() + shared.failed.load() < target && nowNs() < setupDeadline) sleepUntil(nowNs() + 2'000'000);
+  while (shared.ready.load() + shared.failed.load() < target && nowNs() < setupDeadline)
+    sleepUntil(nowNs() + 2'000'000);
   result.setupSeconds = static_cast<double>(nowNs() - setupStart) / 1e9;
   result.ready = shared.ready.load();
   result.failed = shared.failed.load();

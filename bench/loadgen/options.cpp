@@ -64,10 +64,14 @@ int integer(const char* name, const char* text, int min, int max) {
 
 const char* scenarioName(ScenarioKind kind) {
   switch (kind) {
-    case ScenarioKind::Echo: return "echo";
-    case ScenarioKind::Chat: return "chat";
-    case ScenarioKind::Connect: return "connect";
-    case ScenarioKind::Idle: return "idle";
+    case ScenarioKind::Echo:
+      return "echo";
+    case ScenarioKind::Chat:
+      return "chat";
+    case ScenarioKind::Connect:
+      return "connect";
+    case ScenarioKind::Idle:
+      return "idle";
   }
   return "?";
 }

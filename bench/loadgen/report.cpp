@@ -11,10 +11,14 @@ struct Names {
 
 Names namesOf(ScenarioKind kind) {
   switch (kind) {
-    case ScenarioKind::Echo: return {"packets_per_s", "round_trip"};
-    case ScenarioKind::Chat: return {"notifies_per_s", "chat_to_own_notify"};
-    case ScenarioKind::Connect: return {"cycles_per_s", "cycle"};
-    case ScenarioKind::Idle: return {"connections_ready", "none"};
+    case ScenarioKind::Echo:
+      return {"packets_per_s", "round_trip"};
+    case ScenarioKind::Chat:
+      return {"notifies_per_s", "chat_to_own_notify"};
+    case ScenarioKind::Connect:
+      return {"cycles_per_s", "cycle"};
+    case ScenarioKind::Idle:
+      return {"connections_ready", "none"};
   }
   return {"?", "?"};
 }
@@ -27,8 +31,7 @@ double micros(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
   const Names names = namesOf(o.scenario);
   const Counters& c = r.counters;
-  const double throughput =
-      o.scenario == ScenarioKind::Idle ? r.ready : perSecond(c.windowCompleted, r.windowSeconds);
+  const double throughput = o.scenario == ScenarioKind::Idle ? r.ready : perSecond(c.windowCompleted, r.windowSeconds);
 
   std::fprintf(out, "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"threads\":%d,", scenarioName(o.scenario),
                o.host.c_str(), static_cast<unsigned>(o.port), o.threads);

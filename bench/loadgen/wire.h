@@ -50,8 +50,6 @@ inline void writeI32(uint8_t* p, int32_t value) {
 
 // Response bodies start with the result code; a body too short to hold it
 // reads as -1 so that it counts as a failure rather than as success.
-inline int resultOf(const uint8_t* body, size_t length) {
-  return length >= 2 ? readI16(body) : -1;
-}
+inline int resultOf(const uint8_t* body, size_t length) { return length >= 2 ? readI16(body) : -1; }
 
 }  // namespace loadgen

@@ -37,11 +37,11 @@ struct Counters {
   uint64_t windowPacketsIn = 0;
   uint64_t windowBytesIn = 0;
   uint64_t windowBytesOut = 0;
-  uint64_t connectErrors = 0;    // connect() failed or was refused
+  uint64_t connectErrors = 0;  // connect() failed or was refused
   uint64_t setupRetries = 0;
-  uint64_t closedByServer = 0;   // EOF or reset while the scenario did not expect it
-  uint64_t protocolErrors = 0;   // a bad header from the server
-  uint64_t requestErrors = 0;    // a response with a non-zero result
+  uint64_t closedByServer = 0;  // EOF or reset while the scenario did not expect it
+  uint64_t protocolErrors = 0;  // a bad header from the server
+  uint64_t requestErrors = 0;   // a response with a non-zero result
   uint64_t timeouts = 0;
   uint64_t pingsSent = 0;
   uint64_t pongs = 0;
@@ -56,14 +56,14 @@ struct Counters {
 // (a scenario may reuse one for a new socket), so pointers stay valid.
 struct Conn {
   int fd = -1;
-  uint32_t index = 0;      // global: names the user, picks the room and source address
-  uint8_t state = 0;       // the scenario's state machine
+  uint32_t index = 0;  // global: names the user, picks the room and source address
+  uint8_t state = 0;   // the scenario's state machine
   bool connecting = false;
-  bool dirty = false;      // queued in the worker's flush list
+  bool dirty = false;         // queued in the worker's flush list
   bool writeBlocked = false;  // the kernel buffer was full; wait for EPOLLOUT
   uint32_t cycle = 0;
   int retries = 0;
-  int64_t stamp = 0;       // scenario: start of the current request or cycle
+  int64_t stamp = 0;  // scenario: start of the current request or cycle
   int64_t nextPingAt = 0;
   std::vector<uint8_t> pending;  // a packet split across reads
   std::vector<uint8_t> out;      // packets queued since the last flush

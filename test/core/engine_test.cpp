@@ -33,15 +33,15 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // Application packet ids the stand-in JS understands.
-constexpr uint16_t kEcho = 100;           // echoed to the sender
-constexpr uint16_t kBroadcast = 101;      // body broadcast as kBroadcastOut to every connection
+constexpr uint16_t kEcho = 100;       // echoed to the sender
+constexpr uint16_t kBroadcast = 101;  // body broadcast as kBroadcastOut to every connection
 constexpr uint16_t kBroadcastOut = 102;
-constexpr uint16_t kKick = 103;           // kKickNotice "bye", then close with KICKED
+constexpr uint16_t kKick = 103;  // kKickNotice "bye", then close with KICKED
 constexpr uint16_t kKickNotice = 104;
-constexpr uint16_t kDestroy = 105;        // destroyed at once
-constexpr uint16_t kFlood = 106;          // kFloodOut x 64 of 8000 bytes
+constexpr uint16_t kDestroy = 105;  // destroyed at once
+constexpr uint16_t kFlood = 106;    // kFloodOut x 64 of 8000 bytes
 constexpr uint16_t kFloodOut = 107;
-constexpr uint16_t kIgnored = 108;        // no reply
+constexpr uint16_t kIgnored = 108;  // no reply
 
 struct Packet {
   uint16_t id = 0;
@@ -807,7 +807,8 @@ TEST(engine, graceful_shutdown_hands_over_every_packet_before_any_shutdown_disco
   for (auto& c : clients) {
     senders.emplace_back([&stop, client = c.get()] {
       std::vector<uint8_t> burst;
-      for (int i = 0; i < 32; ++i) testutil::appendPacket(burst, kIgnored, std::vector<uint8_t>(40, static_cast<uint8_t>(i)));
+      for (int i = 0; i < 32; ++i)
+        testutil::appendPacket(burst, kIgnored, std::vector<uint8_t>(40, static_cast<uint8_t>(i)));
       // At most 20,000 packets a client: enough to be sending when the
       // shutdown comes, few enough for a slow build to drain.
       auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -876,8 +877,8 @@ TEST(engine, connection_churn_with_sends_to_closing_ids) {
     if (round % 5 == 0) batch[2]->send({0, 0, 0, 0, 0});  // protocol error
   }
   CHECK(answered > 0);
-  CHECK(js.waitFor([&] { return js.openLocked() == 0 && js.connectsLocked() == js.countLocked(InboundKind::Disconnect); },
-                   10000));
+  CHECK(js.waitFor(
+      [&] { return js.openLocked() == 0 && js.connectsLocked() == js.countLocked(InboundKind::Disconnect); }, 10000));
   CHECK(js.waitFor([&] { return js.submitErrorsLocked() == 0; }, 0));
   // The engine still works.
   Client last(port);

@@ -10,8 +10,8 @@
 
 using iocpnet::CloseReason;
 using iocpnet::EventBatch;
-using iocpnet::InboundQueue;
 using iocpnet::InboundKind;
+using iocpnet::InboundQueue;
 
 using Record = testutil::InboundRecord;
 

@@ -125,20 +125,20 @@ inline int runAll(int argc, char** argv) {
 
 #define HARNESS_CAT2(a, b) a##b
 #define HARNESS_CAT(a, b) HARNESS_CAT2(a, b)
-#define TEST(suite, name)                                                                    \
-  static void HARNESS_CAT(test_##suite##_, name)();                                          \
-  static const harness::Registrar HARNESS_CAT(registrar_##suite##_, name)(#suite, #name,     \
+#define TEST(suite, name)                                                                                       \
+  static void HARNESS_CAT(test_##suite##_, name)();                                                             \
+  static const harness::Registrar HARNESS_CAT(registrar_##suite##_, name)(#suite, #name,                        \
                                                                           &HARNESS_CAT(test_##suite##_, name)); \
   static void HARNESS_CAT(test_##suite##_, name)()
 
 #define CHECK(cond) harness::check(static_cast<bool>(cond), __FILE__, __LINE__, #cond)
 #define CHECK_EQ(a, b) harness::checkEq((a), (b), __FILE__, __LINE__, #a, #b)
-#define REQUIRE(cond) \
-  do {                \
+#define REQUIRE(cond)                         \
+  do {                                        \
     if (!CHECK(cond)) throw harness::Abort{}; \
   } while (0)
-#define REQUIRE_EQ(a, b) \
-  do {                   \
+#define REQUIRE_EQ(a, b)                         \
+  do {                                           \
     if (!CHECK_EQ(a, b)) throw harness::Abort{}; \
   } while (0)
 #define TEST_MAIN() \

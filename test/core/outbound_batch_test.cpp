@@ -82,7 +82,8 @@ TEST(outbound_batch, parses_every_record_kind) {
   Builder b = sample();
   CHECK_EQ(validate(b.bytes), std::string());
   std::vector<OutboundRecord> records;
-  iocpnet::forEachOutboundRecord(b.bytes.data(), b.bytes.size(), [&](const OutboundRecord& r) { records.push_back(r); });
+  iocpnet::forEachOutboundRecord(b.bytes.data(), b.bytes.size(),
+                                 [&](const OutboundRecord& r) { records.push_back(r); });
   REQUIRE_EQ(records.size(), size_t{7});
   CHECK_EQ(records[0].op, OutboundOp::Send);
   CHECK_EQ(records[0].count, 1u);
@@ -202,9 +203,15 @@ TEST(outbound_batch, random_corruption_never_reads_out_of_bounds) {
     for (int i = 0; i < flips; ++i) {
       size_t at = rng() % b.size();
       switch (rng() % 3) {
-        case 0: b[at] = static_cast<uint8_t>(rng()); break;
-        case 1: b[at] = static_cast<uint8_t>(rng() % 6); break;
-        default: b.resize(at); break;
+        case 0:
+          b[at] = static_cast<uint8_t>(rng());
+          break;
+        case 1:
+          b[at] = static_cast<uint8_t>(rng() % 6);
+          break;
+        default:
+          b.resize(at);
+          break;
       }
       if (b.empty()) break;
     }

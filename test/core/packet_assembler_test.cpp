@@ -50,10 +50,18 @@ std::vector<uint8_t> randomStream(std::mt19937& rng, int count, size_t maxPacket
     size_t maxBody = maxPacketSize - iocpnet::kHeaderSize;
     size_t body;
     switch (rng() % 4) {
-      case 0: body = 0; break;
-      case 1: body = std::min<size_t>(maxBody, 1 + rng() % 4); break;
-      case 2: body = maxBody; break;
-      default: body = rng() % (maxBody + 1); break;
+      case 0:
+        body = 0;
+        break;
+      case 1:
+        body = std::min<size_t>(maxBody, 1 + rng() % 4);
+        break;
+      case 2:
+        body = maxBody;
+        break;
+      default:
+        body = rng() % (maxBody + 1);
+        break;
     }
     std::vector<uint8_t> bytes(body);
     for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
@@ -96,8 +104,8 @@ TEST(packet_assembler, split_stream_at_every_point) {
     // Two pieces, at every split point.
     expectSameAtEveryCut(want, stream, maxPacket);
     // Three pieces, at every pair of split points of a shorter stream.
-    std::vector<uint8_t> shortStream(stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(
-                                                                          std::min<size_t>(stream.size(), 120)));
+    std::vector<uint8_t> shortStream(
+        stream.begin(), stream.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(stream.size(), 120)));
     reference::Result shortWant = reference::parse(shortStream, maxPacket, acceptAll);
     for (size_t a = 1; a < shortStream.size(); ++a) {
       for (size_t b = a + 1; b < shortStream.size(); ++b) {
@@ -151,16 +159,20 @@ TEST(packet_assembler, length_bounds_are_inclusive) {
   for (size_t maxPacket : {size_t{5}, size_t{64}, size_t{0xffff}}) {
     std::vector<uint8_t> ok;
     testutil::appendPacket(ok, 100, std::vector<uint8_t>(maxPacket - 5, 1));
-    CHECK_EQ(reference::assemble(ok, maxPacket, [](size_t n) { return n; }, acceptAll).packets.size(), size_t{1});
+    CHECK_EQ(reference::assemble(
+                 ok, maxPacket, [](size_t n) { return n; }, acceptAll)
+                 .packets.size(),
+             size_t{1});
     if (maxPacket < 0xffff) {
       std::vector<uint8_t> tooLong;
       testutil::appendPacket(tooLong, 100, std::vector<uint8_t>(maxPacket - 4, 1));
-      CHECK_EQ(reference::assemble(tooLong, maxPacket, [](size_t n) { return n; }, acceptAll).error,
+      CHECK_EQ(reference::assemble(
+                   tooLong, maxPacket, [](size_t n) { return n; }, acceptAll)
+                   .error,
                FrameError::BadLength);
       // Refused from the header alone: the body never needs to arrive.
       std::vector<uint8_t> header(tooLong.begin(), tooLong.begin() + 5);
-      CHECK_EQ(reference::assemble(header, maxPacket, oneByte, acceptAll).error,
-               FrameError::BadLength);
+      CHECK_EQ(reference::assemble(header, maxPacket, oneByte, acceptAll).error, FrameError::BadLength);
     }
   }
 }
@@ -175,7 +187,8 @@ TEST(packet_assembler, nonzero_type_is_refused) {
     reference::Result want = reference::parse(stream, 8192, acceptAll);
     CHECK_EQ(want.error, FrameError::BadType);
     for (size_t piece = 1; piece <= stream.size(); ++piece) {
-      expectSame(want, reference::assemble(stream, 8192, [&](size_t) { return piece; }, acceptAll));
+      expectSame(want, reference::assemble(
+                           stream, 8192, [&](size_t) { return piece; }, acceptAll));
     }
   }
 }
@@ -188,7 +201,8 @@ TEST(packet_assembler, refused_packet_stops_the_feed) {
   CHECK_EQ(want.error, FrameError::Rejected);
   CHECK_EQ(want.packets.size(), size_t{5});
   for (size_t piece = 1; piece <= stream.size(); ++piece) {
-    expectSame(want, reference::assemble(stream, 8192, [&](size_t) { return piece; }, refuse105));
+    expectSame(want, reference::assemble(
+                         stream, 8192, [&](size_t) { return piece; }, refuse105));
   }
 }
 
@@ -229,7 +243,8 @@ TEST(packet_assembler, large_split_packet_then_small_ones) {
   reference::Result want = reference::parse(stream, 0xffff, acceptAll);
   REQUIRE_EQ(want.packets.size(), size_t{3});
   for (size_t piece : {size_t{1000}, size_t{4096}, size_t{65536}, size_t{65530}}) {
-    reference::Result got = reference::assemble(stream, 0xffff, [&](size_t) { return piece; }, acceptAll);
+    reference::Result got = reference::assemble(
+        stream, 0xffff, [&](size_t) { return piece; }, acceptAll);
     expectSame(want, got);
     CHECK_EQ(got.leftover, size_t{0});
   }

@@ -129,11 +129,14 @@ TEST(send_queue, broadcast_chunk_shared_by_every_receiver) {
   CHECK_EQ(broadcast.useCount(), kReceivers + 1);
   for (int i = 0; i < kReceivers; ++i) {
     Written w;
-    CHECK_EQ(queues[static_cast<size_t>(i)].takeForWrite(8, [&](const uint8_t* data, size_t len) {
-      // Every receiver writes from the one buffer: no copy per receiver.
-      CHECK(data == bytes);
-      w(data, len);
-    }), size_t{1});
+    CHECK_EQ(queues[static_cast<size_t>(i)].takeForWrite(8,
+                                                         [&](const uint8_t* data, size_t len) {
+                                                           // Every receiver writes from the one buffer: no copy per
+                                                           // receiver.
+                                                           CHECK(data == bytes);
+                                                           w(data, len);
+                                                         }),
+             size_t{1});
     queues[static_cast<size_t>(i)].completeWrite();
     CHECK_EQ(broadcast.useCount(), kReceivers - i);
   }
