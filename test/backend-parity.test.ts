@@ -86,6 +86,9 @@ async function runScript(name: BackendName): Promise<Step[]> {
     step('send to a after closing it', backend.send(a, 702, body));
     await closing;
     step('send to a once close() resolved', backend.send(a, 703, body));
+    // The application's close came before JS heard of the shutdown's: it is the reason, once, on both.
+    step('the reason reported for a', sink.disconnects.get(a));
+    step('closes counted by reason', JSON.stringify(backend.stats().closes));
   } finally {
     for (const client of clients) client.destroy();
     await backend.close();
@@ -117,6 +120,11 @@ const EXPECTED: Step[] = [
   ['close a as the shutdown begins', true],
   ['send to a after closing it', false],
   ['send to a once close() resolved', false],
+  ['the reason reported for a', 'kicked'],
+  [
+    'closes counted by reason',
+    JSON.stringify({ closed: 0, reset: 0, protocol_error: 0, idle_timeout: 0, slow_consumer: 1, server_full: 0, shutdown: 0, kicked: 3 }),
+  ],
 ];
 
 describe('send, broadcast and closeConnection return the same on every backend', () => {

@@ -57,7 +57,7 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     },
   );
 
-  it("a rejected 'listening' or 'close' listener is reported with connectionId -1; one without 'error' listeners is printed, not fatal", async () => {
+  it("a throwing or rejected 'listening' or 'close' listener is reported with connectionId -1; one without 'error' listeners is printed, not fatal", async () => {
     const server = createServer({ backend, ioThreads: 1 });
     const errors: HandlerError[] = [];
     server.on('error', (err) => errors.push(err as HandlerError));
@@ -69,12 +69,21 @@ describe.each(backends())('%s backend: failing listeners', (backend) => {
     });
 
     server.on('close', () => Promise.reject(new Error('close failed')));
+    // A synchronous throw from the server's own events is reported the same way.
+    server.on('listening', () => {
+      throw new Error('listening threw');
+    });
+    server.on('close', () => {
+      throw new Error('close threw');
+    });
     await server.listen(0, '127.0.0.1');
     await server.close();
-    await waitUntil(() => errors.length === 2, 5000, 'two errors');
+    await waitUntil(() => errors.length === 4, 5000, 'four errors');
     expect(errors.map((e) => [e.event, e.connectionId, (e.cause as Error).message]).sort()).toEqual([
       ['close', -1, 'close failed'],
+      ['close', -1, 'close threw'],
       ['listening', -1, 'listening failed'],
+      ['listening', -1, 'listening threw'],
     ]);
     // No 'error' listener: printed, and the process lives on.
     const quiet = createServer({ backend, ioThreads: 1 });

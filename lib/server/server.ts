@@ -74,6 +74,15 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
     reportError(this, new HandlerError(String(event), conn?.id ?? -1, err));
   }
 
+  /** Emits one of the server's own events; a throwing listener is reported as for the connection events. */
+  #emitServerEvent<E extends 'listening' | 'close'>(event: E, ...args: ServerEvents<T>[E]): void {
+    try {
+      this.emit(event, ...args);
+    } catch (err) {
+      reportError(this, new HandlerError(event, -1, err));
+    }
+  }
+
   /** The backend in use: 'native' or 'js'. */
   get backend(): 'native' | 'js' {
     return this.options.backend;
@@ -112,7 +121,7 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
       if (backend) await backend.close().catch(() => undefined);
       throw ListenError.from(err, host, port);
     }
-    this.emit('listening', this.#address);
+    this.#emitServerEvent('listening', this.#address);
     return this.#address;
   }
 
@@ -160,7 +169,7 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
       for (const conn of this.#connections.values()) conn._markClosed();
       this.#connections.clear();
       this.#state = 'closed';
-      this.emit('close');
+      this.#emitServerEvent('close');
     })();
     return this.#closePromise;
   }

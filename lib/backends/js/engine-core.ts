@@ -4,6 +4,7 @@ import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, Packet
 import type { ResolvedServerOptions, ServerStats } from '../../server/types';
 import { encodePacket } from '../../toolkit/packet-writer';
 import type { BackendSink } from '../backend';
+import { appCloseReason, reportedReason } from '../close-reason';
 import { emptyStats } from '../stats';
 import { ConnectionTable } from './connection-table';
 import { PacketAssembler, type PacketSink, type SplitPacket } from './packet-assembler';
@@ -104,7 +105,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
    * caused them, so that a handler never sees 'disconnect' from inside its
    * own send() or close().
    */
-  readonly #gone: Array<{ c: JsConnection; reason: DisconnectReason }> = [];
+  readonly #gone: Array<{ c: JsConnection; reason: DisconnectReason; graceful: boolean }> = [];
   /** Nonzero while a socket callback or a report is running. */
   #depth = 0;
   #immediate: NodeJS.Immediate | undefined;
@@ -184,15 +185,26 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       return false;
     }
     c.appOpen = false;
+    const appReason = appCloseReason(mode, code);
     if (c.phase !== Phase.Open) {
-      // The engine's close came first; it goes on, and its reason is reported.
-      this.#stats.staleRefused++;
+      // The engine began a close JS has not been told of yet. It goes on (its
+      // DISCONNECT_NOTIFY, if any, is already queued); the reason reported is
+      // decided as on the native backend.
+      const pending = this.#gone.find((g) => g.c === c);
+      const reason = pending === undefined ? undefined : reportedReason(pending.reason, pending.graceful, appReason);
+      if (pending === undefined || reason === undefined || reason === pending.reason) {
+        this.#stats.staleRefused++;
+        return true;
+      }
+      this.#stats.closes[pending.reason]--;
+      this.#stats.closes[reason]++;
+      pending.reason = reason;
       return true;
     }
     if (mode === 'destroy') {
-      this.#beginClose(c, 'kicked', 0, false);
+      this.#beginClose(c, appReason, 0, false);
     } else {
-      this.#beginClose(c, code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked', code, true);
+      this.#beginClose(c, appReason, code, true);
     }
     return true;
   }
@@ -433,7 +445,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     if (c.phase !== Phase.Open) return;
     this.#open--;
     this.#stats.closes[reason]++;
-    this.#gone.push({ c, reason });
+    this.#gone.push({ c, reason, graceful });
     if (this.#depth === 0 && this.#immediate === undefined) this.#immediate = setImmediate(this.#onImmediate);
     this.#assembler.reset(c);
     if (!graceful) {

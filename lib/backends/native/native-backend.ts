@@ -14,6 +14,7 @@ import {
 import { IocpnetError } from '../../server/errors';
 import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../../server/types';
 import type { Backend, BackendSink } from '../backend';
+import { appCloseReason, reportedReason } from '../close-reason';
 import { loadAddon, type NativeServerHandle } from './addon';
 import { OpenIds } from './open-ids';
 
@@ -115,7 +116,7 @@ export class NativeBackend implements Backend {
       this.#refused++;
       return false;
     }
-    this.#appCloses.set(id, mode === 'close' && code === DisconnectCode.PROTOCOL_ERROR ? 'protocol_error' : 'kicked');
+    this.#appCloses.set(id, appCloseReason(mode, code));
     if (mode === 'destroy') {
       const p = this.#reserve(OP_HEAD);
       this.#out[p] = OutboundOp.Destroy;
@@ -222,21 +223,16 @@ export class NativeBackend implements Backend {
         this.#open.add(id);
         sink.onConnect(id, address, port);
       } else if (kind === InboundKind.Disconnect) {
-        let reason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
+        const engineReason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
+        if (engineReason === undefined) {
+          throw new IocpnetError('ERR_NATIVE_BATCH', `unknown close reason ${bytes[p]} from the native engine`);
+        }
+        // The engine waits for a Release exactly when its close is graceful;
+        // the Release then tells it the reason reported, for its counts.
         const awaitsRelease = bytes[p + 1] === 1;
         p += DISCONNECT_FIELDS;
-        const appReason = this.#appCloses.get(id);
+        const reason = reportedReason(engineReason, awaitsRelease, this.#appCloses.get(id));
         this.#appCloses.delete(id);
-        // The engine began a graceful close (a FIN, an idle timeout, a
-        // protocol error, the shutdown) that JS sees only now, after a handler
-        // closed the connection: for JS the application's close came first,
-        // so it is the reason reported, and the Release tells the engine to
-        // count it. A close the engine made final at once (a reset, a slow
-        // consumer) stays what it was.
-        if (appReason !== undefined && awaitsRelease) reason = appReason;
-        if (reason === undefined) {
-          throw new IocpnetError('ERR_NATIVE_BATCH', `unknown close reason ${bytes[p - DISCONNECT_FIELDS]} from the native engine`);
-        }
         this.#open.delete(id);
         sink.onDisconnect(id, reason);
         if (awaitsRelease) {
