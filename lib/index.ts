@@ -3,7 +3,8 @@
  * wire and batch contract), backends/ (the engines), server/ (the server
  * API), toolkit/ (what a game or a client builds on: packet router, struct
  * codecs, rate limiter, packet reader and writer), chat/ (the chat
- * application); cli/ is the command line.
+ * application), http/ (metrics, dashboard and logs over HTTP); cli/ is the
+ * command line.
  */
 export {
   DISCONNECT_REASONS,
@@ -24,7 +25,7 @@ export { createServer } from './server/create-server';
 export { HandlerError, IocpnetError, ListenError } from './server/errors';
 export { DEFAULT_OPTIONS, defaultIoThreads } from './server/options';
 export { Server } from './server/server';
-export type { ServerEvents } from './server/server';
+export type { ServerEvents, ServerObserver } from './server/server';
 export type { BackendName, CloseReason, ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './server/types';
 
 export { PacketRouter } from './toolkit/packet-router';
@@ -44,3 +45,8 @@ export { Room, RoomManager } from './chat/room-manager';
 export { User, UserManager } from './chat/user-manager';
 export type { UserState } from './chat/user-manager';
 export * from './chat/packets';
+
+export { serveMetrics } from './http/serve-metrics';
+export type { MetricsHandle, MetricsOptions } from './http/serve-metrics';
+export type { DashboardSample, MetricsExtension, ObservedRouter, ObservedServer } from './http/metrics';
+export type { Logger } from './http/logger';

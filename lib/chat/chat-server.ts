@@ -21,6 +21,7 @@ import {
   RoomLeaveRequest,
   RoomLeaveUserNotify,
   RoomNewUserNotify,
+  chatResultName,
   encodeUserList,
   parseUserId,
 } from './packets';
@@ -68,10 +69,14 @@ export interface ChatStats {
   logins: number;
   /** Logins refused, any result code. */
   loginsRefused: number;
+  /** Logins refused, by result code name (LOGIN_USER_ALREADY, ...); only codes that occurred. */
+  loginsRefusedByCode: Record<string, number>;
   /** Chat messages relayed. */
   chats: number;
   /** Chat messages refused with ROOM_TOO_MANY_PACKET. */
   rateLimited: number;
+  /** ROOM_CHAT_NOTIFY packets queued, one per receiver of each relayed chat. */
+  notifies: number;
   /** The router's counters: unknown packet ids, protocol errors, handler errors. */
   router: PacketRouterStats;
 }
@@ -163,6 +168,8 @@ export class ChatServer {
   #loginsRefused = 0;
   #chats = 0;
   #rateLimited = 0;
+  #notifies = 0;
+  readonly #loginsRefusedByCode = new Map<number, number>();
 
   /** Serves chat on server, which may also carry the application's own packets through router. */
   constructor(server: Server<User>, options?: ChatOptions) {
@@ -202,6 +209,8 @@ export class ChatServer {
       loginsRefused: this.#loginsRefused,
       chats: this.#chats,
       rateLimited: this.#rateLimited,
+      loginsRefusedByCode: Object.fromEntries([...this.#loginsRefusedByCode].map(([code, n]) => [chatResultName(code), n])),
+      notifies: this.#notifies,
       router: this.router.stats(),
     };
   }
@@ -255,6 +264,7 @@ export class ChatServer {
 
   #refuseLogin(conn: Connection<User>, code: number): void {
     this.#loginsRefused++;
+    this.#loginsRefusedByCode.set(code, (this.#loginsRefusedByCode.get(code) ?? 0) + 1);
     conn.send(ChatPacketId.LOGIN_RESPONSE, RESULT_BODY.get(code));
   }
 
@@ -316,7 +326,7 @@ export class ChatServer {
     this.#chats++;
     // The sender's response is queued before the notify, so it arrives first.
     conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
-    this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, RoomChatNotify.encode({ UserID: user.idBytes, Msg: req.Message }));
+    this.#notifies += this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, RoomChatNotify.encode({ UserID: user.idBytes, Msg: req.Message }));
   }
 
   #onDisconnect(conn: Connection<User>, reason: DisconnectReason): void {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { DisconnectReason } from '../contract';
 import type { Backend, BackendSink } from '../backends/backend';
 import { emptyStats } from '../backends/stats';
@@ -23,6 +24,19 @@ export interface ServerEvents<T = unknown> {
 type State = 'idle' | 'listening' | 'closing' | 'closed';
 
 /**
+ * Told what the JS side of a Server does, for metrics (lib/http/metrics.ts).
+ * Called on the JS thread, inside the batch: it must not throw and must be
+ * cheap. A server without an observer pays one null check per packet and
+ * per batch.
+ */
+export interface ServerObserver {
+  /** A packet's 'packet' listeners returned after seconds (their synchronous part). */
+  packetHandled(packetId: number, seconds: number): void;
+  /** A batch from the backend ended; packets: the packets it handed to the 'packet' event. */
+  batchEnded(packets: number): void;
+}
+
+/**
  * A TCP game server. Events are emitted on the JS thread, in arrival order
  * per connection. A listener may be async: a rejection is reported as a throw
  * is. T is the type of every connection's `data`. Create it with createServer().
@@ -36,6 +50,8 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
   #inBatch = false;
   #closePromise: Promise<void> | undefined;
   #address: ListenAddress | undefined;
+  #observer: ServerObserver | null = null;
+  #batchPackets = 0;
   readonly #backendFactory: (options: ResolvedServerOptions, sink: BackendSink) => Backend;
 
   /** @internal Use createServer(). */
@@ -146,6 +162,17 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
     return n;
   }
 
+  /**
+   * Sets (or, with null, removes) the one observer of the server's batches
+   * and handlers; serveMetrics() uses it. Throws if another observer is set.
+   */
+  setObserver(observer: ServerObserver | null): void {
+    if (observer !== null && this.#observer !== null && this.#observer !== observer) {
+      throw new IocpnetError('ERR_SERVER_STATE', 'the server already has an observer (serveMetrics() called twice?)');
+    }
+    this.#observer = observer;
+  }
+
   /** Counters of the engine. */
   stats(): ServerStats {
     if (this.#backend) return this.#backend.stats();
@@ -212,11 +239,15 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
     const conn = this.#connections.get(id);
     if (!conn) return;
     this.#inBatch = true;
+    this.#batchPackets++;
+    const observer = this.#observer;
+    const start = observer === null ? 0 : performance.now();
     try {
       this.emit('packet', conn, packetId, body);
     } catch (err) {
       reportError(this, new HandlerError('packet', id, err));
     }
+    if (observer !== null) observer.packetHandled(packetId, (performance.now() - start) / 1000);
   }
 
   /** @internal BackendSink */
@@ -236,6 +267,8 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
   /** @internal BackendSink */
   onBatchEnd(): void {
     this.#inBatch = false;
+    if (this.#observer !== null) this.#observer.batchEnded(this.#batchPackets);
+    this.#batchPackets = 0;
     if (this.#backend) this.#backend.flush();
     this.#flushScheduled = false;
   }

@@ -1,0 +1,172 @@
+import { execFileSync } from 'node:child_process';
+import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChatPacketId, ChatResult, DISCONNECT_REASONS, serveMetrics, type MetricsHandle } from '../lib/index';
+import { ChatFixture } from './helpers/chat-client';
+import { ROOT, ensureBuilt } from './helpers/chat-cli';
+import { waitUntil } from './helpers/engine-harness';
+import { backends, frame } from './helpers/raw-client';
+
+async function scrape(handle: MetricsHandle): Promise<{ text: string; families: Map<string, ParsedFamily> }> {
+  const res = await fetch(`http://127.0.0.1:${handle.address().port}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const text = await res.text();
+  return { text, families: new Map(parsePrometheus(text).map((f) => [f.name, f])) };
+}
+
+/** The value of a counter or gauge series whose labels include labels. */
+function value(families: Map<string, ParsedFamily>, name: string, labels: Record<string, string> = {}): number {
+  const family = families.get(name);
+  if (family === undefined) throw new Error(`no metric ${name}`);
+  const sample = family.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v));
+  if (sample?.value === undefined) throw new Error(`no series of ${name} with ${JSON.stringify(labels)}`);
+  return Number(sample.value);
+}
+
+/**
+ * The _count of one series of a labelled histogram. The parser flattens a
+ * histogram's series into one and drops their labels, so these lines are
+ * read with the text format's sample syntax instead.
+ */
+function histogramCount(text: string, name: string, label: string, labelValue: string): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (m === null || m[1] !== `${name}_count`) continue;
+    if (m[2].split(',').includes(`${label}="${labelValue}"`)) return Number(m[3]);
+  }
+  return undefined;
+}
+
+describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
+  const fx = new ChatFixture();
+  let handle: MetricsHandle | undefined;
+  afterEach(async () => {
+    await handle?.close();
+    handle = undefined;
+    await fx.dispose();
+  });
+
+  it('counts the packets, chats, refusals and closes the test caused', async () => {
+    const chat = await fx.start(backend);
+    handle = await serveMetrics(chat, { port: 0 });
+    const N = 7;
+    const [a, b, c, d] = await fx.clientsN(4);
+    await a.join('alice', 1);
+    expect(await b.login('alice')).toBe(ChatResult.LOGIN_USER_ALREADY);
+    await b.join('bob', 1);
+    for (let i = 0; i < N; i++) expect(await a.chat(`m${i}`)).toBe(ChatResult.NONE);
+    await b.waitFor(() => b.notifies().length === N);
+    // An id the router has no handler for: labelled 'other'.
+    c.send(5000);
+    await waitUntil(() => chat.router.stats().unknown === 1);
+
+    let { text, families } = await scrape(handle);
+    // In: a logs in and enters; b is refused, logs in and enters; N chats; c sends one unknown id.
+    const packetsIn = 2 + 3 + N + 1;
+    // Out: a 3 (login response, enter response, user list) + 1 (bob entered); b 4; N x (response + 2 notifies).
+    const packetsOut = 4 + 4 + 3 * N;
+    expect(value(families, 'iocpnet_packets_received_total')).toBe(packetsIn);
+    expect(value(families, 'iocpnet_packets_sent_total')).toBe(packetsOut);
+    expect(value(families, 'iocpnet_connections')).toBe(4);
+    expect(value(families, 'iocpnet_connections_accepted_total')).toBe(4);
+    expect(value(families, 'iocpnet_chat_users')).toBe(2);
+    expect(value(families, 'iocpnet_chat_rooms_occupied')).toBe(1);
+    expect(value(families, 'iocpnet_chat_messages_total')).toBe(N);
+    expect(value(families, 'iocpnet_chat_notifies_total')).toBe(2 * N);
+    expect(value(families, 'iocpnet_chat_logins_total')).toBe(2);
+    expect(value(families, 'iocpnet_chat_logins_refused_total', { code: 'LOGIN_USER_ALREADY' })).toBe(1);
+    expect(value(families, 'iocpnet_router_unknown_packets_total')).toBe(1);
+    expect(families.get('iocpnet_chat_room_members')?.metrics[0]?.buckets?.['2']).toBe('1');
+    expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', String(ChatPacketId.ROOM_CHAT_REQUEST))).toBe(N);
+    expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', String(ChatPacketId.LOGIN_REQUEST))).toBe(3);
+    expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', 'other')).toBe(1);
+    const batches = families.get('iocpnet_js_batch_packets')?.metrics[0];
+    expect(Number(batches?.count)).toBeGreaterThan(0);
+    expect(Number(batches?.sum)).toBe(packetsIn);
+    // prom-client's default metrics are there.
+    expect(families.has('nodejs_eventloop_lag_p99_seconds')).toBe(true);
+    expect(families.has('process_cpu_user_seconds_total')).toBe(true);
+    // Every iocpnet name follows the conventions: counters end in _total.
+    for (const f of families.values()) {
+      if (!f.name.startsWith('iocpnet_')) continue;
+      if (f.type === 'COUNTER') expect(f.name).toMatch(/_total$/);
+      else expect(f.name).not.toMatch(/_total$/);
+    }
+
+    // The closes: b leaves (closed), c is kicked, d breaks the framing (protocol_error).
+    const connOfC = [...chat.server.connections.values()].find((conn) => conn.remotePort === c.raw.socket.localPort);
+    b.close();
+    expect(connOfC?.close('kicked')).toBe(true);
+    d.raw.socket.write(frame(200, Buffer.alloc(0), { length: 2 }));
+    await waitUntil(() => chat.server.stats().connections === 1);
+    ({ text, families } = await scrape(handle));
+    const closes = Object.fromEntries(DISCONNECT_REASONS.map((reason) => [reason, value(families, 'iocpnet_connections_closed_total', { reason })]));
+    expect(closes).toEqual({ ...Object.fromEntries(DISCONNECT_REASONS.map((r) => [r, 0])), closed: 1, kicked: 1, protocol_error: 1 });
+    expect(value(families, 'iocpnet_connections')).toBe(1);
+    expect(value(families, 'iocpnet_chat_users')).toBe(1);
+    expect(text).not.toMatch(/alice|bob/);
+  });
+
+  it('counts a connection refused while the server is full', async () => {
+    const chat = await fx.start(backend, { maxConnections: 1 });
+    handle = await serveMetrics(chat, { port: 0, defaultMetrics: false });
+    await fx.client();
+    const refused = await fx.client();
+    await refused.waitClosed();
+    await waitUntil(() => chat.server.stats().closes.server_full === 1);
+    const { families } = await scrape(handle);
+    expect(value(families, 'iocpnet_connections_refused_total', { cause: 'server_full' })).toBe(1);
+    expect(families.has('nodejs_eventloop_lag_p99_seconds')).toBe(false);
+  });
+});
+
+describe('metrics endpoint', () => {
+  it('answers 404 off its paths, 405 to other methods, and stops on close()', async () => {
+    const fx = new ChatFixture();
+    const chat = await fx.start('js');
+    const handle = await serveMetrics(chat.server, { port: 0, defaultMetrics: false });
+    const base = `http://127.0.0.1:${handle.address().port}`;
+    try {
+      expect((await fetch(`${base}/nope`)).status).toBe(404);
+      expect((await fetch(`${base}/metrics`, { method: 'POST' })).status).toBe(405);
+      // A plain Server: no chat metrics, and every packet id is 'other' without a router.
+      const text = await (await fetch(`${base}/metrics`)).text();
+      expect(text).toContain('iocpnet_packets_received_total');
+      expect(text).not.toContain('iocpnet_chat_');
+      expect(() => chat.server.setObserver({ packetHandled() {}, batchEnded() {} })).toThrow(/observer/);
+    } finally {
+      await handle.close();
+      await fx.dispose();
+    }
+    await expect(fetch(`${base}/metrics`)).rejects.toThrow();
+  });
+
+  it('refuses unknown options and bad ports', async () => {
+    const fx = new ChatFixture();
+    const chat = await fx.start('js');
+    try {
+      // @ts-expect-error: not an option
+      await expect(serveMetrics(chat, { prot: 1 })).rejects.toThrow(/unknown metrics option 'prot'/);
+      await expect(serveMetrics(chat, { port: 70000 })).rejects.toThrow(RangeError);
+    } finally {
+      await fx.dispose();
+    }
+  });
+
+  it('is not loaded by require("iocpnet"): prom-client loads on the first serveMetrics()', () => {
+    ensureBuilt();
+    const entry = require.resolve('../dist/lib/index.js');
+    const script = `
+      const has = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/prom-client/'));
+      const lib = require(${JSON.stringify(entry)});
+      const before = has();
+      lib.serveMetrics(lib.createServer({ backend: 'js' }), { port: 0 }).then(async (h) => {
+        const after = has();
+        await h.close();
+        console.log(JSON.stringify({ before, after }));
+      });`;
+    const out = execFileSync(process.execPath, ['-e', script], { cwd: ROOT, encoding: 'utf8', timeout: 20000 });
+    expect(JSON.parse(out)).toEqual({ before: false, after: true });
+  });
+});
