@@ -142,6 +142,7 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   set(StatsField::IgnoredSystemPackets, load(s.ignoredSystemPackets));
   set(StatsField::StaleRefused, load(s.staleRefused));
   set(StatsField::ReadPauses, load(s.readPauses));
+  set(StatsField::DescriptorRefused, load(s.descriptorRefused));
   for (size_t i = 0; i < kCloseReasonCount; ++i) out[kStatsFieldCount + i] = load(s.closes[i]);
   return out;
 }

@@ -136,6 +136,7 @@ export const STATS_FIELDS = [
   'ignoredSystemPackets',
   'staleRefused',
   'readPauses',
+  'descriptorRefused',
 ] as const;
 
 export type StatsField = (typeof STATS_FIELDS)[number];

@@ -61,6 +61,13 @@ export interface ServerStats {
   staleRefused: number;
   /** Times a connection stopped reading because too many received bytes waited for JS (maxPendingBytes). */
   readPauses: number;
+  /**
+   * Connections refused at accept because the process had no file descriptor
+   * (socket handle) left: closed at once with DISCONNECT_NOTIFY(SERVER_FULL).
+   * Native backend only; node:net closes such connections inside libuv without
+   * telling JS, so the js backend counts 0.
+   */
+  descriptorRefused: number;
   /** Connections ended, by reason. */
   closes: Record<DisconnectReason, number>;
 }

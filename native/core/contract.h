@@ -96,8 +96,9 @@ enum class StatsField : size_t {
   IgnoredSystemPackets = 7,
   StaleRefused = 8,
   ReadPauses = 9,
+  DescriptorRefused = 10,
 };
-constexpr size_t kStatsFieldCount = 10;
+constexpr size_t kStatsFieldCount = 11;
 constexpr size_t kStatsLength = kStatsFieldCount + kCloseReasonCount;
 
 }  // namespace iocpnet

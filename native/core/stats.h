@@ -21,6 +21,8 @@ struct Stats {
   std::atomic<uint64_t> staleRefused{0};
   // Times a connection stopped reading because too many bytes waited for JS.
   std::atomic<uint64_t> readPauses{0};
+  // Connections refused at accept because the process had no descriptor left.
+  std::atomic<uint64_t> descriptorRefused{0};
   std::array<std::atomic<uint64_t>, kCloseReasonCount> closes{};
 
   static void add(std::atomic<uint64_t>& counter, uint64_t n = 1) noexcept {

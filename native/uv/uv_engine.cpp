@@ -20,6 +20,9 @@ namespace {
 // Sockets taken per accept wake-up, so that one busy listener cannot starve
 // the connections of IO thread 0.
 constexpr int kAcceptsPerWake = 128;
+// How long the listener rests when a connection can neither be accepted nor
+// refused (no descriptor and no reserve, or no memory).
+constexpr uint64_t kAcceptBackoffMs = 100;
 
 EngineError systemError(int err, const std::string& what) {
   int uvErr = uv_translate_sys_error(err);
@@ -31,6 +34,25 @@ bool setNonBlockingCloexec(int fd) {
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return false;
   int fdFlags = fcntl(fd, F_GETFD, 0);
   return fdFlags >= 0 && fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) >= 0;
+}
+
+// The descriptor kept in reserve for refusing connections: any will do.
+int openReserve() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+// Accepts one connection, non-blocking and close-on-exec; -1 with errno set if none.
+int acceptSocket(int listenFd, sockaddr_storage* addr) {
+  socklen_t len = sizeof *addr;
+#ifdef __linux__
+  return ::accept4(listenFd, reinterpret_cast<sockaddr*>(addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  int fd = ::accept(listenFd, reinterpret_cast<sockaddr*>(addr), &len);
+  if (fd >= 0 && !setNonBlockingCloexec(fd)) {
+    ::close(fd);
+    errno = ECONNABORTED;
+    return -1;
+  }
+  return fd;
+#endif
 }
 
 std::string addressText(const sockaddr_storage& addr, uint16_t* port) {
@@ -60,6 +82,7 @@ UvEngine::UvEngine(const EngineOptions& options) : EngineBase(options) {}
 UvEngine::~UvEngine() {
   stop();
   if (listenFd_ >= 0) ::close(listenFd_);
+  if (reserveFd_ >= 0) ::close(reserveFd_);
 }
 
 EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* boundPort) {
@@ -91,6 +114,7 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
   }
   addressText(bound, boundPort);
   listenFd_ = fd;
+  reserveFd_ = openReserve();
 
   // Loops and handles are set up here, before any thread runs, so that a
   // wake-up can never reach a handle that is not initialised yet.
@@ -109,6 +133,8 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
     uv_check_start(&t->check, onCheck);
     uv_idle_init(&t->loop, &t->idle);
     if (i == 0) {
+      t->acceptRetry.data = t.get();
+      uv_timer_init(&t->loop, &t->acceptRetry);
       uv_poll_init(&t->loop, &t->acceptPoll, listenFd_);
       uv_poll_start(&t->acceptPoll, UV_READABLE, onAcceptReady);
       t->accepting = true;
@@ -205,12 +231,17 @@ void UvEngine::stopAccepting(IoThreadCore& core) {
   UvIoThread& t = ioThread(core);
   if (!t.accepting) return;
   t.accepting = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&t.acceptRetry), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&t.acceptPoll), [](uv_handle_t* h) {
     UvIoThread& self = ioThreadOf(h);
     // The descriptor is closed only after libuv let go of it.
     if (self.engine->listenFd_ >= 0) {
       ::close(self.engine->listenFd_);
       self.engine->listenFd_ = -1;
+    }
+    if (self.engine->reserveFd_ >= 0) {
+      ::close(self.engine->reserveFd_);
+      self.engine->reserveFd_ = -1;
     }
   });
 }
@@ -248,30 +279,59 @@ void UvEngine::rejectSocket(intptr_t socket, NotifyCode code) {
 void UvEngine::acceptAll(UvIoThread& t) {
   for (int i = 0; i < kAcceptsPerWake && t.accepting; ++i) {
     sockaddr_storage addr{};
-    socklen_t len = sizeof addr;
-#ifdef __linux__
-    int fd = ::accept4(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-#else
-    int fd = ::accept(listenFd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    if (fd >= 0 && !setNonBlockingCloexec(fd)) {
-      ::close(fd);
+    int fd = acceptSocket(listenFd_, &addr);
+    if (fd >= 0) {
+      handOver(fd, addr, t);
       continue;
     }
-#endif
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-        // Out of descriptors: stop polling until the next timer tick instead
-        // of spinning on a listener that stays readable.
-        uv_poll_stop(&t.acceptPoll);
-        t.acceptBackoff = true;
-      }
-      return;
-    }
-    uint16_t port = 0;
-    std::string text = addressText(addr, &port);
-    onAccepted(fd, text, port, threadCore(t.index));
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return;
+    if (err == EINTR || err == ECONNABORTED) continue;
+    if ((err == EMFILE || err == ENFILE) && acceptOverReserve(t)) continue;
+    backOff(t);
+    return;
   }
+}
+
+bool UvEngine::acceptOverReserve(UvIoThread& t) {
+  // As libuv's own accept does: the reserve descriptor is given up for the
+  // moment it takes to accept the waiting connection, so that the client is
+  // told at once instead of waiting in the backlog for a descriptor.
+  if (reserveFd_ < 0) reserveFd_ = openReserve();
+  if (reserveFd_ < 0) return false;
+  ::close(reserveFd_);
+  sockaddr_storage addr{};
+  int fd = acceptSocket(listenFd_, &addr);
+  int err = errno;
+  reserveFd_ = openReserve();
+  if (fd < 0) {
+    // Nobody waits any more (the loop then sees EAGAIN), or another thread
+    // took the descriptor given up (EMFILE again: back off).
+    return reserveFd_ >= 0 && err != EMFILE && err != ENFILE;
+  }
+  if (reserveFd_ >= 0) {
+    // A descriptor came free meanwhile: the connection is served after all.
+    handOver(fd, addr, t);
+    return true;
+  }
+  // The connection holds the last descriptor: it is refused, and its
+  // descriptor becomes the reserve again.
+  Stats::add(stats().descriptorRefused);
+  rejectSocket(fd, NotifyCode::ServerFull);
+  reserveFd_ = openReserve();
+  return reserveFd_ >= 0;
+}
+
+void UvEngine::handOver(int fd, const sockaddr_storage& addr, UvIoThread& t) {
+  uint16_t port = 0;
+  std::string text = addressText(addr, &port);
+  onAccepted(fd, text, port, threadCore(t.index));
+}
+
+void UvEngine::backOff(UvIoThread& t) {
+  if (!t.accepting) return;
+  uv_poll_stop(&t.acceptPoll);
+  uv_timer_start(&t.acceptRetry, onAcceptRetry, kAcceptBackoffMs, 0);
 }
 
 void UvEngine::onAsync(uv_async_t* h) {
@@ -281,10 +341,6 @@ void UvEngine::onAsync(uv_async_t* h) {
 
 void UvEngine::onTimer(uv_timer_t* h) {
   UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
-  if (t.acceptBackoff && t.accepting) {
-    t.acceptBackoff = false;
-    uv_poll_start(&t.acceptPoll, UV_READABLE, onAcceptReady);
-  }
   t.engine->EngineCore::onTimer(t.engine->threadCore(t.index));
 }
 
@@ -298,6 +354,11 @@ void UvEngine::onAcceptReady(uv_poll_t* h, int status, int /*events*/) {
   UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
   if (status < 0) return;
   t.engine->acceptAll(t);
+}
+
+void UvEngine::onAcceptRetry(uv_timer_t* h) {
+  UvIoThread& t = ioThreadOf(reinterpret_cast<uv_handle_t*>(h));
+  if (t.accepting) uv_poll_start(&t.acceptPoll, UV_READABLE, onAcceptReady);
 }
 
 void UvEngine::onAlloc(uv_handle_t* h, size_t /*suggested*/, uv_buf_t* buf) {

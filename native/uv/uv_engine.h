@@ -34,8 +34,8 @@ struct UvIoThread {
   uv_check_t check;
   uv_idle_t idle;  // active while work waits for the check phase: keeps poll from blocking
   uv_poll_t acceptPoll;
+  uv_timer_t acceptRetry;  // thread 0: polls the listener again after a back-off
   bool accepting = false;
-  bool acceptBackoff = false;
   std::unique_ptr<uint8_t[]> readBuffer;
 };
 
@@ -63,6 +63,11 @@ class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
 
  private:
   void acceptAll(UvIoThread& t);
+  // Out of descriptors: takes the waiting connection over the reserve descriptor.
+  bool acceptOverReserve(UvIoThread& t);
+  void handOver(int fd, const sockaddr_storage& addr, UvIoThread& t);
+  // Stops polling the listener for a moment instead of spinning on it.
+  void backOff(UvIoThread& t);
   static UvIoThread& ioThreadOf(uv_handle_t* h) { return *static_cast<UvIoThread*>(h->data); }
   static UvConnection& connectionOf(uv_handle_t* h) { return *static_cast<UvConnection*>(h->data); }
 
@@ -70,6 +75,7 @@ class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
   static void onTimer(uv_timer_t* h);
   static void onCheck(uv_check_t* h);
   static void onAcceptReady(uv_poll_t* h, int status, int events);
+  static void onAcceptRetry(uv_timer_t* h);
   static void onAlloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void onWrite(uv_write_t* req, int status);
@@ -77,6 +83,9 @@ class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
   static void onClose(uv_handle_t* h);
 
   int listenFd_ = -1;
+  // Held open so that one descriptor can be given up to accept, and then
+  // refuse, a connection when the process has none left (IO thread 0).
+  int reserveFd_ = -1;
 };
 
 }  // namespace iocpnet

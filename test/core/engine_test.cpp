@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -883,4 +884,79 @@ TEST(engine, connection_churn_with_sends_to_closing_ids) {
   // The engine still works.
   Client last(port);
   CHECK(last.sendPacket(kEcho, bytesOf("ok")) && last.read(p) && p.body == bytesOf("ok"));
+}
+
+namespace {
+
+size_t openDescriptors() {
+  size_t n = 0;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n - 1;  // the directory's own
+}
+
+// Lowers this process's descriptor limit for its lifetime.
+class DescriptorLimit {
+ public:
+  explicit DescriptorLimit(rlim_t soft) {
+    ok_ = ::getrlimit(RLIMIT_NOFILE, &saved_) == 0;
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    ok_ = ok_ && ::setrlimit(RLIMIT_NOFILE, &lowered) == 0;
+  }
+  ~DescriptorLimit() {
+    if (ok_) ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  DescriptorLimit(const DescriptorLimit&) = delete;
+  DescriptorLimit& operator=(const DescriptorLimit&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit saved_{};
+  bool ok_ = false;
+};
+
+}  // namespace
+
+TEST(engine, out_of_descriptors_refuses_with_server_full_and_accepts_again) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client first(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  std::vector<std::unique_ptr<Client>> served;
+  int refused = 0;
+  Packet p;
+  {
+    // Room for a few connections: each costs this process two descriptors, the client's and the accepted one.
+    DescriptorLimit limit(openDescriptors() + 9);
+    REQUIRE(limit.ok());
+    for (int i = 0; i < 12; ++i) {
+      auto c = std::make_unique<Client>(port);
+      if (!c->connected()) break;  // the client side is out of descriptors too
+      if (c->sendPacket(kEcho, bytesOf("in")) && c->read(p, 2000)) {
+        if (p.id == kEcho) {
+          served.push_back(std::move(c));
+          continue;
+        }
+        CHECK(isNotify(p, NotifyCode::ServerFull));
+        CHECK(c->waitEof());
+        ++refused;
+        continue;  // closed here: its descriptor is free again
+      }
+      CHECK(false);  // neither served nor refused in time
+      break;
+    }
+    CHECK(refused > 0);
+    CHECK_EQ(js.stats().descriptorRefused.load(), static_cast<uint64_t>(refused));
+    // Those it has are still served.
+    CHECK(first.sendPacket(kEcho, bytesOf("still")) && first.read(p) && p.body == bytesOf("still"));
+    // Once descriptors are free, the next connection is served.
+    served.clear();
+    REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+    Client again(port);
+    CHECK(again.sendPacket(kEcho, bytesOf("again")) && again.read(p) && p.body == bytesOf("again"));
+  }
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::ServerFull)].load(), uint64_t{0});
 }
