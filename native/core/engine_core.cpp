@@ -8,6 +8,9 @@ namespace iocpnet {
 
 namespace {
 constexpr size_t kEarlyHandOverBytes = 256 * 1024;
+// A read while the bytes waiting for JS are at their bound: room for a few
+// PINGs, and the most it can add past the bound before its connection pauses.
+constexpr size_t kReadWhileFullBytes = 512;
 }  // namespace
 
 bool Inbox::post(std::vector<IoCommand>& commands, const std::function<void()>& wake) {
@@ -285,6 +288,8 @@ void EngineCore::runCommands(IoThreadCore& t) {
         for (ConnectionCore* c : t.connections) {
           if (c->readPaused && c->phase != ConnectionCore::Phase::Dropping) {
             c->readPaused = false;
+            // Its idle time starts again now: while paused it was waiting for the server.
+            c->lastActivityMs = nowMs(t);
             resumeReading(*c);
           }
         }
@@ -388,15 +393,23 @@ void EngineCore::endStep(IoThreadCore& t) {
   inbound_.append(t.events);
 }
 
+size_t EngineCore::readLimit(const ConnectionCore& c, size_t bufferSize) {
+  if (c.phase != ConnectionCore::Phase::Open || !inbound_.full(threads_[c.thread]->events.size())) return bufferSize;
+  return std::min(bufferSize, kReadWhileFullBytes);
+}
+
 void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   Stats::add(stats_.bytesIn, len);
   IoThreadCore& t = threadOf(c);
   if (c.phase != ConnectionCore::Phase::Open || t.draining) return;  // closing: discard
   c.lastActivityMs = nowMs(t);
+  bool full = inbound_.full(t.events.size());
+  bool forJs = false;
   FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
     Stats::add(stats_.packetsIn);
     if (p.id >= kFirstAppPacketId) {
       t.events.packet(c.id, p.id, p.body, p.bodyLength);
+      forJs = true;
       return true;
     }
     if (p.id == kPingId) {
@@ -412,6 +425,9 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   if (error != FrameError::None && c.phase == ConnectionCore::Phase::Open) {
     beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, CloseMode::AfterRelease);
   }
+  // Past the bound, a connection stops reading once it has more for JS than
+  // PINGs (a packet, or part of one): TCP then pushes back on its sender.
+  if (full && c.phase == ConnectionCore::Phase::Open && (forJs || c.assembler.partialBytes() > 0)) notePaused(c);
   // One loop turn may read from many connections: hand large batches over
   // early so that the bound on bytes waiting for JS sees them.
   if (t.events.size() >= kEarlyHandOverBytes) inbound_.append(t.events);
@@ -569,7 +585,8 @@ void EngineCore::onTimer(IoThreadCore& t) {
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
     if (c->phase == ConnectionCore::Phase::Open) {
-      if (idle > 0 && now - c->lastActivityMs >= idle) {
+      // A connection paused because JS is behind is not idle: its bytes wait unread.
+      if (idle > 0 && !c->readPaused && now - c->lastActivityMs >= idle) {
         beginClose(*c, CloseReason::IdleTimeout, NotifyCode::IdleTimeout, CloseMode::AfterRelease);
       }
     } else if (c->phase == ConnectionCore::Phase::Closing && now >= c->closeDeadlineMs) {

@@ -200,8 +200,11 @@ class EngineCore {
   void endStep(IoThreadCore& thread);
   // Timer period: fine enough for idleTimeoutMs and closeTimeoutMs.
   uint64_t tickMs() const noexcept;
-  // True while readers should not read (too many bytes wait for JS).
-  bool inboundFull() const noexcept { return inbound_.full(); }
+  // How many bytes of bufferSize the next read of c may take. While the bytes
+  // waiting for JS are at maxPendingBytes, only a few: enough for the PINGs
+  // the connection sends meanwhile, which are still answered; onData pauses
+  // the connection once such a read carries more than PINGs.
+  size_t readLimit(const ConnectionCore& c, size_t bufferSize);
   // A reader paused for space; it is resumed after the next drain.
   void notePaused(ConnectionCore& c);
   // Sends DISCONNECT_NOTIFY(code) on a socket that never became a

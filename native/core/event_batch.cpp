@@ -68,7 +68,9 @@ bool InboundQueue::take(std::vector<uint8_t>& out) {
   return paused;
 }
 
-bool InboundQueue::full() const noexcept { return pending_.load(std::memory_order_relaxed) >= maxPendingBytes_; }
+bool InboundQueue::full(size_t unqueued) const noexcept {
+  return pending_.load(std::memory_order_relaxed) + unqueued >= maxPendingBytes_;
+}
 
 void InboundQueue::notePaused() {
   std::lock_guard<std::mutex> lock(mutex_);

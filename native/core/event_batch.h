@@ -50,9 +50,10 @@ class InboundQueue {
   // JS thread: swaps out every record queued so far into out (its previous
   // content is discarded). Returns true if readers were paused for space.
   bool take(std::vector<uint8_t>& out);
-  // True while the bytes waiting for JS exceed the limit: IO threads stop
-  // reading until the JS thread catches up.
-  bool full() const noexcept;
+  // True while the bytes waiting for JS, with unqueued more of a thread's
+  // batch, reach the limit: IO threads stop reading until the JS thread
+  // catches up.
+  bool full(size_t unqueued = 0) const noexcept;
   // Calls the wake-up even if one is pending (the engine finished).
   void wakeAlways();
   // Marks that a reader paused, so take() reports it.

@@ -269,10 +269,6 @@ void IocpEngine::readAvailable(IocpIoThread& t, IocpConnection& c) {
     // Until the socket would block; then a zero-byte receive waits for more.
     for (;;) {
       if (c.socketClosed) return;
-      if (c.phase == ConnectionCore::Phase::Open && inboundFull()) {
-        notePaused(c);
-        return;
-      }
       if (reads++ == kReadsPerWake) {
         // Fair share used: continue after the completions already queued.
         c.recvArmed = true;
@@ -282,11 +278,14 @@ void IocpEngine::readAvailable(IocpIoThread& t, IocpConnection& c) {
         }
         return;
       }
-      int n = recv(c.socket, reinterpret_cast<char*>(t.readBuffer.get()), static_cast<int>(kReadBufferSize), 0);
+      size_t size = readLimit(c, kReadBufferSize);
+      int n = recv(c.socket, reinterpret_cast<char*>(t.readBuffer.get()), static_cast<int>(size), 0);
       if (n > 0) {
         onData(c, t.readBuffer.get(), static_cast<size_t>(n));
+        // Paused (JS is behind): nothing is armed until it resumes.
+        if (c.readPaused) return;
         // A short read usually means the socket is drained.
-        if (static_cast<size_t>(n) < kReadBufferSize) break;
+        if (static_cast<size_t>(n) < size) break;
         continue;
       }
       if (n == 0) {

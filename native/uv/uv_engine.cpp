@@ -363,13 +363,9 @@ void UvEngine::onAcceptRetry(uv_timer_t* h) {
 
 void UvEngine::onAlloc(uv_handle_t* h, size_t /*suggested*/, uv_buf_t* buf) {
   UvConnection& c = connectionOf(h);
-  if (c.phase == ConnectionCore::Phase::Open && c.engine->inboundFull()) {
-    // libuv turns an empty buffer into UV_ENOBUFS: the connection pauses.
-    *buf = uv_buf_init(nullptr, 0);
-    return;
-  }
   UvIoThread& t = c.engine->ioThread(c.thread);
-  *buf = uv_buf_init(reinterpret_cast<char*>(t.readBuffer.get()), kReadBufferSize);
+  size_t size = c.engine->readLimit(c, kReadBufferSize);
+  *buf = uv_buf_init(reinterpret_cast<char*>(t.readBuffer.get()), static_cast<unsigned>(size));
 }
 
 void UvEngine::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
@@ -377,8 +373,6 @@ void UvEngine::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   UvEngine* e = c.engine;
   if (nread > 0) {
     e->onData(c, reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
-  } else if (nread == UV_ENOBUFS) {
-    e->notePaused(c);
   } else if (nread == UV_EOF) {
     e->onPeerEnded(c);
   } else if (nread < 0) {

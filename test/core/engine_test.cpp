@@ -886,6 +886,61 @@ TEST(engine, connection_churn_with_sends_to_closing_ids) {
   CHECK(last.sendPacket(kEcho, bytesOf("ok")) && last.read(p) && p.body == bytesOf("ok"));
 }
 
+TEST(engine, pings_are_answered_and_paused_readers_kept_while_js_falls_behind) {
+  // JS stops draining, as a handler that blocks the JS thread would. One
+  // client floods until the bytes waiting for JS pass maxPendingBytes and its
+  // reads pause; another only PINGs; a third sends nothing.
+  EngineOptions o = smallOptions();
+  o.maxPendingBytes = 64 * 1024;
+  o.idleTimeoutMs = 300;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client talker(port);
+  Client pinger(port);
+  Client silent(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 3; }));
+  js.setDraining(false);
+  constexpr uint32_t kPackets = 400;
+  std::thread sender([&] {
+    std::vector<uint8_t> stream;
+    for (uint32_t i = 0; i < kPackets; ++i) {
+      std::vector<uint8_t> body(500, 0);
+      writeU32(body.data(), i);
+      testutil::appendPacket(stream, kIgnored, body);
+    }
+    talker.send(stream);  // 200 KB: blocks once the engine stops reading it
+  });
+  // Five idle timeouts long: the PINGs are answered on time throughout.
+  Packet p;
+  int answered = 0;
+  auto end = Clock::now() + std::chrono::milliseconds(5 * o.idleTimeoutMs);
+  while (Clock::now() < end) {
+    CHECK(pinger.sendPacket(kPingId, bytesOf("t")));
+    if (pinger.read(p, 200) && p.id == kPongId) ++answered;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK(answered >= 10);
+  CHECK(js.stats().readPauses.load() > 0);
+  // The paused talker is not idle, the pinger is not either; the silent one timed out.
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::IdleTimeout)].load(), uint64_t{1});
+  js.setDraining(true);
+  CHECK(silent.read(p) && isNotify(p, NotifyCode::IdleTimeout));
+  bool all = js.waitFor([&] { return js.countLocked(InboundKind::Packet) == kPackets; }, 10000);
+  sender.join();
+  CHECK(all);
+  uint32_t next = 0;
+  for (const Event& e : js.events()) {
+    if (e.kind != InboundKind::Packet) continue;
+    if (readU32(e.body.data()) != next) break;
+    ++next;
+  }
+  CHECK_EQ(next, kPackets);
+  // Past the bound by at most one full read per IO thread and a short one per paused connection.
+  CHECK(js.waitFor([&] { return js.largestBatchLocked() <= o.maxPendingBytes + 2 * 65536 + 1024; }, 0));
+  CHECK(pinger.sendPacket(kEcho, bytesOf("after")) && pinger.read(p) && p.body == bytesOf("after"));
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::IdleTimeout)].load(), uint64_t{1});
+}
+
 namespace {
 
 size_t openDescriptors() {
