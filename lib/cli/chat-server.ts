@@ -4,6 +4,7 @@ import { createChatServer } from '../chat/create-chat-server';
 import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
 import { ListenError } from '../server/errors';
+import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
 
 interface ChatServerFlags {
@@ -20,6 +21,8 @@ interface ChatServerFlags {
   idleTimeoutMs: number;
   chatRateLimit: number;
   exitWithParent: boolean;
+  metricsPort?: number;
+  metricsHost: string;
 }
 
 /** How often the server looks whether the process that started it is gone. */
@@ -57,6 +60,12 @@ export function addChatServerCommand(program: Command): void {
       intOption(C.chatRateLimit.min, C.chatRateLimit.max),
       C.chatRateLimit.default,
     )
+    .option(
+      '--metrics-port <n>',
+      'serve Prometheus metrics (GET /metrics) and the dashboard (GET /) on this HTTP port; 0 picks a free one',
+      intOption(0, 65535),
+    )
+    .option('--metrics-host <address>', 'address the metrics port listens on', '127.0.0.1')
     .option('--no-exit-with-parent', 'keep running when the process that started the server exits (by default the server then shuts down as on SIGTERM)')
     .action(async (flags: ChatServerFlags, command: Command) => {
       // Taken first, so that a parent that dies while the server starts is still noticed.
@@ -101,6 +110,18 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
     process.exit(1);
   }
   console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
+  let metrics: MetricsHandle | undefined;
+  if (flags.metricsPort !== undefined) {
+    try {
+      metrics = await serveMetrics(chat, { port: flags.metricsPort, host: flags.metricsHost });
+    } catch (err) {
+      console.error(`error: cannot serve metrics on ${flags.metricsHost}:${flags.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      await chat.close();
+      process.exit(1);
+    }
+    const m = metrics.address();
+    console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
+  }
 
   let closing: 'signal' | 'parent' | undefined;
   let stopWatching = (): void => {};
@@ -113,7 +134,7 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
       process.exit(1);
     }, chat.server.options.closeTimeoutMs + 5000);
     guard.unref();
-    chat.close().then(
+    Promise.all([chat.close(), metrics?.close()]).then(
       () => {
         console.log('closed');
         process.exit(0);
