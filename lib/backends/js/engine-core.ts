@@ -114,6 +114,9 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     this.endBatch(false);
   };
   #ticker: NodeJS.Timeout | undefined;
+  #tickMs = 1000;
+  /** When the ticker last ran: a late tick means the JS thread was blocked. */
+  #lastTick = 0;
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     this.#sink = sink;
@@ -402,6 +405,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     const idle = this.#idleTimeoutMs > 0 ? this.#idleTimeoutMs / 4 : 1000;
     const linger = this.closeTimeoutMs > 0 ? this.closeTimeoutMs / 4 : 10;
     const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(idle, linger))));
+    this.#tickMs = tick;
+    this.#lastTick = performance.now();
     // It does not keep the process alive (the listening server does).
     this.#ticker = setInterval(() => this.#onTick(), tick);
     this.#ticker.unref();
@@ -474,7 +479,12 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   /** The idle sweep and the close deadlines. */
   #onTick(): void {
     const now = performance.now();
-    const idle = this.#idleTimeoutMs;
+    // After the JS thread was blocked, timers run before the sockets are read:
+    // what clients sent meanwhile is still unread, so the idle sweep waits
+    // for the next tick, after those reads.
+    const late = now - this.#lastTick > 2 * this.#tickMs;
+    this.#lastTick = now;
+    const idle = late ? 0 : this.#idleTimeoutMs;
     const live = this.#live;
     this.#depth++;
     try {

@@ -1,0 +1,240 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DisconnectCode, PacketId, PacketReader, type BackendName, type ServerStats } from '../lib/index';
+import { childPrelude, sleep, waitUntil } from './helpers/engine-harness';
+import { backends, frame } from './helpers/raw-client';
+
+// A handler that blocks the JS thread for 2 seconds, with a server in a
+// child process (the clients here must keep running meanwhile). Pingers only
+// PING, talkers also stream numbered packets, fast enough to pass a small
+// maxPendingBytes during the stall, and one client stays silent. Everything
+// is observed on the wire, and in what the child's handlers saw.
+
+const STALL_MS = 2000;
+const IDLE_TIMEOUT_MS = 1000;
+const MAX_PENDING = 65536;
+const PING_EVERY_MS = 200;
+const TALK_EVERY_MS = 10;
+const BODY = 500;
+const STALL = 200;
+const SEQ = 300;
+
+const CHILD_SOURCE = `${childPrelude()}
+  const { backend, options, stallMs } = JSON.parse(process.argv[1]);
+  const server = iocpnet.createServer({ backend, ...options });
+  let stalled = false;
+  let largestBatch = 0;
+  const talkers = {};
+  const disconnects = [];
+  server.on('packet', (conn, id, body) => {
+    if (id === ${STALL} && !stalled) {
+      stalled = true;
+      const until = Date.now() + stallMs;
+      while (Date.now() < until);
+      return;
+    }
+    if (id !== ${SEQ}) return;
+    // On the native backend every body is a view into the batch it came in.
+    largestBatch = Math.max(largestBatch, body.buffer.byteLength);
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const tag = view.getUint32(0, true);
+    const seq = view.getUint32(4, true);
+    const t = (talkers[tag] ??= { count: 0, ordered: true });
+    if (seq !== t.count) t.ordered = false;
+    t.count++;
+  });
+  server.on('disconnect', (conn, reason) => disconnects.push(reason));
+  server.listen(0, '127.0.0.1').then(({ port }) => process.stdout.write(JSON.stringify({ port }) + '\\n'));
+  process.stdin.setEncoding('utf8').on('data', () =>
+    process.stdout.write(JSON.stringify({ talkers, disconnects, largestBatch, stats: server.stats() }) + '\\n'));
+  process.stdin.on('end', () => server.close().then(() => process.exit(0)));
+`;
+
+interface Report {
+  talkers: Record<string, { count: number; ordered: boolean }>;
+  disconnects: string[];
+  largestBatch: number;
+  stats: ServerStats;
+}
+
+class StallServer {
+  port = 0;
+  stderr = '';
+  readonly #lines: string[] = [];
+  readonly exited: Promise<number | null>;
+
+  private constructor(readonly proc: ChildProcess) {
+    let buf = '';
+    proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
+      buf += s;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        this.#lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    proc.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  }
+
+  static async start(backend: BackendName): Promise<StallServer> {
+    const options = { ioThreads: 2, idleTimeoutMs: IDLE_TIMEOUT_MS, maxPendingBytes: MAX_PENDING };
+    const proc = spawn(process.execPath, ['-e', CHILD_SOURCE, JSON.stringify({ backend, options, stallMs: STALL_MS })], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const s = new StallServer(proc);
+    await waitUntil(() => s.#lines.length > 0 || proc.exitCode !== null, 20000, 'the child to listen');
+    if (s.#lines.length === 0) throw new Error(`the child exited: ${s.stderr}`);
+    s.port = (JSON.parse(s.#lines.shift() as string) as { port: number }).port;
+    return s;
+  }
+
+  async report(): Promise<Report> {
+    this.proc.stdin?.write('report\n');
+    await waitUntil(() => this.#lines.length > 0, 10000, 'the report from the child');
+    return JSON.parse(this.#lines.shift() as string) as Report;
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null) return;
+    this.proc.stdin?.end();
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** A client that timestamps the PONGs it gets and notes the server's notify and close. */
+class TimedClient {
+  readonly pongs: number[] = [];
+  notify: number | undefined;
+  closed = false;
+  sent = 0;
+  readonly #reader = new PacketReader();
+
+  private constructor(readonly socket: net.Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      for (const p of this.#reader.push(chunk)) {
+        if (p.packetId === PacketId.PONG) this.pongs.push(Date.now());
+        if (p.packetId === PacketId.DISCONNECT_NOTIFY) this.notify = p.body.readUInt16LE(0);
+      }
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static connect(port: number): Promise<TimedClient> {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(new TimedClient(socket));
+      });
+    });
+  }
+
+  ping(): void {
+    if (!this.closed) this.socket.write(frame(PacketId.PING, Buffer.from('p')));
+  }
+
+  /** The next numbered packet, tagged with this client's number. */
+  talk(tag: number): void {
+    if (this.closed) return;
+    const body = Buffer.alloc(BODY);
+    body.writeUInt32LE(tag, 0);
+    body.writeUInt32LE(this.sent++, 4);
+    this.socket.write(frame(SEQ, body));
+  }
+
+  /** The longest time between two PONGs that arrived in [from, to], counting from `from`. */
+  longestGap(from: number, to: number): number {
+    let last = from;
+    let gap = 0;
+    for (const t of this.pongs) {
+      if (t < from || t > to) continue;
+      gap = Math.max(gap, t - last);
+      last = t;
+    }
+    return Math.max(gap, to - last);
+  }
+}
+
+describe.each(backends())('a handler that blocks the JS thread for 2 s (%s backend)', (backend) => {
+  let server: StallServer | undefined;
+  const clients: TimedClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.socket.destroy();
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('keeps every client that talks or PINGs, delivers all of it in order, and still times out the silent one', async () => {
+    server = await StallServer.start(backend);
+    const connect = async (): Promise<TimedClient> => {
+      const c = await TimedClient.connect(server!.port);
+      clients.push(c);
+      return c;
+    };
+    const pingers = [await connect(), await connect(), await connect()];
+    const talkers = [await connect(), await connect(), await connect()];
+    const silent = await connect();
+    const staller = await connect();
+
+    const pingTimer = setInterval(() => {
+      for (const c of [...pingers, ...talkers, staller]) c.ping();
+    }, PING_EVERY_MS);
+    const talkTimer = setInterval(() => talkers.forEach((c, i) => c.talk(i)), TALK_EVERY_MS);
+    try {
+      await sleep(300);
+      const stallStart = Date.now();
+      staller.socket.write(frame(STALL));
+      await sleep(STALL_MS);
+      const stallEnd = Date.now();
+      clearInterval(talkTimer);
+      await sleep(1000);
+      // Every client but the silent one is open, and the silent one was told.
+      await waitUntil(() => silent.closed, 5000, 'the silent client closed');
+      expect(silent.notify).toBe(DisconnectCode.IDLE_TIMEOUT);
+      for (const c of [...pingers, ...talkers, staller]) {
+        expect(c.closed).toBe(false);
+        expect(c.notify).toBeUndefined();
+      }
+
+      const pingerGaps = pingers.map((c) => c.longestGap(stallStart, stallEnd));
+      const talkerGaps = talkers.map((c) => c.longestGap(stallStart, stallEnd));
+      const report = await server.report();
+      const sent = talkers.reduce((n, c) => n + c.sent, 0);
+      console.log(
+        `${backend}: longest PONG gap during the ${STALL_MS} ms stall: pingers ${pingerGaps.join(', ')} ms, ` +
+          `talkers ${talkerGaps.join(', ')} ms; ${sent} packets of ${BODY} bytes sent, largest batch ${report.largestBatch} bytes, ` +
+          `readPauses ${report.stats.readPauses}; disconnects: ${report.disconnects.join(', ')}`,
+      );
+
+      // Every packet arrived, in each client's order.
+      talkers.forEach((c, i) => {
+        expect(report.talkers[i]).toEqual({ count: c.sent, ordered: true });
+      });
+      expect(report.disconnects).toEqual(['idle_timeout']);
+      expect(report.stats.closes.idle_timeout).toBe(1);
+
+      if (backend === 'native') {
+        // The IO threads answer PINGs while JS is blocked.
+        for (const gap of pingerGaps) expect(gap).toBeLessThan(3 * PING_EVERY_MS);
+        // The talkers passed maxPendingBytes and were paused, not closed;
+        // the bytes waiting for JS stayed near the bound: past it by at most
+        // one read per IO thread and a short read per paused connection.
+        expect(report.stats.readPauses).toBeGreaterThan(0);
+        expect(report.largestBatch).toBeLessThanOrEqual(MAX_PENDING + 2 * 65536 + talkers.length * 1024);
+      } else {
+        // The JS thread answers PINGs there: they wait for the stall to end.
+        for (const gap of pingerGaps) expect(gap).toBeGreaterThan(STALL_MS - 500);
+        expect(report.stats.readPauses).toBe(0);
+      }
+    } finally {
+      clearInterval(pingTimer);
+      clearInterval(talkTimer);
+    }
+  }, 30000);
+});
