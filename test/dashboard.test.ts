@@ -1,0 +1,144 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveMetrics, type MetricsHandle } from '../lib/index';
+import { ChatFixture, type ChatTestClient } from './helpers/chat-client';
+import { ROOT } from './helpers/chat-cli';
+import { sleep } from './helpers/engine-harness';
+
+/** Debian's chromium; .ci/run installs it. No browser is downloaded. */
+const CHROMIUM = '/usr/bin/chromium';
+
+interface DashboardState {
+  samples: number;
+  resets: number;
+  errors: number;
+  last: { connections: number; packetsInPerSecond: number | null; notifiesPerSecond: number | null; handlerP99: number | null } | null;
+}
+
+/** Chat traffic from clients until stop(): each sends a chat every few milliseconds. */
+function load(clients: ChatTestClient[]): { stop(): Promise<void> } {
+  let running = true;
+  const loops = clients.map(async (c, i) => {
+    while (running) {
+      await c.chat(`load ${i}`);
+      await sleep(5);
+    }
+  });
+  return {
+    async stop() {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
+
+describe('dashboard in a headless browser', () => {
+  const fx = new ChatFixture();
+  let browser: BrowserContext | undefined;
+  let handle: MetricsHandle | undefined;
+  let userDataDir = '';
+
+  beforeAll(async () => {
+    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iocpnet-chromium-'));
+    // A fresh profile: playwright passes it to chromium as --user-data-dir.
+    browser = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await handle?.close();
+    await fx.dispose();
+    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  it('draws the charts, follows the load and logs no console error', async () => {
+    const chat = await fx.start('js');
+    handle = await serveMetrics(chat, { port: 0 });
+    const clients = await fx.clientsN(12);
+    await Promise.all(clients.map((c, i) => c.join(`player${i}`, i % 3)));
+    const traffic = load(clients);
+
+    const page = await (browser as BrowserContext).newPage();
+    const problems: string[] = [];
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`${msg.type()}: ${msg.text()}`);
+    });
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()}`));
+    // Every request goes to the metrics port: nothing from a CDN.
+    const origin = `http://127.0.0.1:${handle.address().port}`;
+    page.on('request', (req) => {
+      if (!req.url().startsWith(origin)) problems.push(`request off the server: ${req.url()}`);
+    });
+    await page.goto(`${origin}/`);
+
+    const state = async (): Promise<DashboardState> => await page.evaluate<DashboardState>('window.__dashboard');
+    const waitSamples = async (n: number): Promise<DashboardState> => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const s = await state();
+        if (s.samples >= n) return s;
+        if (Date.now() > deadline) throw new Error(`the dashboard took fewer than ${n} samples: ${JSON.stringify(s)}`);
+        await sleep(100);
+      }
+    };
+    const loaded = await waitSamples(4);
+    expect(loaded.last?.connections).toBe(12);
+    expect(loaded.last?.packetsInPerSecond).toBeGreaterThan(50);
+    expect(loaded.last?.notifiesPerSecond).toBeGreaterThan(100);
+    expect(loaded.last?.handlerP99).toBeGreaterThan(0);
+    expect(Number((await page.textContent('#t-connections')) ?? '')).toBe(12);
+    expect(await page.textContent('#rooms')).toMatch(/^0\s*4/);
+    expect(await page.textContent('#node-addr')).toBe(`127.0.0.1:${chat.server.address()?.port}`);
+
+    // Every chart has drawn lines: pixels in the series' colours, not only the grid.
+    // Run in the page, where the DOM is (the tests' TypeScript has no DOM types).
+    const drawn = await page.evaluate<Array<{ id: string; coloured: number }>>(`[...document.querySelectorAll('canvas')].map((c) => {
+      const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      let coloured = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const r = data[i], g = data[i + 1], b = data[i + 2];
+        if (data[i + 3] > 200 && Math.max(r, g, b) - Math.min(r, g, b) > 60) coloured++;
+      }
+      return { id: c.id, coloured };
+    })`);
+    expect(drawn).toHaveLength(4);
+    // Four samples of 120 make a short line at the right edge: some tens of pixels.
+    for (const chart of drawn) expect(chart.coloured, chart.id).toBeGreaterThan(10);
+
+    const shot = process.env.IOCPNET_SCREENSHOT === '1' ? path.join(ROOT, 'docs', 'dashboard.png') : path.join(userDataDir, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+
+    // The load stops: the rates fall to zero, and half the clients leave.
+    await traffic.stop();
+    for (const c of clients.slice(6)) c.close();
+    const before = (await state()).samples;
+    const idle = await waitSamples(before + 3);
+    expect(idle.last?.packetsInPerSecond).toBe(0);
+    expect(idle.last?.notifiesPerSecond).toBe(0);
+    expect(idle.last?.connections).toBe(6);
+    expect(idle.errors).toBe(0);
+    expect(idle.resets).toBe(0);
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+});
