@@ -50,6 +50,8 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.maxPacketSize = optionU32(o, kMaxPacketSizeOption);
   options.idleTimeoutMs = optionU32(o, kIdleTimeoutMsOption);
   options.maxSendQueueBytes = optionU32(o, kMaxSendQueueBytesOption);
+  options.sendQueueHighWaterBytes = optionU32(o, kSendQueueHighWaterBytesOption);
+  options.sendQueueLowWaterBytes = optionU32(o, kSendQueueLowWaterBytesOption);
   options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
   options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
   engine_ = createEngine(options);
@@ -142,6 +144,7 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   set(StatsField::IgnoredSystemPackets, load(s.ignoredSystemPackets));
   set(StatsField::StaleRefused, load(s.staleRefused));
   set(StatsField::ReadPauses, load(s.readPauses));
+  set(StatsField::ReadPausesSendQueue, load(s.readPausesSendQueue));
   set(StatsField::DescriptorRefused, load(s.descriptorRefused));
   for (size_t i = 0; i < kCloseReasonCount; ++i) out[kStatsFieldCount + i] = load(s.closes[i]);
   return out;
@@ -158,6 +161,9 @@ void NativeServer::Deliver(Napi::Env env, Napi::Function onEvents) {
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
     std::memcpy(ab.Data(), batch_.data(), batch_.size());
     onEvents.Call({ab, Napi::Boolean::New(env, false)});
+    // Handlers have run and their replies are submitted: the IO threads may
+    // count those requests as answered (flow control).
+    engine_->batchHandled();
     if (finished_) return;
   }
   if (engine_->finished()) Finish(env, onEvents);

@@ -69,6 +69,11 @@ export const ENGINE_OPTIONS = {
   maxPacketSize: { min: HEADER_SIZE, max: MAX_WIRE_PACKET, default: 8192 },
   idleTimeoutMs: { min: 0, max: 0x7fffffff, default: 60_000 },
   maxSendQueueBytes: { min: 1024, max: 0x7fffffff, default: 1 << 20 },
+  // Per-connection flow control: past the high-water mark a connection's reads
+  // pause until its queue is back at the low-water mark. The server lowers
+  // these defaults for a small maxSendQueueBytes (lib/server/options.ts).
+  sendQueueHighWaterBytes: { min: 1, max: 0x7fffffff, default: 256 << 10 },
+  sendQueueLowWaterBytes: { min: 0, max: 0x7fffffff, default: 64 << 10 },
   maxPendingBytes: { min: 65536, max: 0x7fffffff, default: 64 << 20 },
   closeTimeoutMs: { min: 0, max: 600_000, default: 5000 },
 } as const satisfies Record<string, IntegerOptionSpec>;
@@ -136,6 +141,7 @@ export const STATS_FIELDS = [
   'ignoredSystemPackets',
   'staleRefused',
   'readPauses',
+  'readPausesSendQueue',
   'descriptorRefused',
 ] as const;
 

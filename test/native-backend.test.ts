@@ -138,7 +138,8 @@ describe('native lifecycle', () => {
     const net = require('node:net');
     const { NativeServer } = require(process.env.ADDON);
     const opts = { ioThreads: 2, maxConnections: 64, maxPacketSize: 8192, idleTimeoutMs: 0,
-      maxSendQueueBytes: 1 << 20, maxPendingBytes: 1 << 20, closeTimeoutMs: 2000 };
+      maxSendQueueBytes: 1 << 20, sendQueueHighWaterBytes: 256 << 10, sendQueueLowWaterBytes: 64 << 10,
+      maxPendingBytes: 1 << 20, closeTimeoutMs: 2000 };
   `;
 
   it('a process that shuts its server down exits on its own', () => {

@@ -15,6 +15,8 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>>
   maxPacketSize: ENGINE_OPTIONS.maxPacketSize.default,
   idleTimeoutMs: ENGINE_OPTIONS.idleTimeoutMs.default,
   maxSendQueueBytes: ENGINE_OPTIONS.maxSendQueueBytes.default,
+  sendQueueHighWaterBytes: ENGINE_OPTIONS.sendQueueHighWaterBytes.default,
+  sendQueueLowWaterBytes: ENGINE_OPTIONS.sendQueueLowWaterBytes.default,
   maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
   closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
 };
@@ -44,5 +46,22 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     const v = pick(key);
     if (v !== undefined) o[key] = checkInteger(key, v, ENGINE_OPTIONS[key].min, ENGINE_OPTIONS[key].max);
   }
+  resolveWaterMarks(o, pick('sendQueueHighWaterBytes') !== undefined, pick('sendQueueLowWaterBytes') !== undefined);
   return o;
+}
+
+/**
+ * The flow-control marks must lie below maxSendQueueBytes, low under high.
+ * A mark left out is the contract default, lowered for a small
+ * maxSendQueueBytes: high to a quarter of it, low to a quarter of high.
+ */
+function resolveWaterMarks(o: ResolvedServerOptions, highGiven: boolean, lowGiven: boolean): void {
+  if (!highGiven) o.sendQueueHighWaterBytes = Math.min(o.sendQueueHighWaterBytes, Math.max(1, Math.floor(o.maxSendQueueBytes / 4)));
+  if (!lowGiven) o.sendQueueLowWaterBytes = Math.min(o.sendQueueLowWaterBytes, Math.floor(o.sendQueueHighWaterBytes / 4));
+  if (o.sendQueueHighWaterBytes >= o.maxSendQueueBytes) {
+    throw new RangeError(`sendQueueHighWaterBytes must be below maxSendQueueBytes (${o.maxSendQueueBytes}), got ${o.sendQueueHighWaterBytes}`);
+  }
+  if (o.sendQueueLowWaterBytes >= o.sendQueueHighWaterBytes) {
+    throw new RangeError(`sendQueueLowWaterBytes must be below sendQueueHighWaterBytes (${o.sendQueueHighWaterBytes}), got ${o.sendQueueLowWaterBytes}`);
+  }
 }

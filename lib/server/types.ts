@@ -29,8 +29,24 @@ export interface ServerOptions {
   maxPacketSize?: number;
   /** Close a connection that sent nothing for this long; 0 disables. Default 60000. */
   idleTimeoutMs?: number;
-  /** Queued outbound bytes per connection before it is closed as a slow consumer. Default 1 MiB. */
+  /**
+   * Queued outbound bytes per connection before it is closed as a slow
+   * consumer. Reads of a connection pause at sendQueueHighWaterBytes, so only
+   * what others send to it (broadcasts, pushes) grows its queue further.
+   * Default 1 MiB.
+   */
   maxSendQueueBytes?: number;
+  /**
+   * Flow control: when a connection's queue passes this many bytes, the
+   * server stops reading from it until the queue is back at
+   * sendQueueLowWaterBytes, so that TCP pushes back on a client that sends
+   * faster than it reads. What counts as queued differs by backend
+   * (docs/API.md, "Flow control"). Below maxSendQueueBytes. Default 256 KiB,
+   * or a quarter of maxSendQueueBytes if that is less.
+   */
+  sendQueueHighWaterBytes?: number;
+  /** Flow control: the queue size at which a paused connection reads again; below sendQueueHighWaterBytes. Default 64 KiB, or a quarter of the high-water mark if that is less. */
+  sendQueueLowWaterBytes?: number;
   /** Received bytes waiting for JS at most before reading pauses. Default 64 MiB. */
   maxPendingBytes?: number;
   /** How long a graceful close waits for the peer to finish before the socket is dropped. Default 5000. */
@@ -61,6 +77,8 @@ export interface ServerStats {
   staleRefused: number;
   /** Times a connection stopped reading because too many received bytes waited for JS (maxPendingBytes). */
   readPauses: number;
+  /** Times a connection stopped reading because its own queue passed sendQueueHighWaterBytes (flow control). */
+  readPausesSendQueue: number;
   /**
    * Connections refused at accept because the process had no file descriptor
    * (socket handle) left: closed at once with DISCONNECT_NOTIFY(SERVER_FULL).

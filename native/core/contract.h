@@ -81,6 +81,8 @@ constexpr IntegerOption kMaxConnectionsOption{"maxConnections", 1u, 1000000u, 10
 constexpr IntegerOption kMaxPacketSizeOption{"maxPacketSize", 5u, 65535u, 8192u};
 constexpr IntegerOption kIdleTimeoutMsOption{"idleTimeoutMs", 0u, 2147483647u, 60000u};
 constexpr IntegerOption kMaxSendQueueBytesOption{"maxSendQueueBytes", 1024u, 2147483647u, 1048576u};
+constexpr IntegerOption kSendQueueHighWaterBytesOption{"sendQueueHighWaterBytes", 1u, 2147483647u, 262144u};
+constexpr IntegerOption kSendQueueLowWaterBytesOption{"sendQueueLowWaterBytes", 0u, 2147483647u, 65536u};
 constexpr IntegerOption kMaxPendingBytesOption{"maxPendingBytes", 65536u, 2147483647u, 67108864u};
 constexpr IntegerOption kCloseTimeoutMsOption{"closeTimeoutMs", 0u, 600000u, 5000u};
 
@@ -96,9 +98,10 @@ enum class StatsField : size_t {
   IgnoredSystemPackets = 7,
   StaleRefused = 8,
   ReadPauses = 9,
-  DescriptorRefused = 10,
+  ReadPausesSendQueue = 10,
+  DescriptorRefused = 11,
 };
-constexpr size_t kStatsFieldCount = 11;
+constexpr size_t kStatsFieldCount = 12;
 constexpr size_t kStatsLength = kStatsFieldCount + kCloseReasonCount;
 
 }  // namespace iocpnet

@@ -52,12 +52,15 @@ void Inbox::close() {
 EngineCore::EngineCore(const EngineOptions& options)
     : options_(options), inbound_(options.maxPendingBytes), table_(options.maxConnections) {
   if (options_.ioThreads == 0) options_.ioThreads = 1;
+  options_.sendQueueHighWaterBytes = std::min(options_.sendQueueHighWaterBytes, options_.maxSendQueueBytes);
+  options_.sendQueueLowWaterBytes = std::min(options_.sendQueueLowWaterBytes, options_.sendQueueHighWaterBytes);
   for (uint32_t i = 0; i < options_.ioThreads; ++i) {
     auto t = std::make_unique<IoThreadCore>();
     t->index = static_cast<uint16_t>(i);
     threads_.push_back(std::move(t));
   }
   routing_.resize(options_.ioThreads);
+  drainedSeq_.resize(options_.ioThreads);
 }
 
 EngineCore::~EngineCore() = default;
@@ -117,12 +120,32 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
 }
 
 void EngineCore::drain(std::vector<uint8_t>& out) {
+  // The previous batch is handled by now, whether or not batchHandled() was called.
+  batchHandled();
   bool paused = inbound_.take(out);
+  for (uint16_t i = 0; i < threads_.size(); ++i) drainedSeq_[i] = inbound_.takenSeq(i);
   if (paused && started_) {
     for (uint16_t i = 0; i < threads_.size(); ++i) {
       IoCommand cmd{};
       cmd.kind = IoCommand::Kind::Resume;
       threads_[i]->inbox.post(std::move(cmd), wakerFor(i));
+    }
+  }
+}
+
+void EngineCore::batchHandled() {
+  if (!started_) return;
+  for (uint16_t i = 0; i < threads_.size(); ++i) {
+    IoThreadCore& t = *threads_[i];
+    // Only a new number may take the flag: a connection waits for a later one.
+    if (t.handledSeq.load(std::memory_order_relaxed) == drainedSeq_[i]) continue;
+    // Sequentially consistent with awaitHandled(): either this sees its flag,
+    // or that thread sees the new number.
+    t.handledSeq.store(drainedSeq_[i]);
+    if (t.awaitsHandled.exchange(false)) {
+      IoCommand cmd{};
+      cmd.kind = IoCommand::Kind::Handled;
+      t.inbox.post(std::move(cmd), wakerFor(i));
     }
   }
 }
@@ -195,6 +218,12 @@ uint64_t EngineCore::tickMs() const noexcept {
 }
 
 void EngineCore::runCommands(IoThreadCore& t) {
+  // Read before the take: the replies to what JS has handled are then among
+  // the commands taken, and are queued before those requests stop counting.
+  uint64_t handled = t.handledSeq.load(std::memory_order_acquire);
+  // A Handled command took the flag of the connections that wait: they are
+  // checked again, and those still waiting set it again.
+  bool recheck = handled != t.handled;
   t.inbox.take(t.commandScratch);
   for (IoCommand& cmd : t.commandScratch) {
     switch (cmd.kind) {
@@ -212,6 +241,9 @@ void EngineCore::runCommands(IoThreadCore& t) {
         c->phase = ConnectionCore::Phase::Open;
         c->writeInFlight = c->shutdownRequested = c->shutdownDone = c->peerEnded = false;
         c->readPaused = c->writeScheduled = c->awaitingRelease = c->dropOnRelease = false;
+        c->flowPaused = false;
+        c->unhandledBytes = 0;
+        c->unhandledSeq = 0;
         c->pendingNotify = NotifyCode::None;
         c->lastActivityMs = nowMs(t);
         c->closeDeadlineMs = 0;
@@ -290,9 +322,12 @@ void EngineCore::runCommands(IoThreadCore& t) {
             c->readPaused = false;
             // Its idle time starts again now: while paused it was waiting for the server.
             c->lastActivityMs = nowMs(t);
-            resumeReading(*c);
+            if (!c->flowPaused) resumeReading(*c);
           }
         }
+        break;
+      case IoCommand::Kind::Handled:
+        recheck = true;  // the check after the commands does the work
         break;
       case IoCommand::Kind::StopAccepting: {
         stopAccepting(t);
@@ -318,7 +353,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
         // connections were reported gone (a room chat accepted after one of
         // its members had left would never reach that member).
         t.draining = true;
-        inbound_.append(t.events);
+        handOver(t);
         if (drained_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_.size()) {
           for (uint16_t i = 0; i < threads_.size(); ++i) {
             IoCommand all{};
@@ -335,6 +370,11 @@ void EngineCore::runCommands(IoThreadCore& t) {
     }
   }
   t.commandScratch.clear();
+  t.handled = handled;
+  if (recheck) {
+    // Backwards: a resumed connection is swap-removed from the list.
+    for (size_t i = t.flowPaused.size(); i-- > 0;) checkLowWater(*t.flowPaused[i]);
+  }
 }
 
 void EngineCore::closeAll(IoThreadCore& t, bool force) {
@@ -361,6 +401,68 @@ void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
   Stats::add(stats_.packetsOut);
   c.sendq.push(std::move(slice));
   markDirty(c);
+  checkHighWater(c);
+}
+
+size_t EngineCore::queued(const ConnectionCore& c) const {
+  // The replies to requests JS has not handled yet are on their way here:
+  // they count now, so that a client's pipelined requests cannot fill its
+  // queue past maxSendQueueBytes after its reads paused.
+  bool unhandled = c.unhandledSeq > threads_[c.thread]->handled;
+  return c.sendq.queuedBytes() + (unhandled ? c.unhandledBytes : 0);
+}
+
+void EngineCore::checkHighWater(ConnectionCore& c) {
+  if (c.flowPaused || c.phase != ConnectionCore::Phase::Open) return;
+  if (queued(c) <= options_.sendQueueHighWaterBytes) return;
+  IoThreadCore& t = threadOf(c);
+  c.flowPaused = true;
+  c.flowIndex = t.flowPaused.size();
+  t.flowPaused.push_back(&c);
+  Stats::add(stats_.readPausesSendQueue);
+  if (!c.readPaused) pauseReading(c);
+  // Mostly unhandled requests: the resume waits for JS, not for a write.
+  if (c.sendq.queuedBytes() <= options_.sendQueueLowWaterBytes) awaitHandled(c);
+}
+
+void EngineCore::checkLowWater(ConnectionCore& c) {
+  if (!c.flowPaused) return;
+  if (queued(c) > options_.sendQueueLowWaterBytes) {
+    if (c.sendq.queuedBytes() <= options_.sendQueueLowWaterBytes) awaitHandled(c);
+    return;
+  }
+  endFlowPause(c);
+  if (!c.readPaused) resumeReading(c);
+}
+
+void EngineCore::endFlowPause(ConnectionCore& c) {
+  if (!c.flowPaused) return;
+  IoThreadCore& t = threadOf(c);
+  c.flowPaused = false;
+  size_t i = c.flowIndex;
+  if (i < t.flowPaused.size() && t.flowPaused[i] == &c) {
+    t.flowPaused[i] = t.flowPaused.back();
+    t.flowPaused[i]->flowIndex = i;
+    t.flowPaused.pop_back();
+  }
+}
+
+void EngineCore::awaitHandled(ConnectionCore& c) {
+  IoThreadCore& t = threadOf(c);
+  // Sequentially consistent with batchHandled(), which posts Handled when it
+  // sees the flag. If JS handled these requests already, this thread's copy
+  // is behind: a Handled of its own brings it up to date.
+  t.awaitsHandled.store(true);
+  if (t.handledSeq.load() >= c.unhandledSeq && t.handled < c.unhandledSeq) {
+    IoCommand cmd{};
+    cmd.kind = IoCommand::Kind::Handled;
+    t.inbox.post(std::move(cmd), wakerFor(t.index));
+  }
+}
+
+void EngineCore::handOver(IoThreadCore& t) {
+  if (t.events.empty()) return;
+  inbound_.append(t.events, t.index, ++t.appendCount);
 }
 
 void EngineCore::enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength) {
@@ -390,7 +492,7 @@ void EngineCore::endStep(IoThreadCore& t) {
     }
   }
   t.dirty.clear();
-  inbound_.append(t.events);
+  handOver(t);
 }
 
 size_t EngineCore::readLimit(const ConnectionCore& c, size_t bufferSize) {
@@ -405,11 +507,13 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   c.lastActivityMs = nowMs(t);
   bool full = inbound_.full(t.events.size());
   bool forJs = false;
+  uint32_t delivered = 0;
   FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
     Stats::add(stats_.packetsIn);
     if (p.id >= kFirstAppPacketId) {
       t.events.packet(c.id, p.id, p.body, p.bodyLength);
       forJs = true;
+      delivered += static_cast<uint32_t>(kHeaderSize + p.bodyLength);
       return true;
     }
     if (p.id == kPingId) {
@@ -428,9 +532,16 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   // Past the bound, a connection stops reading once it has more for JS than
   // PINGs (a packet, or part of one): TCP then pushes back on its sender.
   if (full && c.phase == ConnectionCore::Phase::Open && (forJs || c.assembler.partialBytes() > 0)) notePaused(c);
+  if (delivered > 0 && c.phase == ConnectionCore::Phase::Open) {
+    // These packets go out with the next hand-over.
+    if (c.unhandledSeq <= t.handled) c.unhandledBytes = 0;
+    c.unhandledBytes += delivered;
+    c.unhandledSeq = t.appendCount + 1;
+    checkHighWater(c);
+  }
   // One loop turn may read from many connections: hand large batches over
   // early so that the bound on bytes waiting for JS sees them.
-  if (t.events.size() >= kEarlyHandOverBytes) inbound_.append(t.events);
+  if (t.events.size() >= kEarlyHandOverBytes) handOver(t);
 }
 
 void EngineCore::notePaused(ConnectionCore& c) {
@@ -471,6 +582,7 @@ void EngineCore::onWriteDone(ConnectionCore& c, bool ok) {
     }
     return;
   }
+  checkLowWater(c);
   // What queued behind the finished write goes out now, as one write.
   if (c.sendq.pendingCount() > 0) startWrite(c);
   else if (c.phase == ConnectionCore::Phase::Closing) continueClose(c);
@@ -490,11 +602,13 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
   c.closeReason = reason;
   t.events.disconnect(c.id, reason, mode == CloseMode::AfterRelease);
   c.assembler.reset();
+  bool paused = c.readPaused || c.flowPaused;
+  endFlowPause(c);
   if (mode == CloseMode::Drop) {
     drop(c);
     return;
   }
-  if (c.readPaused) {
+  if (paused) {
     // Keep reading so that the peer's FIN is seen; the bytes are discarded.
     c.readPaused = false;
     resumeReading(c);
@@ -562,6 +676,7 @@ void EngineCore::onSocketClosed(ConnectionCore& c) {
   IoThreadCore& t = threadOf(c);
   c.sendq.clear();
   c.assembler.reset();
+  endFlowPause(c);
   c.phase = ConnectionCore::Phase::Free;
   // Swap-remove from the thread's list.
   size_t i = c.listIndex;
@@ -604,7 +719,7 @@ void EngineCore::checkThreadDone(IoThreadCore& t) {
 }
 
 void EngineCore::threadExited(IoThreadCore& t) {
-  inbound_.append(t.events);
+  handOver(t);
   exited_.fetch_add(1, std::memory_order_acq_rel);
   // The last thread out wakes JS so that it sees finished().
   if (exited_.load(std::memory_order_acquire) == threads_.size()) inbound_.wakeAlways();

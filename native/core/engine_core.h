@@ -38,6 +38,9 @@ struct EngineOptions {
   uint32_t maxPacketSize = kMaxPacketSizeOption.defaultValue;
   uint32_t idleTimeoutMs = kIdleTimeoutMsOption.defaultValue;
   uint32_t maxSendQueueBytes = kMaxSendQueueBytesOption.defaultValue;
+  // Flow control; the core holds high below maxSendQueueBytes and low below high.
+  uint32_t sendQueueHighWaterBytes = kSendQueueHighWaterBytesOption.defaultValue;
+  uint32_t sendQueueLowWaterBytes = kSendQueueLowWaterBytesOption.defaultValue;
   uint32_t maxPendingBytes = kMaxPendingBytesOption.defaultValue;
   uint32_t closeTimeoutMs = kCloseTimeoutMsOption.defaultValue;
 };
@@ -67,7 +70,11 @@ struct ConnectionCore {
   bool shutdownRequested = false;
   bool shutdownDone = false;
   bool peerEnded = false;
+  // Reading stopped because too many bytes wait for JS (maxPendingBytes).
   bool readPaused = false;
+  // Reading stopped by flow control: queued() passed the high-water mark.
+  // Either flag keeps the socket from being read.
+  bool flowPaused = false;
   bool writeScheduled = false;
   // The engine began a graceful close and reported it; until JS releases the
   // connection, the replies its handlers queue before that are still taken.
@@ -81,13 +88,30 @@ struct ConnectionCore {
   uint64_t lastActivityMs = 0;
   uint64_t closeDeadlineMs = 0;
   size_t listIndex = 0;  // position in its IO thread's list
+  size_t flowIndex = 0;  // position in its IO thread's flowPaused list, while flowPaused
+  // Bytes of application packets read from this connection whose batch JS
+  // has not handled yet: their replies are still to come. They are the
+  // packets of hand-over number unhandledSeq and earlier (IoThreadCore).
+  uint32_t unhandledBytes = 0;
+  uint64_t unhandledSeq = 0;
   PacketAssembler assembler;
   SendQueue sendq;
 };
 
 // A command for one IO thread.
 struct IoCommand {
-  enum class Kind : uint8_t { Adopt, Send, Close, Destroy, Release, Resume, StopAccepting, Shutdown, CloseAll };
+  enum class Kind : uint8_t {
+    Adopt,
+    Send,
+    Close,
+    Destroy,
+    Release,
+    Resume,
+    Handled,
+    StopAccepting,
+    Shutdown,
+    CloseAll
+  };
   Kind kind;
   uint32_t id = 0;
   uint16_t notifyCode = 0;
@@ -122,7 +146,17 @@ struct IoThreadCore {
   Inbox inbox;
   EventBatch events;  // records of this loop iteration, appended to the queue at its end
   std::vector<ConnectionCore*> connections;
-  std::vector<ConnectionCore*> dirty;  // connections with sends to start at the end of a step
+  std::vector<ConnectionCore*> dirty;       // connections with sends to start at the end of a step
+  std::vector<ConnectionCore*> flowPaused;  // connections whose reads flow control stopped
+  // Hand-overs of this thread's events to the inbound queue, numbered in it.
+  uint64_t appendCount = 0;
+  // The hand-overs whose records JS has handled: stored by the JS thread
+  // after the replies to them were submitted; handled is this thread's copy,
+  // taken before the commands that carry those replies.
+  std::atomic<uint64_t> handledSeq{0};
+  uint64_t handled = 0;
+  // A flow-paused connection waits for handledSeq: the JS thread then posts Handled.
+  std::atomic<bool> awaitsHandled{false};
   std::vector<IoCommand> commandScratch;
   bool shuttingDown = false;
   // Graceful shutdown, first phase: packets read from now on are discarded,
@@ -150,6 +184,9 @@ class EngineCore {
   std::string submit(const uint8_t* data, size_t len);
   // JS thread: takes every event record waiting. Resumes paused readers.
   void drain(std::vector<uint8_t>& out);
+  // JS thread: the records of the last drain() are handled and the replies
+  // to them submitted. Their bytes no longer count toward flow control.
+  void batchHandled();
   // JS thread: stops accepting and closes every connection (gracefully unless
   // force). The wake-up fires when every IO thread has finished.
   void shutdown(bool force);
@@ -234,6 +271,14 @@ class EngineCore {
   void continueClose(ConnectionCore& c);
   void drop(ConnectionCore& c);
   void enqueue(ConnectionCore& c, Slice slice);
+  // Flow control: what counts as c's queue, and the pause and resume at the marks.
+  size_t queued(const ConnectionCore& c) const;
+  void checkHighWater(ConnectionCore& c);
+  void checkLowWater(ConnectionCore& c);
+  void endFlowPause(ConnectionCore& c);
+  void awaitHandled(ConnectionCore& c);
+  // Hands the thread's events of this step to JS.
+  void handOver(IoThreadCore& thread);
   void enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength);
   void markDirty(ConnectionCore& c);
   // The connection named by id if commands may still reach it.
@@ -251,6 +296,8 @@ class EngineCore {
   std::atomic<uint32_t> exited_{0};
   std::atomic<uint32_t> drained_{0};  // IO threads past the first phase of a graceful shutdown
   std::atomic<uint32_t> nextThread_{0};
+  // JS thread only: each IO thread's last hand-over in what drain() took.
+  std::vector<uint64_t> drainedSeq_;
   bool started_ = false;
   bool shuttingDown_ = false;  // JS thread only
 

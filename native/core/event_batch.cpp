@@ -37,11 +37,17 @@ void EventBatch::disconnect(uint32_t id, CloseReason reason, bool awaitsRelease)
   p[kRecordHead + 1] = awaitsRelease ? 1 : 0;
 }
 
-void InboundQueue::append(EventBatch& batch) {
+void InboundQueue::append(EventBatch& batch) { append(batch, 0, 0); }
+
+void InboundQueue::append(EventBatch& batch, uint16_t thread, uint64_t seq) {
   if (batch.empty()) return;
   bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (seq > 0) {
+      if (queuedSeqs_.size() <= thread) queuedSeqs_.resize(thread + size_t{1});
+      queuedSeqs_[thread] = seq;
+    }
     if (bytes_.empty()) {
       bytes_.swap(batch.bytes());
     } else {
@@ -61,6 +67,7 @@ bool InboundQueue::take(std::vector<uint8_t>& out) {
   out.clear();
   std::lock_guard<std::mutex> lock(mutex_);
   out.swap(bytes_);
+  takenSeqs_ = queuedSeqs_;
   wakePending_ = false;
   pending_.store(0, std::memory_order_relaxed);
   bool paused = pausedReaders_;

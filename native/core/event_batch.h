@@ -47,9 +47,15 @@ class InboundQueue {
 
   // IO threads: moves the batch's records into the queue and clears it.
   void append(EventBatch& batch);
+  // IO threads: as append(batch), for hand-over number seq of IO thread
+  // `thread` (numbers rise per thread), which takenSeq() then reports.
+  void append(EventBatch& batch, uint16_t thread, uint64_t seq);
   // JS thread: swaps out every record queued so far into out (its previous
   // content is discarded). Returns true if readers were paused for space.
   bool take(std::vector<uint8_t>& out);
+  // JS thread: the last hand-over number of IO thread `thread` among the
+  // records the last take() took, or an earlier one (0: none yet).
+  uint64_t takenSeq(uint16_t thread) const noexcept { return thread < takenSeqs_.size() ? takenSeqs_[thread] : 0; }
   // True while the bytes waiting for JS, with unqueued more of a thread's
   // batch, reach the limit: IO threads stop reading until the JS thread
   // catches up.
@@ -63,6 +69,8 @@ class InboundQueue {
  private:
   mutable std::mutex mutex_;
   std::vector<uint8_t> bytes_;
+  std::vector<uint64_t> queuedSeqs_;  // under mutex_
+  std::vector<uint64_t> takenSeqs_;   // JS thread
   bool wakePending_ = false;
   bool pausedReaders_ = false;
   size_t maxPendingBytes_;

@@ -21,6 +21,8 @@ struct Stats {
   std::atomic<uint64_t> staleRefused{0};
   // Times a connection stopped reading because too many bytes waited for JS.
   std::atomic<uint64_t> readPauses{0};
+  // Times a connection stopped reading because its own queue passed the high-water mark.
+  std::atomic<uint64_t> readPausesSendQueue{0};
   // Connections refused at accept because the process had no descriptor left.
   std::atomic<uint64_t> descriptorRefused{0};
   std::array<std::atomic<uint64_t>, kCloseReasonCount> closes{};

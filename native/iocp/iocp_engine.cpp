@@ -269,6 +269,8 @@ void IocpEngine::readAvailable(IocpIoThread& t, IocpConnection& c) {
     // Until the socket would block; then a zero-byte receive waits for more.
     for (;;) {
       if (c.socketClosed) return;
+      // Flow control stopped reading: resumeReading arms it again.
+      if (c.flowPaused) return;
       if (reads++ == kReadsPerWake) {
         // Fair share used: continue after the completions already queued.
         c.recvArmed = true;
@@ -298,7 +300,7 @@ void IocpEngine::readAvailable(IocpIoThread& t, IocpConnection& c) {
       onReadError(c);
       return;
     }
-    if (c.socketClosed || c.peerEnded) return;
+    if (c.socketClosed || c.peerEnded || c.flowPaused) return;
     if (!armRead(c)) return;
   }
 }
@@ -327,7 +329,7 @@ bool IocpEngine::armRead(IocpConnection& c) {
 }
 
 void IocpEngine::pauseReading(ConnectionCore&) {
-  // Nothing is posted while paused: readAvailable returned without arming.
+  // Nothing is posted while paused: readAvailable returns without reading or arming.
 }
 
 void IocpEngine::resumeReading(ConnectionCore& core) {

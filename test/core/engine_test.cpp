@@ -259,6 +259,7 @@ class FakeJs {
       if (!draining) continue;
       engine_->drain(batch);
       handle(batch);
+      engine_->batchHandled();
       if (!finishedSeen && engine_->finished()) {
         finishedSeen = true;
         engine_->join();
@@ -710,6 +711,70 @@ TEST(engine, slow_consumer_is_closed_alone) {
   CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::SlowConsumer)].load(), uint64_t{1});
   Packet p;
   CHECK(other.sendPacket(kEcho, bytesOf("fine")) && other.read(p) && p.body == bytesOf("fine"));
+}
+
+TEST(engine, a_pipelining_client_is_paused_not_closed_and_gets_every_reply) {
+  // The client writes 5,000 echo requests of 1,000 bytes before it reads
+  // anything: its own replies fill its queue, and the engine stops reading
+  // from it instead of closing it as a slow consumer.
+  EngineOptions o = smallOptions();
+  o.maxSendQueueBytes = 1 << 20;
+  o.sendQueueHighWaterBytes = 256 * 1024;
+  o.sendQueueLowWaterBytes = 64 * 1024;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  constexpr uint32_t kPackets = 5000;
+  std::vector<uint8_t> stream;
+  for (uint32_t i = 0; i < kPackets; ++i) {
+    std::vector<uint8_t> body(995, static_cast<uint8_t>(i));
+    writeU32(body.data(), i);
+    testutil::appendPacket(stream, kEcho, body);
+  }
+  std::atomic<bool> sent{false};
+  std::thread sender([&] { sent = c.send(stream); });
+  bool paused = false;
+  for (int i = 0; i < 500 && !paused; ++i) {
+    paused = js.stats().readPausesSendQueue.load() > 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  CHECK(paused);
+  // Still not reading: the pause holds, and the queue stays within its bound.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::SlowConsumer)].load(), uint64_t{0});
+  uint32_t next = 0;
+  Packet p;
+  while (next < kPackets && c.read(p, 10000)) {
+    if (p.id != kEcho || p.body.size() != 995 || readU32(p.body.data()) != next) break;
+    ++next;
+  }
+  sender.join();
+  CHECK(sent.load());
+  CHECK_EQ(next, kPackets);
+  CHECK_EQ(js.countLocked(InboundKind::Disconnect), size_t{0});
+  CHECK_EQ(js.stats().readPauses.load(), uint64_t{0});
+}
+
+TEST(engine, requests_without_replies_never_leave_a_connection_paused) {
+  // Only requests JS has not handled count: each handled batch frees them,
+  // with no write to wake the IO thread.
+  EngineOptions o = smallOptions();
+  o.sendQueueHighWaterBytes = 8 * 1024;
+  o.sendQueueLowWaterBytes = 1024;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  constexpr uint32_t kPackets = 4000;
+  std::vector<uint8_t> stream;
+  for (uint32_t i = 0; i < kPackets; ++i) testutil::appendPacket(stream, kIgnored, std::vector<uint8_t>(995, 1));
+  CHECK(c.send(stream));
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Packet) == kPackets; }, 20000));
+  // The first read alone passes the mark.
+  CHECK(js.stats().readPausesSendQueue.load() > 0);
+  Packet p;
+  CHECK(c.sendPacket(kEcho, bytesOf("after")) && c.read(p) && p.body == bytesOf("after"));
 }
 
 TEST(engine, inbound_bytes_are_bounded_when_js_falls_behind) {

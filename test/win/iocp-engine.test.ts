@@ -308,25 +308,59 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
     });
 
     it('closes a slow consumer (SLOW_CONSUMER) without affecting the other connections', async () => {
-      const s = await start('echo', { maxSendQueueBytes: 256 * 1024, maxPacketSize: 65535 });
+      const s = await start('plain', { maxSendQueueBytes: 256 * 1024, maxPacketSize: 65535 });
       const reasons: string[] = [];
       s.on('disconnect', (_c, r) => reasons.push(r));
       const good = await connect(s.port);
       const slow = await connect(s.port);
-      // Never read: the echoes pile up in the kernel buffers, then in the server's queue.
+      await waitUntil(() => s.connections.size === 2, 10000, 'two connects');
+      const slowConn = [...s.connections.values()].find((c) => c.remotePort === slow.socket.localPort);
+      const goodConn = [...s.connections.values()].find((c) => c.remotePort === good.socket.localPort);
+      if (slowConn === undefined || goodConn === undefined) throw new Error('connections not matched to their clients');
+      // Never reads: the server's pushes pile up in the kernel buffers, then in its queue, past
+      // the high-water mark (its reads pause, which holds nothing back here), then past the bound.
       slow.socket.pause();
-      const chunk = Buffer.concat(Array.from({ length: 16 }, (_, i) => frame(100, seqBody(i, 60000))));
-      for (let i = 0; i < 400 && reasons.length === 0 && !slow.closed; i++) {
-        if (!slow.socket.write(chunk)) {
-          await Promise.race([new Promise((r) => slow.socket.once('drain', r)), sleep(200)]);
-        }
+      const body = Buffer.alloc(8000, 1);
+      for (let i = 0; i < 2000 && reasons.length === 0; i++) {
+        for (let k = 0; k < 8; k++) slowConn.send(100, body);
+        await sleep(10);
       }
       await waitUntil(() => reasons.length === 1, 20000, 'the slow consumer to be closed');
       expect(reasons).toEqual(['slow_consumer']);
-      good.send(100, Buffer.from('fine'));
+      goodConn.send(100, Buffer.from('fine'));
       const [p] = await good.waitPackets(1);
       expect(p.body.toString()).toBe('fine');
-      expect((await s.fetchStats()).closes.slow_consumer).toBe(1);
+      const stats = await s.fetchStats();
+      expect(stats.closes.slow_consumer).toBe(1);
+      expect(stats.readPausesSendQueue).toBeGreaterThan(0);
+    });
+
+    it('a client that writes 5,000 requests of 1,000 bytes before it reads any reply is paused, not closed, and gets every reply in order', async () => {
+      const s = await start('echo');
+      const reasons: string[] = [];
+      s.on('disconnect', (_c, r) => reasons.push(r));
+      const c = await connect(s.port);
+      c.socket.pause();
+      const N = 5000;
+      c.write(Buffer.concat(Array.from({ length: N }, (_, i) => frame(100, seqBody(i, 995)))));
+      const deadline = Date.now() + 20000;
+      while ((await s.fetchStats()).readPausesSendQueue === 0) {
+        if (Date.now() > deadline) throw new Error('the server never paused reading for the send queue');
+        await sleep(20);
+      }
+      await sleep(500);
+      expect(reasons).toEqual([]);
+      c.socket.resume();
+      const got = await c.waitPackets(N, 30000);
+      for (let i = 0; i < N; i++) {
+        if (got[i].id !== 100 || !got[i].body.equals(seqBody(i, 995))) throw new Error(`reply ${i} out of order or damaged`);
+      }
+      expect(c.closed).toBe(false);
+      const stats = await s.fetchStats();
+      expect(stats.closes.slow_consumer).toBe(0);
+      expect(stats.readPauses).toBe(0);
+      expect(stats.packetsIn).toBe(N);
+      expect(reasons).toEqual([]);
     });
 
     it('a client that reads in fits and starts gets every byte, in order (partial and pending sends)', async () => {

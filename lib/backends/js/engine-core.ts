@@ -53,6 +53,8 @@ export class JsConnection implements SplitPacket, QueuedBytes {
   deadline = 0;
   /** Listed in EngineCore's connections with bytes waiting for flush(). */
   dirty = false;
+  /** Reading paused by flow control: its queue passed the high-water mark. */
+  flowPaused = false;
 
   partial: Buffer | null = null;
   partialFill = 0;
@@ -88,6 +90,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   readonly #sink: BackendSink;
   readonly #idleTimeoutMs: number;
   readonly #maxSendQueueBytes: number;
+  readonly #highWater: number;
+  readonly #lowWater: number;
   protected readonly closeTimeoutMs: number;
   readonly #stats: ServerStats = emptyStats();
   #open = 0;
@@ -122,6 +126,8 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     this.#sink = sink;
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#maxSendQueueBytes = options.maxSendQueueBytes;
+    this.#highWater = options.sendQueueHighWaterBytes;
+    this.#lowWater = options.sendQueueLowWaterBytes;
     this.closeTimeoutMs = options.closeTimeoutMs;
     this.#table = new ConnectionTable(options.maxConnections);
     this.#assembler = new PacketAssembler(options.maxPacketSize, this);
@@ -169,6 +175,7 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       if (shared !== null) {
         this.#queue.appendShared(c, shared);
         this.#markDirty(c);
+        this.#checkHighWater(c);
       } else {
         this.#append(c, packetId, body, 0, body.length, size);
       }
@@ -247,6 +254,11 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
   /** One of c's socket writes completed. */
   protected written(c: JsConnection, err: Error | null | undefined): void {
     this.#queue.written(c, err);
+    // The socket has already taken the written bytes off its writableLength.
+    if (c.flowPaused && c.phase === Phase.Open && this.#queued(c) <= this.#lowWater) {
+      c.flowPaused = false;
+      c.socket.resume();
+    }
   }
 
   /** Reports an adopted connection to the sink, once its socket's events are wired. */
@@ -421,16 +433,37 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
 
   // ---- the close state machine ----
 
+  /**
+   * What counts as c's queue: the bytes its socket holds that the kernel has
+   * not taken (writableLength), and what waits for the next flush.
+   */
+  #queued(c: JsConnection): number {
+    return c.socket.writableLength + c.pendingBytes;
+  }
+
   /** Checks maxSendQueueBytes before size more bytes are queued; closes a slow consumer. */
   #admit(c: JsConnection, size: number): boolean {
-    if (c.socket.writableLength + c.pendingBytes + size <= this.#maxSendQueueBytes) return true;
+    if (this.#queued(c) + size <= this.#maxSendQueueBytes) return true;
     this.#beginClose(c, 'slow_consumer', 0, false);
     return false;
+  }
+
+  /**
+   * Flow control: past the high-water mark, c's socket stops reading (Node
+   * reads no more once its readable buffer is full, and TCP pushes back on
+   * the client); written() resumes it at the low-water mark.
+   */
+  #checkHighWater(c: JsConnection): void {
+    if (c.flowPaused || c.phase !== Phase.Open || this.#queued(c) <= this.#highWater) return;
+    c.flowPaused = true;
+    this.#stats.readPausesSendQueue++;
+    c.socket.pause();
   }
 
   #append(c: JsConnection, packetId: number, body: Uint8Array, start: number, end: number, size: number): void {
     this.#queue.append(c, packetId, body, start, end, size);
     this.#markDirty(c);
+    this.#checkHighWater(c);
   }
 
   #markDirty(c: JsConnection): void {
@@ -458,6 +491,11 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       return;
     }
     c.phase = Phase.Closing;
+    if (c.flowPaused) {
+      // Reading goes on, so that the peer's FIN is seen; the bytes are discarded.
+      c.flowPaused = false;
+      c.socket.resume();
+    }
     if (code !== 0) {
       // The last packet goes out even past maxSendQueueBytes.
       this.#stats.packetsOut++;

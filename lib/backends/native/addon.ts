@@ -16,6 +16,8 @@ export interface NativeOptions {
   maxPacketSize: number;
   idleTimeoutMs: number;
   maxSendQueueBytes: number;
+  sendQueueHighWaterBytes: number;
+  sendQueueLowWaterBytes: number;
   maxPendingBytes: number;
   closeTimeoutMs: number;
 }

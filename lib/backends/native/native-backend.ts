@@ -58,6 +58,8 @@ export class NativeBackend implements Backend {
         maxPacketSize: options.maxPacketSize,
         idleTimeoutMs: options.idleTimeoutMs,
         maxSendQueueBytes: options.maxSendQueueBytes,
+        sendQueueHighWaterBytes: options.sendQueueHighWaterBytes,
+        sendQueueLowWaterBytes: options.sendQueueLowWaterBytes,
         maxPendingBytes: options.maxPendingBytes,
         closeTimeoutMs: options.closeTimeoutMs,
       },
