@@ -3,7 +3,9 @@
  * wire and batch contract), backends/ (the engines), server/ (the server
  * API), toolkit/ (what a game or a client builds on: packet router, struct
  * codecs, rate limiter, packet reader and writer), chat/ (the chat
- * application), http/ (metrics, dashboard and logs over HTTP); cli/ is the
+ * application), cluster/ (the chat application across processes on Redis;
+ * its adapter and Redis client are loaded only by a server that joins a
+ * cluster), http/ (metrics, dashboard and logs over HTTP); cli/ is the
  * command line.
  */
 export {
@@ -41,6 +43,11 @@ export { encodePacket, writePacket } from './toolkit/packet-writer';
 export { ChatServer, CHAT_DEFAULTS, resolveChatOptions, splitChatServerOptions } from './chat/chat-server';
 export type { Authenticate, ChatOptions, ChatServerOptions, ChatStats, ResolvedChatOptions } from './chat/chat-server';
 export { createChatServer } from './chat/create-chat-server';
+export { LocalChatAdapter } from './chat/chat-adapter';
+export type { ChatAdapter, ChatAdapterHost, EnterOutcome } from './chat/chat-adapter';
+// Types only: the cluster layer itself is loaded by a chat server that joins a cluster.
+export type { ClusterOptions, ResolvedClusterOptions } from './cluster/cluster-options';
+export type { ClusterStats } from './cluster/redis-chat-adapter';
 export { Room, RoomManager } from './chat/room-manager';
 export { User, UserManager } from './chat/user-manager';
 export type { UserState } from './chat/user-manager';

@@ -8,6 +8,8 @@ import type { ServerOptions } from '../server/types';
 import { checkInteger, describe, isThenable } from '../server/validate';
 import { PacketRouter, type PacketRouterStats } from '../toolkit/packet-router';
 import { TokenBucket } from '../toolkit/token-bucket';
+import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from '../cluster/cluster-options';
+import { LocalChatAdapter, type ChatAdapter, type ChatAdapterHost, type EnterOutcome } from './chat-adapter';
 import {
   ChatPacketId,
   ChatResult,
@@ -19,13 +21,11 @@ import {
   RoomEnterRequest,
   RoomEnterResponse,
   RoomLeaveRequest,
-  RoomLeaveUserNotify,
-  RoomNewUserNotify,
   chatResultName,
   encodeUserList,
   parseUserId,
 } from './packets';
-import { RoomManager } from './room-manager';
+import { RoomManager, type Room } from './room-manager';
 import { User, UserManager } from './user-manager';
 
 /**
@@ -49,6 +49,8 @@ export interface ChatOptions {
   chatRateLimit?: number;
   /** Checks a user's password; default: accept everyone. */
   authenticate?: Authenticate;
+  /** Joins a cluster of chat servers on Redis (docs/CLUSTER.md); default: this process alone. */
+  cluster?: ClusterOptions;
 }
 
 export interface ResolvedChatOptions {
@@ -58,6 +60,7 @@ export interface ResolvedChatOptions {
   maxUsers: number;
   chatRateLimit: number;
   authenticate: Authenticate | undefined;
+  cluster: ResolvedClusterOptions | undefined;
 }
 
 export interface ChatServerOptions extends ServerOptions, ChatOptions {}
@@ -79,6 +82,8 @@ export interface ChatStats {
   notifies: number;
   /** The router's counters: unknown packet ids, protocol errors, handler errors. */
   router: PacketRouterStats;
+  /** The cluster's counters (docs/CLUSTER.md), when the server is in a cluster. */
+  cluster?: Readonly<Record<string, number>>;
 }
 
 const I32_MAX = 0x7fffffff;
@@ -99,7 +104,7 @@ export const CHAT_DEFAULTS = {
   chatRateLimit: CHAT_OPTIONS.chatRateLimit.default,
 } as const;
 
-const CHAT_KEYS = new Set<string>([...Object.keys(CHAT_OPTIONS), 'authenticate']);
+const CHAT_KEYS = new Set<string>([...Object.keys(CHAT_OPTIONS), 'authenticate', 'cluster']);
 
 /** Validates chat options and fills in defaults; maxConnections is the default of maxUsers. */
 export function resolveChatOptions(options: ChatOptions | undefined, maxConnections: number): ResolvedChatOptions {
@@ -130,7 +135,8 @@ export function resolveChatOptions(options: ChatOptions | undefined, maxConnecti
   if (authenticate !== undefined && typeof authenticate !== 'function') {
     throw new TypeError(`authenticate must be a function, got ${describe(authenticate)}`);
   }
-  return { startRoom, maxRooms, maxRoomUsers, maxUsers, chatRateLimit, authenticate };
+  const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
+  return { startRoom, maxRooms, maxRoomUsers, maxUsers, chatRateLimit, authenticate, cluster };
 }
 
 /** Splits combined options into the Server's and the chat layer's. */
@@ -164,6 +170,8 @@ export class ChatServer {
   readonly users: UserManager;
   readonly rooms: RoomManager;
   readonly options: ResolvedChatOptions;
+  #adapter: ChatAdapter;
+  #joined: Promise<void> | undefined;
   #logins = 0;
   #loginsRefused = 0;
   #chats = 0;
@@ -177,6 +185,7 @@ export class ChatServer {
     this.options = resolveChatOptions(options, server.options.maxConnections);
     this.users = new UserManager(this.options.maxUsers);
     this.rooms = new RoomManager(this.options.startRoom, this.options.maxRooms, this.options.maxRoomUsers);
+    this.#adapter = new LocalChatAdapter(server);
     this.router = new PacketRouter<User>().attach(server);
     this.router
       .on(ChatPacketId.LOGIN_REQUEST, (conn, _id, body) => this.#onLogin(conn, body))
@@ -186,14 +195,30 @@ export class ChatServer {
     server.on('disconnect', (conn, reason) => this.#onDisconnect(conn, reason));
   }
 
-  /** Binds and starts accepting (see Server.listen). */
-  listen(port = 12021, host = '0.0.0.0'): ReturnType<Server<User>['listen']> {
+  /** Joins the cluster when there is one, then binds and starts accepting (see Server.listen). */
+  async listen(port = 12021, host = '0.0.0.0'): ReturnType<Server<User>['listen']> {
+    this.#joined ??= this.#join();
+    await this.#joined;
     return this.server.listen(port, host);
   }
 
-  /** Sends SERVER_SHUTDOWN to every client after what is queued, and closes (see Server.close). */
-  close(): Promise<void> {
-    return this.server.close();
+  async #join(): Promise<void> {
+    const cluster = this.options.cluster;
+    if (cluster !== undefined) {
+      // The cluster layer and its Redis client are loaded only by a server that joins a cluster.
+      const { RedisChatAdapter } = await import('../cluster/redis-chat-adapter');
+      this.#adapter = new RedisChatAdapter(this.#host(), cluster, this.options.maxRoomUsers);
+    }
+    await this.#adapter.start();
+  }
+
+  /** Sends SERVER_SHUTDOWN to every client after what is queued, closes, and leaves the cluster (see Server.close). */
+  async close(): Promise<void> {
+    try {
+      await this.server.close();
+    } finally {
+      await this.#adapter.close();
+    }
   }
 
   /** The user logged in on conn, if any. */
@@ -212,6 +237,21 @@ export class ChatServer {
       loginsRefusedByCode: Object.fromEntries([...this.#loginsRefusedByCode].map(([code, n]) => [chatResultName(code), n])),
       notifies: this.#notifies,
       router: this.router.stats(),
+      ...(this.options.cluster === undefined ? {} : { cluster: this.#adapter.stats() }),
+    };
+  }
+
+  #host(): ChatAdapterHost {
+    return {
+      toRoom: (number, packetId, body) => {
+        const room = this.rooms.get(number);
+        if (room !== undefined && room.count > 0) this.server.broadcast(room.connections, packetId, body);
+      },
+      kick: (userId) => this.users.get(userId)?.conn.close('kicked'),
+      kickAll: () => {
+        for (const user of [...this.users]) user.conn.close('kicked');
+      },
+      report: (err) => reportError(this.server, err),
     };
   }
 
@@ -239,7 +279,7 @@ export class ChatServer {
       (ok) => this.#completeLogin(conn, userId, idBytes, ok === true),
       (err: unknown) => {
         this.#reportAuthError(conn, err);
-        this.#completeLogin(conn, userId, idBytes, false);
+        return this.#completeLogin(conn, userId, idBytes, false);
       },
     );
   }
@@ -250,12 +290,29 @@ export class ChatServer {
     return ChatResult.NONE;
   }
 
-  #completeLogin(conn: Connection<User>, userId: string, idBytes: Buffer, accepted: boolean): void {
+  #completeLogin(conn: Connection<User>, userId: string, idBytes: Buffer, accepted: boolean): void | Promise<void> {
     // A connection that closed while authenticate ran gets nothing and leaves nothing behind.
     if (!conn.isOpen) return;
     if (!accepted) return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_PW);
     const blocker = this.userOf(conn) !== undefined ? ChatResult.LOGIN_USER_ALREADY : this.#loginBlocker(userId);
     if (blocker !== ChatResult.NONE) return this.#refuseLogin(conn, blocker);
+    const claim = this.#adapter.claim(userId);
+    if (typeof claim === 'number') return this.#admitLogin(conn, userId, idBytes, claim);
+    return claim.then((code) => this.#admitLogin(conn, userId, idBytes, code));
+  }
+
+  #admitLogin(conn: Connection<User>, userId: string, idBytes: Buffer, claim: number): void {
+    if (claim !== ChatResult.NONE) {
+      if (conn.isOpen) this.#refuseLogin(conn, claim);
+      return;
+    }
+    // The checks again, for what changed while the claim went to the cluster.
+    const blocker = !conn.isOpen || this.userOf(conn) !== undefined ? ChatResult.LOGIN_USER_ALREADY : this.#loginBlocker(userId);
+    if (blocker !== ChatResult.NONE) {
+      this.#adapter.release(userId);
+      if (conn.isOpen) this.#refuseLogin(conn, blocker);
+      return;
+    }
     const user = this.users.add(userId, idBytes, conn, new TokenBucket(this.options.chatRateLimit, performance.now()));
     conn.data = user;
     this.#logins++;
@@ -272,19 +329,23 @@ export class ChatServer {
     reportError(this.server, new HandlerError('authenticate', conn.id, err));
   }
 
-  #onEnter(conn: Connection<User>, body: Uint8Array): void {
+  #onEnter(conn: Connection<User>, body: Uint8Array): void | Promise<void> {
     const req = RoomEnterRequest.decode(body);
     const user = this.userOf(conn);
     if (user === undefined || user.room !== undefined) return this.#enterResult(conn, ChatResult.ENTER_ROOM_INVALID_USER_STATUS);
     const room = this.rooms.get(req.RoomNumber);
     if (room === undefined) return this.#enterResult(conn, ChatResult.ROOM_INVALID_INDEX);
-    if (room.isFull) return this.#enterResult(conn, ChatResult.ENTER_ROOM_FULL_USER);
-    const rival = room.users[0];
-    // The members are told before the newcomer is added, so the broadcast needs no filtered copy of the list.
-    if (room.count > 0) this.server.broadcast(room.connections, ChatPacketId.ROOM_NEW_USER_NOTIFY, RoomNewUserNotify.encode({ UserID: user.idBytes }));
+    return this.#adapter.enter(user, room, (outcome) => this.#admitToRoom(user, room, outcome));
+  }
+
+  #admitToRoom(user: User, room: Room, outcome: EnterOutcome): void {
+    // A user that logged out while the enter was decided gets nothing; the adapter frees its seat.
+    if (user.state !== 'login' || !user.conn.isOpen) return;
+    if (outcome.result !== ChatResult.NONE) return this.#enterResult(user.conn, outcome.result);
+    const rival = outcome.members === undefined ? room.users[0]?.idBytes : outcome.rival;
     room._add(user);
-    conn.send(ChatPacketId.ROOM_ENTER_RESPONSE, RoomEnterResponse.encode({ Result: ChatResult.NONE, RivalUserID: rival?.idBytes }));
-    conn.send(ChatPacketId.ROOM_USER_LIST_NOTIFY, encodeUserList(room.users.map((u) => u.idBytes)));
+    user.conn.send(ChatPacketId.ROOM_ENTER_RESPONSE, RoomEnterResponse.encode({ Result: ChatResult.NONE, RivalUserID: rival }));
+    user.conn.send(ChatPacketId.ROOM_USER_LIST_NOTIFY, encodeUserList(outcome.members ?? room.users.map((u) => u.idBytes)));
   }
 
   #enterResult(conn: Connection<User>, code: number): void {
@@ -307,7 +368,7 @@ export class ChatServer {
     const room = user.room;
     if (room === undefined) return;
     room._remove(user);
-    if (room.count > 0) this.server.broadcast(room.connections, ChatPacketId.ROOM_LEAVE_USER_NOTIFY, RoomLeaveUserNotify.encode({ UserID: user.idBytes }));
+    this.#adapter.left(user, room);
   }
 
   #onChat(conn: Connection<User>, body: Uint8Array): void {
@@ -319,6 +380,11 @@ export class ChatServer {
       return;
     }
     if (!user.chatBucket.take(performance.now())) {
+      this.#rateLimited++;
+      conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.ROOM_TOO_MANY_PACKET));
+      return;
+    }
+    if (!this.#adapter.chat(user, room, req.Message)) {
       this.#rateLimited++;
       conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.ROOM_TOO_MANY_PACKET));
       return;
@@ -336,6 +402,7 @@ export class ChatServer {
     if (reason === 'shutdown') user.room?._remove(user);
     else this.#leaveRoom(user);
     this.users.remove(user);
+    this.#adapter.release(user.userId);
     conn.data = undefined;
   }
 }

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import { CHAT_OPTIONS as C, type ChatServer } from '../chat/chat-server';
+import { CHAT_OPTIONS as C, type ChatServer, type ChatServerOptions } from '../chat/chat-server';
 import { createChatServer } from '../chat/create-chat-server';
 import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
-import { ListenError } from '../server/errors';
+import { IocpnetError, ListenError } from '../server/errors';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
 
@@ -23,6 +23,11 @@ interface ChatServerFlags {
   exitWithParent: boolean;
   metricsPort?: number;
   metricsHost: string;
+  redis?: string;
+  clusterLeaseMs?: number;
+  clusterPrefix?: string;
+  nodeId?: string;
+  clusterBufferBytes?: number;
 }
 
 /** How often the server looks whether the process that started it is gone. */
@@ -60,6 +65,11 @@ export function addChatServerCommand(program: Command): void {
       intOption(C.chatRateLimit.min, C.chatRateLimit.max),
       C.chatRateLimit.default,
     )
+    .option('--redis <url>', 'join a cluster of chat servers on this Redis, redis://HOST:PORT[/DB] (docs/CLUSTER.md)')
+    .option('--cluster-lease-ms <n>', "with --redis: a dead node's users leave within this time (default 5000)", intOption(1, Number.MAX_SAFE_INTEGER))
+    .option('--cluster-prefix <s>', "with --redis: prefix of the cluster's keys (default iocpnet:)")
+    .option('--node-id <s>', "with --redis: this node's name, unique in the cluster (default HOSTNAME:PID)")
+    .option('--cluster-buffer-bytes <n>', 'with --redis: chat bytes held while Redis does not answer (default 8 MiB)', intOption(1, Number.MAX_SAFE_INTEGER))
     .option(
       '--metrics-port <n>',
       'serve Prometheus metrics (GET /metrics) and the dashboard (GET /) on this HTTP port; 0 picks a free one',
@@ -83,6 +93,7 @@ export function addChatServerCommand(program: Command): void {
           maxRoomUsers: flags.maxRoomUsers,
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
+          ...clusterOptions(flags, command),
         });
       } catch (err) {
         // Flags that are fine alone but not together, e.g. --start-room near the i32 limit with many rooms.
@@ -93,13 +104,31 @@ export function addChatServerCommand(program: Command): void {
     });
 }
 
+/** The cluster options of the flags; cluster flags without --redis are a usage error. */
+function clusterOptions(flags: ChatServerFlags, command: Command): Pick<ChatServerOptions, 'cluster'> {
+  const given = (['clusterLeaseMs', 'clusterPrefix', 'nodeId', 'clusterBufferBytes'] as const).filter((k) => flags[k] !== undefined);
+  if (flags.redis === undefined) {
+    if (given.length > 0) command.error(`error: --${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --redis`);
+    return {};
+  }
+  return {
+    cluster: {
+      redis: flags.redis,
+      ...(flags.clusterLeaseMs === undefined ? {} : { leaseMs: flags.clusterLeaseMs }),
+      ...(flags.clusterPrefix === undefined ? {} : { prefix: flags.clusterPrefix }),
+      ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
+      ...(flags.clusterBufferBytes === undefined ? {} : { maxBufferBytes: flags.clusterBufferBytes }),
+    },
+  };
+}
+
 async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): Promise<void> {
   chat.server.on('error', (err) => console.error(`error: ${err.message}`));
   let address;
   try {
     address = await chat.listen(flags.port, flags.host);
   } catch (err) {
-    if (err instanceof ListenError) {
+    if (err instanceof ListenError || (err instanceof IocpnetError && err.code === 'ECLUSTERJOIN')) {
       console.error(`error: ${err.message}`);
     } else {
       const code = (err as { code?: unknown } | null)?.code;
