@@ -68,6 +68,7 @@ IocpEngine::IocpEngine(const EngineOptions& options) : EngineBase(options) {
 IocpEngine::~IocpEngine() {
   stop();
   if (listen_ != INVALID_SOCKET) closesocket(listen_);
+  if (reserve_ != INVALID_SOCKET) closesocket(reserve_);
   for (AcceptRequest& a : accepts_) {
     if (a.socket != INVALID_SOCKET) closesocket(a.socket);
   }
@@ -163,6 +164,7 @@ EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* b
     return winsockError(err, "CreateIoCompletionPort");
   }
   listen_ = s;
+  reserve_ = newAcceptSocket();
 
   tickMs_ = tickMs();
   accepting_ = true;
@@ -452,11 +454,20 @@ void IocpEngine::closeSocket(ConnectionCore& core) {
 
 // ---- accepting ----
 
+SOCKET IocpEngine::newAcceptSocket() const {
+  return WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+}
+
 bool IocpEngine::postAccept(AcceptRequest& a) {
   for (int attempt = 0; attempt < 4; ++attempt) {
-    SOCKET s =
-        WSASocketW(family_, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-    if (s == INVALID_SOCKET) return false;
+    SOCKET s = newAcceptSocket();
+    a.overReserve = s == INVALID_SOCKET;
+    if (a.overReserve) {
+      // One slot takes the reserve; the others wait for the timer.
+      if (reserve_ == INVALID_SOCKET) return false;
+      s = reserve_;
+      reserve_ = INVALID_SOCKET;
+    }
     std::memset(&a.ov, 0, sizeof a.ov);
     a.socket = s;
     DWORD bytes = 0;
@@ -471,6 +482,7 @@ bool IocpEngine::postAccept(AcceptRequest& a) {
     int err = WSAGetLastError();
     closesocket(s);
     a.socket = INVALID_SOCKET;
+    if (a.overReserve) reserve_ = newAcceptSocket();
     // A client that gave up while queued: take the next one.
     if (err != WSAECONNRESET) return false;
   }
@@ -489,20 +501,32 @@ void IocpEngine::onAcceptDone(IocpIoThread& t, AcceptRequest& a, bool ok) {
   --acceptsPending_;
   SOCKET s = a.socket;
   a.socket = INVALID_SOCKET;
+  bool overReserve = a.overReserve;
+  a.overReserve = false;
+  // A new reserve first: if one can be made, this connection can be served after all.
+  if (overReserve && accepting_) reserve_ = newAcceptSocket();
   if (ok && listen_ != INVALID_SOCKET &&
       setsockopt(s, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, reinterpret_cast<const char*>(&listen_), sizeof listen_) ==
           0) {
-    sockaddr* local = nullptr;
-    sockaddr* remote = nullptr;
-    int localLen = 0;
-    int remoteLen = 0;
-    getAcceptExSockaddrs_(a.addresses, 0, kAddressSize, kAddressSize, &local, &localLen, &remote, &remoteLen);
-    uint16_t port = 0;
-    std::string text = addressText(remoteLen > 0 ? remote : nullptr, &port);
-    onAccepted(static_cast<intptr_t>(s), text, port, threadCore(t.index));
+    if (overReserve && reserve_ == INVALID_SOCKET) {
+      // Still out of sockets: refused, and its handle makes the reserve again.
+      Stats::add(stats().descriptorRefused);
+      rejectSocket(static_cast<intptr_t>(s), NotifyCode::ServerFull);
+      reserve_ = newAcceptSocket();
+    } else {
+      sockaddr* local = nullptr;
+      sockaddr* remote = nullptr;
+      int localLen = 0;
+      int remoteLen = 0;
+      getAcceptExSockaddrs_(a.addresses, 0, kAddressSize, kAddressSize, &local, &localLen, &remote, &remoteLen);
+      uint16_t port = 0;
+      std::string text = addressText(remoteLen > 0 ? remote : nullptr, &port);
+      onAccepted(static_cast<intptr_t>(s), text, port, threadCore(t.index));
+    }
   } else if (s != INVALID_SOCKET) {
     // Aborted (the listener closed) or the client reset before we saw it.
     closesocket(s);
+    if (overReserve && accepting_ && reserve_ == INVALID_SOCKET) reserve_ = newAcceptSocket();
   }
   if (accepting_ && !postAccept(a)) acceptBackoff_ = true;
 }
@@ -514,6 +538,8 @@ void IocpEngine::stopAccepting(IoThreadCore&) {
   CancelIoEx(reinterpret_cast<HANDLE>(listen_), nullptr);
   closesocket(listen_);
   listen_ = INVALID_SOCKET;
+  if (reserve_ != INVALID_SOCKET) closesocket(reserve_);
+  reserve_ = INVALID_SOCKET;
 }
 
 void IocpEngine::rejectSocket(intptr_t socket, NotifyCode code) {

@@ -127,6 +127,7 @@ class IocpEngine final : public EngineBase<IocpConnection, IocpIoThread> {
     OVERLAPPED ov;
     SOCKET socket = INVALID_SOCKET;
     bool pending = false;
+    bool overReserve = false;  // its socket is the reserve: no other could be made
     // AcceptEx wants room for each address plus 16 bytes.
     char addresses[2 * (sizeof(sockaddr_in6) + 16)];
   };
@@ -139,6 +140,7 @@ class IocpEngine final : public EngineBase<IocpConnection, IocpIoThread> {
   bool armRead(IocpConnection& c);
   bool postToOwner(IocpConnection& c, IoRequest& req);
 
+  SOCKET newAcceptSocket() const;
   bool postAccept(AcceptRequest& a);
   void onAcceptDone(IocpIoThread& t, AcceptRequest& a, bool ok);
   void retryAccepts();
@@ -147,6 +149,10 @@ class IocpEngine final : public EngineBase<IocpConnection, IocpIoThread> {
 
   std::vector<AcceptRequest> accepts_;
   SOCKET listen_ = INVALID_SOCKET;
+  // Made ahead, so that when no socket can be made (out of handles or
+  // memory) a connection waiting at accept can still be taken, and refused
+  // at once instead of waiting in the backlog. IO thread 0 once it runs.
+  SOCKET reserve_ = INVALID_SOCKET;
   int family_ = AF_INET;
   LPFN_ACCEPTEX acceptEx_ = nullptr;
   LPFN_GETACCEPTEXSOCKADDRS getAcceptExSockaddrs_ = nullptr;

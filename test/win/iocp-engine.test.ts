@@ -194,6 +194,50 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
     });
   });
 
+  describe('JS thread blocked for 2 s', () => {
+    it('answers PINGs meanwhile, pauses a talker past maxPendingBytes without closing it, and still times out a silent client', async () => {
+      const s = await start('echo', { idleTimeoutMs: 1000, maxPendingBytes: 65536 });
+      const pinger = await connect(s.port);
+      const talker = await connect(s.port);
+      const silent = await connect(s.port);
+      // A pinger gets nothing but PONGs: each read it sees is one.
+      const pongTimes: number[] = [];
+      pinger.socket.on('data', () => pongTimes.push(Date.now()));
+      const pingTimer = setInterval(() => pinger.send(1, Buffer.from('p')), 200);
+      let sent = 0;
+      const talkTimer = setInterval(() => talker.send(100, seqBody(sent++, 500)), 10);
+      try {
+        await sleep(300);
+        const blockStart = Date.now();
+        await host.request({ op: 'block', ms: 2000 });
+        const blockEnd = Date.now();
+        clearInterval(talkTimer);
+        let last = blockStart;
+        let gap = 0;
+        for (const t of pongTimes.filter((t) => t >= blockStart && t <= blockEnd)) {
+          gap = Math.max(gap, t - last);
+          last = t;
+        }
+        gap = Math.max(gap, blockEnd - last);
+        const echoes = await talker.waitPackets(sent, 20000);
+        for (let i = 0; i < sent; i++) {
+          if (echoes[i].id !== 100 || echoes[i].body.readUInt32LE(0) !== i) throw new Error(`echo ${i} out of order`);
+        }
+        await silent.waitClosed(5000);
+        expect(notifyCode(silent.packets[0])).toBe(3); // IDLE_TIMEOUT
+        expect(pinger.closed || talker.closed).toBe(false);
+        const stats = await s.fetchStats();
+        console.log(`iocp: longest PONG gap while JS was blocked ${gap} ms; ${sent} packets echoed in order; readPauses ${stats.readPauses}`);
+        expect(gap).toBeLessThan(600);
+        expect(stats.readPauses).toBeGreaterThan(0);
+        expect(stats.closes.idle_timeout).toBe(1);
+      } finally {
+        clearInterval(pingTimer);
+        clearInterval(talkTimer);
+      }
+    });
+  });
+
   describe('system packets', () => {
     it('answers PING with PONG carrying the same body, and handlers never see ids 1..99', async () => {
       const s = await start('plain', {}, true);
