@@ -195,6 +195,38 @@ describe.skipIf(!available).each(backends())('chat cluster faults (%s backend)',
     for (const n of fx.nodes) expect(n.stats().cluster?.leasesLost).toBe(0);
   });
 
+  it('bounds what waits for a paused Redis by maxBufferBytes: chats past it are refused, every accepted one arrives once', async () => {
+    const url = (fx.redis as RedisServer).url;
+    const nodes = [];
+    for (const nodeId of ['n0', 'n1']) {
+      const { chat, port } = await startChat(backend, { maxRoomUsers: 20, cluster: { redis: url, nodeId, maxBufferBytes: 64 * 1024 } });
+      chat.server.on('error', () => {});
+      fx.nodes.push(chat);
+      nodes.push(port);
+    }
+    const sender = await fx.member(nodes[0], 'sender', 4);
+    const near = await fx.member(nodes[0], 'near', 4);
+    const far = await fx.member(nodes[1], 'far', 4);
+    await (fx.redis as RedisServer).admin.call('CLIENT', 'PAUSE', '2000', 'ALL');
+    const COUNT = 2500;
+    const texts = Array.from({ length: COUNT }, (_, k) => `chat number ${String(k).padStart(6, '0')} of the sender`);
+    for (const t of texts) sender.send(P.ROOM_CHAT_REQUEST, Buffer.from(t));
+    await sender.waitFor(() => sender.of(P.ROOM_CHAT_RESPONSE).length >= COUNT, 10_000, 'all chat responses');
+    const codes = sender.of(P.ROOM_CHAT_RESPONSE).map((p) => p.body.readInt16LE(0));
+    const accepted = texts.filter((_, i) => codes[i] === R.NONE);
+    const refused = codes.filter((c) => c === R.ROOM_TOO_MANY_PACKET).length;
+    expect(accepted.length + refused).toBe(COUNT);
+    // About 64 KiB of ~45-byte chats fit; the rest waited for nothing and was refused.
+    expect(refused).toBeGreaterThan(0);
+    expect(accepted.length).toBeGreaterThan(1000);
+    expect(fx.nodes[0].stats().cluster?.chatsRefused).toBe(refused);
+    for (const c of [sender, near, far]) {
+      await c.waitFor(() => c.of(P.ROOM_CHAT_NOTIFY).length >= accepted.length, 10_000, 'the accepted chats');
+    }
+    await sleep(300);
+    for (const c of [sender, near, far]) expect(c.notifies().map((n) => n.message.toString())).toEqual(accepted);
+  });
+
   it('rebuilds logins and rooms from the nodes within twice the lease after Redis restarts empty', async () => {
     const ports = [await fx.node(backend, 'n0'), await fx.node(backend, 'n1')];
     const a = await fx.member(ports[0], 'a', 2);
