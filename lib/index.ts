@@ -56,4 +56,6 @@ export * from './chat/packets';
 export { serveMetrics } from './http/serve-metrics';
 export type { MetricsHandle, MetricsOptions } from './http/serve-metrics';
 export type { DashboardSample, MetricsExtension, ObservedRouter, ObservedServer } from './http/metrics';
-export type { Logger } from './http/logger';
+export { LOG_LEVELS, createLogger, prettyLine } from './http/logger';
+export type { LogFormat, LogLevel, Logger, LoggerOptions } from './http/logger';
+export { attachLogger } from './http/logs';

@@ -4,6 +4,8 @@ import { createChatServer } from '../chat/create-chat-server';
 import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
 import { IocpnetError, ListenError } from '../server/errors';
+import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../http/logger';
+import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
 
@@ -23,6 +25,8 @@ interface ChatServerFlags {
   exitWithParent: boolean;
   metricsPort?: number;
   metricsHost: string;
+  logLevel?: LogLevel;
+  logFormat?: LogFormat;
   redis?: string;
   clusterLeaseMs?: number;
   clusterPrefix?: string;
@@ -76,6 +80,8 @@ export function addChatServerCommand(program: Command): void {
       intOption(0, 65535),
     )
     .option('--metrics-host <address>', 'address the metrics port listens on', '127.0.0.1')
+    .addOption(new Option('--log-level <level>', 'structured logs through pino from this level on (debug: every connect and disconnect)').choices(LOG_LEVELS))
+    .addOption(new Option('--log-format <format>', 'structured logs: one JSON object a line, or pretty lines (default pretty)').choices(['json', 'pretty']))
     .option('--no-exit-with-parent', 'keep running when the process that started the server exits (by default the server then shuts down as on SIGTERM)')
     .action(async (flags: ChatServerFlags, command: Command) => {
       // Taken first, so that a parent that dies while the server starts is still noticed.
@@ -123,7 +129,14 @@ function clusterOptions(flags: ChatServerFlags, command: Command): Pick<ChatServ
 }
 
 async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): Promise<void> {
-  chat.server.on('error', (err) => console.error(`error: ${err.message}`));
+  // Without --log-level or --log-format the server prints its plain lines, as it always did.
+  const logger: Logger | undefined =
+    flags.logLevel === undefined && flags.logFormat === undefined
+      ? undefined
+      : createLogger({ level: flags.logLevel ?? 'info', format: flags.logFormat ?? 'pretty' });
+  const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(message) : logger.info(fields, message));
+  if (logger !== undefined) attachLogger(chat, logger);
+  else chat.server.on('error', (err) => console.error(`error: ${err.message}`));
   let address;
   try {
     address = await chat.listen(flags.port, flags.host);
@@ -138,25 +151,26 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
     }
     process.exit(1);
   }
-  console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
+  // With a logger, the server's 'listening' event was logged already.
+  if (logger === undefined) console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
   let metrics: MetricsHandle | undefined;
   if (flags.metricsPort !== undefined) {
     try {
-      metrics = await serveMetrics(chat, { port: flags.metricsPort, host: flags.metricsHost });
+      metrics = await serveMetrics(chat, { port: flags.metricsPort, host: flags.metricsHost, ...(logger === undefined ? {} : { logger }) });
     } catch (err) {
       console.error(`error: cannot serve metrics on ${flags.metricsHost}:${flags.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
       await chat.close();
       process.exit(1);
     }
     const m = metrics.address();
-    console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
+    if (logger === undefined) console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
   }
 
   let closing: 'signal' | 'parent' | undefined;
   let stopWatching = (): void => {};
   const shutdown = (reason: string): void => {
     stopWatching();
-    console.log(`${reason}: shutting down`);
+    say(`${reason}: shutting down`, { reason });
     // server.close() bounds itself by closeTimeoutMs; this only guards against a hang.
     const guard = setTimeout(() => {
       console.error('error: shutdown did not finish in time');
@@ -165,7 +179,7 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
     guard.unref();
     Promise.all([chat.close(), metrics?.close()]).then(
       () => {
-        console.log('closed');
+        if (logger === undefined) console.log('closed');
         process.exit(0);
       },
       (err: unknown) => {

@@ -103,7 +103,7 @@ export async function serveMetrics(target: ObservedServer | ChatServer, options:
   httpServer.on('error', (err) => logger?.error({ err }, 'metrics: HTTP server error'));
   const info = httpServer.address() as AddressInfo;
   const address: ListenAddress = { address: info.address, port: info.port };
-  logger?.info({ address: address.address, port: address.port }, `metrics listening on http://${address.address}:${address.port}/metrics`);
+  logger?.info({ address: address.address, port: address.port }, `metrics on http://${address.address}:${address.port}/metrics`);
   let closed: Promise<void> | undefined;
   return {
     registry: metrics.registry,
