@@ -14,6 +14,8 @@ import { RawClient, backends, frame } from './helpers/raw-client';
 const FD_LIMIT = 64;
 const HELD = 16;
 const FLOOD = 64;
+/** Attempts made while the server is held at its limit, one every 2 ms. */
+const LATE = 300;
 /** Each flood client is served or closed within this; a client left waiting in the backlog fails the test. */
 const SETTLE_MS = 5000;
 
@@ -165,8 +167,6 @@ describe.each(backends())('descriptor exhaustion (%s backend)', (backend) => {
     }
 
     // The flood: more attempts than descriptors are left, all at once.
-    const cpuBefore = s.cpuSeconds();
-    const wallBefore = Date.now();
     const flood: FloodClient[] = [];
     for (let i = 0; i < FLOOD; i++) {
       const c = floodClient(s.port);
@@ -185,28 +185,29 @@ describe.each(backends())('descriptor exhaustion (%s backend)', (backend) => {
       for (const c of refused) expect(c.notify).toBe(4); // SERVER_FULL
     }
 
-    // Held at the limit, with a new attempt every 20 ms: each is refused at once, and the server does not spin.
+    // Held at the limit, with a new attempt every 2 ms: each is refused at once, and the server does not spin.
     const late: FloodClient[] = [];
     const cpuHeld = s.cpuSeconds();
     const wallHeld = Date.now();
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < LATE; i++) {
       const c = floodClient(s.port);
       sockets.push(c.socket);
       late.push(c);
-      await sleep(20);
+      await sleep(2);
     }
     await waitUntil(() => late.every((c) => c.closed), SETTLE_MS, 'every late attempt closed');
-    const heldCpu = (s.cpuSeconds() - cpuHeld) / ((Date.now() - wallHeld) / 1000);
-    const floodCpu = (cpuHeld - cpuBefore) / ((wallHeld - wallBefore) / 1000);
+    const heldMs = Date.now() - wallHeld;
+    const heldCpu = (s.cpuSeconds() - cpuHeld) / (heldMs / 1000);
     const slowest = Math.max(...late.map((c) => c.closedAfterMs));
     console.log(
       `${backend}: baseline ${baseline} descriptors; ${servedFlood.length} of the flood served, ${refused.length} refused ` +
-        `(slowest close ${Math.max(...refused.map((c) => c.closedAfterMs))} ms); CPU ${(floodCpu * 100).toFixed(1)}% during the flood, ` +
-        `${(heldCpu * 100).toFixed(1)}% while held at the limit (50 attempts, slowest close ${slowest} ms)`,
+        `(slowest close ${Math.max(...refused.map((c) => c.closedAfterMs))} ms); then held at the limit, ` +
+        `${LATE} more attempts in ${heldMs} ms each closed within ${slowest} ms, at ${(heldCpu * 100).toFixed(1)}% CPU`,
     );
     expect(late.every((c) => !c.served)).toBe(true);
     expect(slowest).toBeLessThan(1000);
-    expect(heldCpu).toBeLessThan(0.25);
+    // Refusing costs about 0.1 ms a connection; an accept loop that spins at the limit costs several times that.
+    expect(heldCpu).toBeLessThan(0.15);
 
     // The clients it has are still served.
     for (let i = 0; i < HELD; i += 5) await echoes(held[i], `during ${i}`);

@@ -287,39 +287,45 @@ void UvEngine::acceptAll(UvIoThread& t) {
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return;
     if (err == EINTR || err == ECONNABORTED) continue;
-    if ((err == EMFILE || err == ENFILE) && acceptOverReserve(t)) continue;
+    if (err == EMFILE || err == ENFILE) {
+      // Linux says EMFILE before it looks for a connection: only the reserve tells whether one waits.
+      OverReserve r = acceptOverReserve(t);
+      if (r == OverReserve::Taken) continue;
+      if (r == OverReserve::NoneWaiting) return;
+    }
     backOff(t);
     return;
   }
 }
 
-bool UvEngine::acceptOverReserve(UvIoThread& t) {
+UvEngine::OverReserve UvEngine::acceptOverReserve(UvIoThread& t) {
   // As libuv's own accept does: the reserve descriptor is given up for the
   // moment it takes to accept the waiting connection, so that the client is
   // told at once instead of waiting in the backlog for a descriptor.
   if (reserveFd_ < 0) reserveFd_ = openReserve();
-  if (reserveFd_ < 0) return false;
+  if (reserveFd_ < 0) return OverReserve::NoReserve;
   ::close(reserveFd_);
   sockaddr_storage addr{};
   int fd = acceptSocket(listenFd_, &addr);
   int err = errno;
   reserveFd_ = openReserve();
   if (fd < 0) {
-    // Nobody waits any more (the loop then sees EAGAIN), or another thread
-    // took the descriptor given up (EMFILE again: back off).
-    return reserveFd_ >= 0 && err != EMFILE && err != ENFILE;
+    // Another thread took the descriptor given up (EMFILE again), or there is no reserve now: back off.
+    if (reserveFd_ < 0 || err == EMFILE || err == ENFILE) return OverReserve::NoReserve;
+    if (err == EAGAIN || err == EWOULDBLOCK) return OverReserve::NoneWaiting;
+    return OverReserve::Taken;  // the client gave up meanwhile (ECONNABORTED): try the next
   }
   if (reserveFd_ >= 0) {
     // A descriptor came free meanwhile: the connection is served after all.
     handOver(fd, addr, t);
-    return true;
+    return OverReserve::Taken;
   }
   // The connection holds the last descriptor: it is refused, and its
   // descriptor becomes the reserve again.
   Stats::add(stats().descriptorRefused);
   rejectSocket(fd, NotifyCode::ServerFull);
   reserveFd_ = openReserve();
-  return reserveFd_ >= 0;
+  return reserveFd_ >= 0 ? OverReserve::Taken : OverReserve::NoReserve;
 }
 
 void UvEngine::handOver(int fd, const sockaddr_storage& addr, UvIoThread& t) {

@@ -64,7 +64,8 @@ class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
  private:
   void acceptAll(UvIoThread& t);
   // Out of descriptors: takes the waiting connection over the reserve descriptor.
-  bool acceptOverReserve(UvIoThread& t);
+  enum class OverReserve : uint8_t { Taken, NoneWaiting, NoReserve };
+  OverReserve acceptOverReserve(UvIoThread& t);
   void handOver(int fd, const sockaddr_storage& addr, UvIoThread& t);
   // Stops polling the listener for a moment instead of spinning on it.
   void backOff(UvIoThread& t);
