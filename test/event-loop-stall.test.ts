@@ -7,16 +7,15 @@ import { backends, frame } from './helpers/raw-client';
 
 // A handler that blocks the JS thread for 2 seconds, with a server in a
 // child process (the clients here must keep running meanwhile). Pingers only
-// PING, talkers also stream numbered packets, fast enough to pass a small
-// maxPendingBytes during the stall, and one client stays silent. Everything
-// is observed on the wire, and in what the child's handlers saw.
+// PING, talkers also stream numbered packets, and one client stays silent.
+// The talkers send enough during the stall to pass a small maxPendingBytes,
+// or, with the default one, the native engine's flow control (their unhandled
+// requests count toward sendQueueHighWaterBytes). Everything is observed on
+// the wire, and in what the child's handlers saw.
 
 const STALL_MS = 2000;
 const IDLE_TIMEOUT_MS = 1000;
-const MAX_PENDING = 65536;
 const PING_EVERY_MS = 200;
-const TALK_EVERY_MS = 10;
-const BODY = 500;
 const STALL = 200;
 const SEQ = 300;
 
@@ -77,8 +76,8 @@ class StallServer {
     this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
   }
 
-  static async start(backend: BackendName): Promise<StallServer> {
-    const options = { ioThreads: 2, idleTimeoutMs: IDLE_TIMEOUT_MS, maxPendingBytes: MAX_PENDING };
+  static async start(backend: BackendName, maxPendingBytes: number | undefined): Promise<StallServer> {
+    const options = { ioThreads: 2, idleTimeoutMs: IDLE_TIMEOUT_MS, ...(maxPendingBytes !== undefined ? { maxPendingBytes } : {}) };
     const proc = spawn(process.execPath, ['-e', CHILD_SOURCE, JSON.stringify({ backend, options, stallMs: STALL_MS })], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -139,10 +138,10 @@ class TimedClient {
     if (!this.closed) this.socket.write(frame(PacketId.PING, Buffer.from('p')));
   }
 
-  /** The next numbered packet, tagged with this client's number. */
-  talk(tag: number): void {
+  /** The next numbered packet of size bytes, tagged with this client's number. */
+  talk(tag: number, size: number): void {
     if (this.closed) return;
-    const body = Buffer.alloc(BODY);
+    const body = Buffer.alloc(size);
     body.writeUInt32LE(tag, 0);
     body.writeUInt32LE(this.sent++, 4);
     this.socket.write(frame(SEQ, body));
@@ -161,6 +160,21 @@ class TimedClient {
   }
 }
 
+/** How the talkers talk, and the bound on the bytes waiting for JS. */
+interface Scenario {
+  name: string;
+  /** Undefined: the default (64 MiB). */
+  maxPendingBytes: number | undefined;
+  /** Every 10 ms, each talker sends this many packets of body bytes. */
+  burst: number;
+  body: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'talkers past a small maxPendingBytes', maxPendingBytes: 65536, burst: 1, body: 500 },
+  { name: 'talkers past sendQueueHighWaterBytes with their unhandled requests', maxPendingBytes: undefined, burst: 4, body: 1000 },
+];
+
 describe.each(backends())('a handler that blocks the JS thread for 2 s (%s backend)', (backend) => {
   let server: StallServer | undefined;
   const clients: TimedClient[] = [];
@@ -170,71 +184,84 @@ describe.each(backends())('a handler that blocks the JS thread for 2 s (%s backe
     server = undefined;
   });
 
-  it('keeps every client that talks or PINGs, delivers all of it in order, and still times out the silent one', async () => {
-    server = await StallServer.start(backend);
-    const connect = async (): Promise<TimedClient> => {
-      const c = await TimedClient.connect(server!.port);
-      clients.push(c);
-      return c;
-    };
-    const pingers = [await connect(), await connect(), await connect()];
-    const talkers = [await connect(), await connect(), await connect()];
-    const silent = await connect();
-    const staller = await connect();
+  it.each(SCENARIOS)(
+    '$name: keeps every client that talks or PINGs, delivers all in order, still times out the silent one',
+    async (scenario) => {
+      const s = (server = await StallServer.start(backend, scenario.maxPendingBytes));
+      const connect = async (): Promise<TimedClient> => {
+        const c = await TimedClient.connect(s.port);
+        clients.push(c);
+        return c;
+      };
+      const pingers = [await connect(), await connect(), await connect()];
+      const talkers = [await connect(), await connect(), await connect()];
+      const silent = await connect();
+      const staller = await connect();
 
-    const pingTimer = setInterval(() => {
-      for (const c of [...pingers, ...talkers, staller]) c.ping();
-    }, PING_EVERY_MS);
-    const talkTimer = setInterval(() => talkers.forEach((c, i) => c.talk(i)), TALK_EVERY_MS);
-    try {
-      await sleep(300);
-      const stallStart = Date.now();
-      staller.socket.write(frame(STALL));
-      await sleep(STALL_MS);
-      const stallEnd = Date.now();
-      clearInterval(talkTimer);
-      await sleep(1000);
-      // Every client but the silent one is open, and the silent one was told.
-      await waitUntil(() => silent.closed, 5000, 'the silent client closed');
-      expect(silent.notify).toBe(DisconnectCode.IDLE_TIMEOUT);
-      for (const c of [...pingers, ...talkers, staller]) {
-        expect(c.closed).toBe(false);
-        expect(c.notify).toBeUndefined();
+      const pingTimer = setInterval(() => {
+        for (const c of [...pingers, ...talkers, staller]) c.ping();
+      }, PING_EVERY_MS);
+      const talkTimer = setInterval(() => {
+        talkers.forEach((c, i) => {
+          for (let k = 0; k < scenario.burst; k++) c.talk(i, scenario.body);
+        });
+      }, 10);
+      try {
+        await sleep(300);
+        const stallStart = Date.now();
+        staller.socket.write(frame(STALL));
+        await sleep(STALL_MS);
+        const stallEnd = Date.now();
+        clearInterval(talkTimer);
+        await sleep(1000);
+        // Every client but the silent one is open, and the silent one was told.
+        await waitUntil(() => silent.closed, 5000, 'the silent client closed');
+        expect(silent.notify).toBe(DisconnectCode.IDLE_TIMEOUT);
+        for (const c of [...pingers, ...talkers, staller]) {
+          expect(c.closed).toBe(false);
+          expect(c.notify).toBeUndefined();
+        }
+
+        const pingerGaps = pingers.map((c) => c.longestGap(stallStart, stallEnd));
+        const talkerGaps = talkers.map((c) => c.longestGap(stallStart, stallEnd));
+        const report = await s.report();
+        const sent = talkers.reduce((n, c) => n + c.sent, 0);
+        console.log(
+          `${backend}, ${scenario.name}: longest PONG gap during the ${STALL_MS} ms stall: pingers ${pingerGaps.join(', ')} ms, ` +
+            `talkers ${talkerGaps.join(', ')} ms; ${sent} packets of ${scenario.body} bytes sent, largest batch ${report.largestBatch} bytes, ` +
+            `readPauses ${report.stats.readPauses}, readPausesSendQueue ${report.stats.readPausesSendQueue}; disconnects: ${report.disconnects.join(', ')}`,
+        );
+
+        // Every packet arrived, in each client's order.
+        talkers.forEach((c, i) => {
+          expect(report.talkers[i]).toEqual({ count: c.sent, ordered: true });
+        });
+        expect(report.disconnects).toEqual(['idle_timeout']);
+        expect(report.stats.closes.idle_timeout).toBe(1);
+
+        if (backend === 'native') {
+          // The IO threads answer PINGs while JS is blocked.
+          for (const gap of pingerGaps) expect(gap).toBeLessThan(3 * PING_EVERY_MS);
+          if (scenario.maxPendingBytes !== undefined) {
+            // The talkers passed maxPendingBytes and were paused, not closed;
+            // the bytes waiting for JS stayed near the bound: past it by at most
+            // one read per IO thread and a short read per paused connection.
+            expect(report.stats.readPauses).toBeGreaterThan(0);
+            expect(report.largestBatch).toBeLessThanOrEqual(scenario.maxPendingBytes + 2 * 65536 + talkers.length * 1024);
+          } else {
+            // Their requests waiting for JS paused them, and they were not taken for idle.
+            expect(report.stats.readPausesSendQueue).toBeGreaterThan(0);
+          }
+        } else {
+          // The JS thread answers PINGs there: they wait for the stall to end.
+          for (const gap of pingerGaps) expect(gap).toBeGreaterThan(STALL_MS - 500);
+          expect(report.stats.readPauses).toBe(0);
+        }
+      } finally {
+        clearInterval(pingTimer);
+        clearInterval(talkTimer);
       }
-
-      const pingerGaps = pingers.map((c) => c.longestGap(stallStart, stallEnd));
-      const talkerGaps = talkers.map((c) => c.longestGap(stallStart, stallEnd));
-      const report = await server.report();
-      const sent = talkers.reduce((n, c) => n + c.sent, 0);
-      console.log(
-        `${backend}: longest PONG gap during the ${STALL_MS} ms stall: pingers ${pingerGaps.join(', ')} ms, ` +
-          `talkers ${talkerGaps.join(', ')} ms; ${sent} packets of ${BODY} bytes sent, largest batch ${report.largestBatch} bytes, ` +
-          `readPauses ${report.stats.readPauses}; disconnects: ${report.disconnects.join(', ')}`,
-      );
-
-      // Every packet arrived, in each client's order.
-      talkers.forEach((c, i) => {
-        expect(report.talkers[i]).toEqual({ count: c.sent, ordered: true });
-      });
-      expect(report.disconnects).toEqual(['idle_timeout']);
-      expect(report.stats.closes.idle_timeout).toBe(1);
-
-      if (backend === 'native') {
-        // The IO threads answer PINGs while JS is blocked.
-        for (const gap of pingerGaps) expect(gap).toBeLessThan(3 * PING_EVERY_MS);
-        // The talkers passed maxPendingBytes and were paused, not closed;
-        // the bytes waiting for JS stayed near the bound: past it by at most
-        // one read per IO thread and a short read per paused connection.
-        expect(report.stats.readPauses).toBeGreaterThan(0);
-        expect(report.largestBatch).toBeLessThanOrEqual(MAX_PENDING + 2 * 65536 + talkers.length * 1024);
-      } else {
-        // The JS thread answers PINGs there: they wait for the stall to end.
-        for (const gap of pingerGaps) expect(gap).toBeGreaterThan(STALL_MS - 500);
-        expect(report.stats.readPauses).toBe(0);
-      }
-    } finally {
-      clearInterval(pingTimer);
-      clearInterval(talkTimer);
-    }
-  }, 30000);
+    },
+    30000,
+  );
 });

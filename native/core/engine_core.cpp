@@ -432,6 +432,8 @@ void EngineCore::checkLowWater(ConnectionCore& c) {
     return;
   }
   endFlowPause(c);
+  // Its idle time starts again now: while paused it could not be read.
+  c.lastActivityMs = nowMs(threadOf(c));
   if (!c.readPaused) resumeReading(c);
 }
 
@@ -700,8 +702,11 @@ void EngineCore::onTimer(IoThreadCore& t) {
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
     if (c->phase == ConnectionCore::Phase::Open) {
-      // A connection paused because JS is behind is not idle: its bytes wait unread.
-      if (idle > 0 && !c->readPaused && now - c->lastActivityMs >= idle) {
+      // A connection the server stopped reading while JS is behind is not
+      // idle: its bytes wait unread (maxPendingBytes, or flow control that
+      // waits only for JS to handle its requests).
+      bool waitsForJs = c->readPaused || (c->flowPaused && c->sendq.queuedBytes() <= options_.sendQueueLowWaterBytes);
+      if (idle > 0 && !waitsForJs && now - c->lastActivityMs >= idle) {
         beginClose(*c, CloseReason::IdleTimeout, NotifyCode::IdleTimeout, CloseMode::AfterRelease);
       }
     } else if (c->phase == ConnectionCore::Phase::Closing && now >= c->closeDeadlineMs) {
