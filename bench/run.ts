@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureLoadgen } from './loadgen-build';
+import { pollMetrics } from './metrics-poller';
 import { sample } from './proc-stats';
 import { runLoadgen, startServer, type ServerProcess } from './processes';
 import { formatTable, renderSvg, summarize, type RunRecord } from './report';
@@ -45,6 +46,7 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   serverPort?: number;
   label: string;
   serverArg: string[];
+  metricsPort?: number;
   chatServerCli: string;
   json: string;
   svg?: string;
@@ -123,6 +125,11 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--server-port <n>', 'port of the running server (with --server-host)', integer(1, 65535))
     .option('--label <name>', 'name of the running server in the results', 'external')
     .option('--chat-server-cli <file>', 'the script with the chat-server command', path.join(ROOT, 'dist', 'lib', 'cli.js'))
+    .option(
+      '--metrics-port <n>',
+      'chat scenarios: start the server with --metrics-port n and poll /stats.json and /metrics once a second, as an open dashboard and a scraper do',
+      integer(1, 65535),
+    )
     .option('--server-arg <arg>', 'extra argument for the spawned server (repeatable)', collect, [] as string[])
     .option('--json <file>', 'write every run and the medians here', path.join('.bench', 'bench.json'))
     .option('--svg <file>', 'write the ratio chart here (default: the json path with .svg)')
@@ -171,6 +178,7 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
       '--max-room-users',
       String(Math.max(10, plan.roomUsers)),
       ...io,
+      ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
       ...o.serverArg,
     ],
   };
@@ -229,12 +237,15 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       String(plan.durationS),
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
+    const poller = o.metricsPort !== undefined && plan.server === 'chat' && server !== undefined ? pollMetrics(o.metricsPort) : undefined;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
       if (pid === undefined) return;
       if (phase === 'ready') samples.ready = sample(pid);
       else if (phase === 'measure-start') samples.measureStart = sample(pid);
       else if (phase === 'measure-end') samples.measureEnd = sample(pid);
     });
+    poller?.stop();
+    if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
     if (pid !== undefined) samples.last = sample(pid);
     record.loadgen = result.report;
     record.figures = computeFigures(plan, result.report, samples);
