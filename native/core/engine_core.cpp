@@ -90,6 +90,21 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
         if (r.op != OutboundOp::Release) Stats::add(stats_.staleRefused);
         continue;
       }
+      std::vector<IoCommand>& commands = routing_[static_cast<size_t>(owner)];
+      if (r.op == OutboundOp::Broadcast) {
+        // The thread's command for this broadcast is the last one routed to
+        // it if it holds this record's chunk (every record has its own).
+        if (commands.empty() || commands.back().slice.chunk.data() != chunk.data()) {
+          IoCommand cmd{};
+          cmd.kind = IoCommand::Kind::Send;
+          cmd.slice = Slice{chunk, 0, r.packetLength};
+          // The receivers left are as many as this thread can get (all, with one IO thread).
+          cmd.ids.reserve(r.count - i);
+          commands.push_back(std::move(cmd));
+        }
+        commands.back().ids.push_back(id);
+        continue;
+      }
       IoCommand cmd{};
       cmd.id = id;
       switch (r.op) {
@@ -110,7 +125,7 @@ std::string EngineCore::submit(const uint8_t* data, size_t len) {
           cmd.reason = static_cast<CloseReason>(r.reason);
           break;
       }
-      routing_[static_cast<size_t>(owner)].push_back(std::move(cmd));
+      commands.push_back(std::move(cmd));
     }
   });
   for (uint16_t i = 0; i < routing_.size(); ++i) {
@@ -265,12 +280,19 @@ void EngineCore::runCommands(IoThreadCore& t) {
         break;
       }
       case IoCommand::Kind::Send: {
-        ConnectionCore* c = lookup(cmd.id);
-        if (c == nullptr || c->dropOnRelease) {
-          Stats::add(stats_.staleRefused);
-          break;
+        auto sendTo = [&](uint32_t id, Slice slice) {
+          ConnectionCore* c = lookup(id);
+          if (c == nullptr || c->dropOnRelease) {
+            Stats::add(stats_.staleRefused);
+            return;
+          }
+          enqueue(*c, std::move(slice));
+        };
+        if (cmd.ids.empty()) {
+          sendTo(cmd.id, std::move(cmd.slice));
+        } else {
+          for (uint32_t id : cmd.ids) sendTo(id, cmd.slice);
         }
-        enqueue(*c, std::move(cmd.slice));
         break;
       }
       case IoCommand::Kind::Close: {

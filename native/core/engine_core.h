@@ -118,6 +118,10 @@ struct IoCommand {
   CloseReason reason = CloseReason::Closed;  // Release: the reason JS reported
   bool force = false;
   Slice slice;
+  // Send of a broadcast: its receivers on this thread, in place of id. One
+  // command per IO thread and broadcast, not one per receiver, so that what
+  // waits in an inbox costs 4 bytes a receiver.
+  std::vector<uint32_t> ids;
   intptr_t socket = -1;  // Adopt: the accepted socket
   uint16_t remotePort = 0;
   std::string remoteAddress;
