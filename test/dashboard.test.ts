@@ -139,6 +139,26 @@ describe('dashboard in a headless browser', () => {
     expect(idle.errors).toBe(0);
     expect(idle.resets).toBe(0);
     expect(problems).toEqual([]);
+
+    // The server restarts on the same port: the page sees counters go down and
+    // a new start time, and shows a gap, never a negative rate.
+    const metricsPort = handle.address().port;
+    await handle.close();
+    handle = undefined;
+    await fx.dispose();
+    await sleep(1500);
+    const again = await fx.start('js');
+    handle = await serveMetrics(again, { port: metricsPort });
+    const [x] = await fx.clientsN(1);
+    await x.join('again', 0);
+    const after = await waitSamples((await state()).samples + 3);
+    expect(after.resets).toBeGreaterThanOrEqual(1);
+    expect(after.last?.connections).toBe(1);
+    const rates = await page.evaluate<Array<number | null>>('window.__dashboard.rates');
+    expect(rates.every((r) => r === null || r >= 0)).toBe(true);
+    expect(await page.textContent('#status')).toBe('live');
+    // While the server was down the page's requests failed, which the browser reports; nothing else.
+    expect(problems.filter((p) => !/ERR_CONNECTION_REFUSED|request failed/.test(p))).toEqual([]);
     await page.close();
   });
 });

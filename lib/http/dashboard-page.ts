@@ -69,7 +69,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim();
   const series = { connections: [], in: [], out: [], notifies: [], handler: [], lag: [] };
-  const state = { samples: 0, resets: 0, errors: 0, last: null };
+  // For tests and the curious: what the page took and every rate it computed.
+  const state = { samples: 0, resets: 0, errors: 0, last: null, rates: [] };
   window.__dashboard = state;
   let prev = null;
   let node = null;
@@ -177,6 +178,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       : rooms.map((r) => '<tr><td>' + r.room + '</td><td>' + r.members + '</td></tr>').join('');
     prev = s;
     state.samples++;
+    for (const r of [pin, pout, notifies]) { state.rates.push(r); if (state.rates.length > 1000) state.rates.shift(); }
     state.last = { connections: e.connections, packetsInPerSecond: pin, packetsOutPerSecond: pout, notifiesPerSecond: notifies, handlerP99: handler, eventLoopP99: s.eventLoop.p99 };
   }
 
