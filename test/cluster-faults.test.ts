@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, type BackendName, type ChatServer } from '../lib/index';
-import { ChatTestClient, notifyUser, startChat } from './helpers/chat-client';
+import { ChatTestClient, loginBody, notifyUser, startChat } from './helpers/chat-client';
 import { ensureBuilt, runCli, type Spawned } from './helpers/chat-cli';
 import { backends } from './helpers/raw-client';
 import { RedisServer, redisServerAvailable } from './helpers/redis';
@@ -225,6 +225,39 @@ describe.skipIf(!available).each(backends())('chat cluster faults (%s backend)',
     }
     await sleep(300);
     for (const c of [sender, near, far]) expect(c.notifies().map((n) => n.message.toString())).toEqual(accepted);
+  });
+
+  it('admits no login while Redis is unreachable, keeps local chat flowing, and relays what was accepted once Redis is back', async () => {
+    const ports = [await fx.node(backend, 'n0'), await fx.node(backend, 'n1')];
+    const a = await fx.member(ports[0], 'a', 2);
+    const near = await fx.member(ports[0], 'near', 2);
+    const far = await fx.member(ports[1], 'far', 2);
+    const redis = fx.redis as RedisServer;
+    await redis.crash();
+    const x = await ChatTestClient.connect(ports[0]);
+    fx.clients.push(x);
+    const askedAt = Date.now();
+    const from = x.packets.length;
+    x.send(P.LOGIN_REQUEST, loginBody('x'));
+    const answer = await x.next(P.LOGIN_RESPONSE, from, LEASE_MS + 2000);
+    // No answer from Redis within the lease: refused as "try later", never admitted.
+    expect(answer.body.readUInt16LE(0)).toBe(R.LOGIN_USER_USED_ALL_OBJ);
+    expect(Date.now() - askedAt).toBeGreaterThanOrEqual(LEASE_MS - 100);
+    expect(await a.chat('during the outage')).toBe(R.NONE);
+    await near.waitFor(() => near.notifies().some((n) => n.message.toString() === 'during the outage'), 2000, 'the local chat');
+    await redis.revive();
+    await far.waitFor(() => far.notifies().some((n) => n.message.toString() === 'during the outage'), 2 * LEASE_MS, 'the chat at the far node');
+    expect(far.notifies().filter((n) => n.message.toString() === 'during the outage')).toHaveLength(1);
+    // The claim that timed out did not leave the id taken.
+    const x2 = await ChatTestClient.connect(ports[1]);
+    fx.clients.push(x2);
+    const deadline = Date.now() + 2 * LEASE_MS;
+    let code = await x2.login('x');
+    while (code !== R.NONE && Date.now() < deadline) {
+      await sleep(100);
+      code = await x2.login('x');
+    }
+    expect(code).toBe(R.NONE);
   });
 
   it('rebuilds logins and rooms from the nodes within twice the lease after Redis restarts empty', async () => {

@@ -57,8 +57,19 @@ export class RedisServer {
 
   /** Kills the server (SIGKILL) and starts an empty one on the same port. */
   async restartEmpty(): Promise<void> {
-    await this.#kill('SIGKILL');
-    await this.#spawn();
+    await this.crash();
+    await this.revive();
+  }
+
+  /** Kills the server (SIGKILL); revive() starts an empty one on the same port. */
+  crash(): Promise<void> {
+    this.#admin?.disconnect();
+    this.#admin = undefined;
+    return this.#kill('SIGKILL');
+  }
+
+  revive(): Promise<void> {
+    return this.#spawn();
   }
 
   /** Per-command call counts of INFO commandstats, e.g. { xadd: 12, eval: 40 }. */
