@@ -160,6 +160,8 @@ void NativeServer::Deliver(Napi::Env env, Napi::Function onEvents) {
     // One copy per batch into memory V8 owns; bodies are views into it.
     Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
     std::memcpy(ab.Data(), batch_.data(), batch_.size());
+    // A buffer grown by a burst is not kept, not even until the next drain.
+    if (batch_.capacity() > kRetainedBatchBytes) std::vector<uint8_t>().swap(batch_);
     onEvents.Call({ab, Napi::Boolean::New(env, false)});
     // Handlers have run and their replies are submitted: the IO threads may
     // count those requests as answered (flow control).

@@ -36,6 +36,12 @@ class EventBatch {
   std::vector<uint8_t> bytes_;
 };
 
+// The buffers of inbound batches go round: the drained one is handed back
+// to the queue and then to an IO thread. Up to this capacity one is kept
+// for reuse, so that the usual batch needs no allocation; the JS thread
+// gives back a larger one (a burst, up to maxPendingBytes) once it has used it.
+constexpr size_t kRetainedBatchBytes = 1 << 20;
+
 // The queue of event bytes waiting for the JS thread. IO threads append;
 // the JS thread takes everything at once. The first append after a take
 // calls wake(), so there is one wake-up per batch however many threads

@@ -20,6 +20,10 @@ import { OpenIds } from './open-ids';
 
 const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS, RELEASE_FIELDS } = BatchLayout;
 const CLOSES_OFFSET = STATS_FIELDS.length;
+/** The outbound batch buffer's first size; a burst doubles it as often as it needs. */
+const OUT_INITIAL_BYTES = 64 * 1024;
+/** Flushes in a row that fit the first size, after which a grown buffer is given back. */
+const OUT_SHRINK_AFTER = 64;
 
 /**
  * The backend on the C++ engine. IO threads frame packets and hand them over
@@ -30,9 +34,10 @@ export class NativeBackend implements Backend {
   readonly name = 'native' as const;
   readonly #sink: BackendSink;
   readonly #native: NativeServerHandle;
-  #out = new Uint8Array(64 * 1024);
+  #out = new Uint8Array(OUT_INITIAL_BYTES);
   #outView = new DataView(this.#out.buffer);
   #outLength = 0;
+  #smallFlushes = 0;
   #listening = false;
   #finished = false;
   #closeWaiters: Array<() => void> = [];
@@ -137,6 +142,14 @@ export class NativeBackend implements Backend {
     const length = this.#outLength;
     this.#outLength = 0;
     this.#native.submit(this.#out, length);
+    if (this.#out.length === OUT_INITIAL_BYTES) return;
+    // A buffer grown by a burst is not kept for good once flushes are small again.
+    this.#smallFlushes = length <= OUT_INITIAL_BYTES ? this.#smallFlushes + 1 : 0;
+    if (this.#smallFlushes >= OUT_SHRINK_AFTER) {
+      this.#smallFlushes = 0;
+      this.#out = new Uint8Array(OUT_INITIAL_BYTES);
+      this.#outView = new DataView(this.#out.buffer);
+    }
   }
 
   stats(): ServerStats {
