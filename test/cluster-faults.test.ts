@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, type BackendName, type ChatServer } from '../lib/index';
+import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type BackendName, type ChatServer } from '../lib/index';
 import { ChatTestClient, loginBody, notifyUser, startChat } from './helpers/chat-client';
 import { ensureBuilt, runCli, type Spawned } from './helpers/chat-cli';
 import { backends } from './helpers/raw-client';
@@ -150,6 +150,38 @@ describe.skipIf(!available).each(backends())('chat cluster faults (%s backend)',
     fx.clients.push(k1);
     expect(await k1.login('k1')).toBe(R.NONE);
     expect(await k1.enter(0)).toEqual({ result: R.NONE, rival: 'a' });
+  });
+
+  it('kicks the users of a node that was cut off past its lease (SIGSTOP), and lets them log in again', async () => {
+    const alive = await fx.node(backend, 'alive');
+    const frozen = await fx.cliNode(backend, 'frozen');
+    const a = await fx.member(alive, 'a', 0);
+    const f = await fx.member(frozen.port, 'f', 0);
+    await a.waitFor(() => a.of(P.ROOM_NEW_USER_NOTIFY).length === 1, 3000, 'the new-user notify');
+    frozen.child.proc.kill('SIGSTOP');
+    try {
+      await a.waitFor(() => a.of(P.ROOM_LEAVE_USER_NOTIFY).length === 1, LEASE_MS + 1000, 'the leave notify of the frozen node');
+      const f2 = await ChatTestClient.connect(alive);
+      fx.clients.push(f2);
+      expect(await f2.login('f')).toBe(R.NONE);
+      f2.destroy();
+    } finally {
+      frozen.child.proc.kill('SIGCONT');
+    }
+    // Back, the node finds itself removed: the cluster told everyone f left, so f is kicked.
+    await f.waitClosed(LEASE_MS + 2000);
+    const notify = f.of(PacketId.DISCONNECT_NOTIFY);
+    expect(notify.map((p) => p.body.readUInt16LE(0))).toEqual([DisconnectCode.KICKED]);
+    const again = await ChatTestClient.connect(frozen.port);
+    fx.clients.push(again);
+    const deadline = Date.now() + 2 * LEASE_MS;
+    let code = await again.login('f');
+    while (code !== R.NONE && Date.now() < deadline) {
+      await sleep(100);
+      code = await again.login('f');
+    }
+    expect(code).toBe(R.NONE);
+    expect(await again.enter(0)).toEqual({ result: R.NONE, rival: 'a' });
   });
 
   it('loses and duplicates no accepted chat when Redis kills the nodes connections (CLIENT KILL TYPE normal)', async () => {
