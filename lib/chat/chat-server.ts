@@ -205,8 +205,8 @@ export class ChatServer {
   async #join(): Promise<void> {
     const cluster = this.options.cluster;
     if (cluster !== undefined) {
-      // The cluster layer and its Redis client are loaded only by a server that joins a cluster.
-      const { RedisChatAdapter } = await import('../cluster/redis-chat-adapter');
+      // The cluster layer and its Redis client are loaded only by a server that joins a cluster (.js: an import() resolves as ESM does).
+      const { RedisChatAdapter } = await import('../cluster/redis-chat-adapter.js');
       this.#adapter = new RedisChatAdapter(this.#host(), cluster, this.options.maxRoomUsers);
     }
     await this.#adapter.start();
