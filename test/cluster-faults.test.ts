@@ -292,6 +292,19 @@ describe.skipIf(!available).each(backends())('chat cluster faults (%s backend)',
     expect(code).toBe(R.NONE);
   });
 
+  it('shuts a CLI node down gracefully on SIGTERM, with exit 0, also while Redis is away', async () => {
+    const node = await fx.cliNode(backend, 'leaving');
+    const c = await fx.member(node.port, 'c', 1);
+    await (fx.redis as RedisServer).crash();
+    const t0 = Date.now();
+    node.child.proc.kill('SIGTERM');
+    expect(await node.child.waitExit(10_000)).toBe(0);
+    // The server's drain plus at most half a lease for Redis.
+    expect(Date.now() - t0).toBeLessThan(LEASE_MS / 2 + 3000);
+    await c.waitClosed(2000);
+    expect(c.of(PacketId.DISCONNECT_NOTIFY).map((p) => p.body.readUInt16LE(0))).toEqual([DisconnectCode.SERVER_SHUTDOWN]);
+  });
+
   it('rebuilds logins and rooms from the nodes within twice the lease after Redis restarts empty', async () => {
     const ports = [await fx.node(backend, 'n0'), await fx.node(backend, 'n1')];
     const a = await fx.member(ports[0], 'a', 2);

@@ -340,9 +340,10 @@ export class RedisChatAdapter implements ChatAdapter {
     clearInterval(this.#heartbeat);
     this.#flush();
     if (this.#started) {
+      // Bounded so that a shutdown with Redis away stays within the CLI's guard; the lease then frees the users.
       try {
-        await within(this.#run(DEREGISTER, this.#boot), this.options.leaseMs);
-        await within(this.#cmd.quit(), this.options.leaseMs);
+        const removed = await within(this.#run(DEREGISTER, this.#boot), this.options.leaseMs / 2);
+        if (removed !== undefined) await within(this.#cmd.quit(), 1000);
       } catch (err) {
         this.#report(err);
       }
