@@ -6,6 +6,7 @@ import { ChatFixture } from './helpers/chat-client';
 import { ROOT, ensureBuilt } from './helpers/chat-cli';
 import { waitUntil } from './helpers/engine-harness';
 import { backends, frame } from './helpers/raw-client';
+import { RedisServer, redisServerAvailable } from './helpers/redis';
 
 async function scrape(handle: MetricsHandle): Promise<{ text: string; families: Map<string, ParsedFamily> }> {
   const res = await fetch(`http://127.0.0.1:${handle.address().port}/metrics`);
@@ -118,6 +119,31 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     const { families } = await scrape(handle);
     expect(value(families, 'iocpnet_connections_refused_total', { cause: 'server_full' })).toBe(1);
     expect(families.has('nodejs_eventloop_lag_p99_seconds')).toBe(false);
+  });
+});
+
+describe.skipIf(!redisServerAvailable())('metrics endpoint of a cluster node', () => {
+  it("exports the cluster's counters and its node id", async () => {
+    const redis = await RedisServer.start();
+    const fx = new ChatFixture();
+    let handle: MetricsHandle | undefined;
+    try {
+      const chat = await fx.start('js', { cluster: { redis: redis.url, nodeId: 'metrics-node', prefix: 'metrics-test:' } });
+      handle = await serveMetrics(chat, { port: 0, defaultMetrics: false });
+      const a = await fx.client();
+      await a.join('alice', 1);
+      expect(await a.chat('hello')).toBe(ChatResult.NONE);
+      await waitUntil(() => (chat.stats().cluster?.chatsPublished ?? 0) >= 1);
+      const { families } = await scrape(handle);
+      expect(value(families, 'iocpnet_cluster_chats_published_total')).toBe(chat.stats().cluster?.chatsPublished);
+      expect(value(families, 'iocpnet_cluster_lost_chats_total')).toBe(0);
+      const json = (await (await fetch(`http://127.0.0.1:${handle.address().port}/stats.json`)).json()) as { node: { id: string | null } };
+      expect(json.node.id).toBe('metrics-node');
+    } finally {
+      await handle?.close();
+      await fx.dispose();
+      await redis.stop();
+    }
   });
 });
 

@@ -345,6 +345,15 @@ export class ServerMetrics implements ServerObserver {
     counter('iocpnet_chat_messages_total', 'Chat messages relayed to a room.', () => stats().chats);
     counter('iocpnet_chat_messages_rate_limited_total', 'Chat messages refused by the rate limit (ROOM_TOO_MANY_PACKET).', () => stats().rateLimited);
     counter('iocpnet_chat_notifies_total', 'ROOM_CHAT_NOTIFY packets queued, one per receiver.', () => stats().notifies);
+    // The cluster's counters, when the chat server is in one: every field of ClusterStats, read at scrape time.
+    const cluster = chat.options.cluster === undefined ? undefined : stats().cluster;
+    for (const field of Object.keys(cluster ?? {})) {
+      counter(
+        `iocpnet_cluster_${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+        `The cluster's ${field} counter (ChatStats.cluster.${field}, docs/CLUSTER.md).`,
+        () => stats().cluster?.[field] ?? 0,
+      );
+    }
     new prom.Counter({
       name: 'iocpnet_chat_logins_refused_total',
       help: 'Chat logins refused, by result code.',

@@ -59,7 +59,13 @@ export async function serveMetrics(target: ObservedServer | ChatServer, options:
   const metrics = new ServerMetrics(prom, source, { defaultMetrics: options.defaultMetrics !== false, extensions: options.extensions ?? [] });
   source.server.setObserver(metrics);
 
-  const node = { id: null, pid: process.pid, backend: source.server.backend, server: source.server.address() ?? null, startedAt: Date.now() };
+  const node = {
+    id: source.chat?.options.cluster?.nodeId ?? null,
+    pid: process.pid,
+    backend: source.server.backend,
+    server: source.server.address() ?? null,
+    startedAt: Date.now(),
+  };
   const respond = (res: http.ServerResponse, status: number, type: string, body: string): void => {
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
     res.end(body);
