@@ -752,7 +752,7 @@ TEST(engine, a_pipelining_client_is_paused_not_closed_and_gets_every_reply) {
   sender.join();
   CHECK(sent.load());
   CHECK_EQ(next, kPackets);
-  CHECK_EQ(js.countLocked(InboundKind::Disconnect), size_t{0});
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 0; }, 0));
   CHECK_EQ(js.stats().readPauses.load(), uint64_t{0});
 }
 
