@@ -305,6 +305,36 @@ describe.skipIf(!available).each(backends())('chat cluster faults (%s backend)',
     expect(c.of(PacketId.DISCONNECT_NOTIFY).map((p) => p.body.readUInt16LE(0))).toEqual([DisconnectCode.SERVER_SHUTDOWN]);
   });
 
+  it('counts and logs the chats that a Redis restarted empty lost before another node read them', async () => {
+    const sender = await fx.node(backend, 'sender');
+    const reader = await fx.cliNode(backend, 'reader');
+    const s = await fx.member(sender, 's', 1);
+    const r = await fx.member(reader.port, 'r', 1);
+    expect(await s.chat('before')).toBe(R.NONE);
+    await r.waitFor(() => r.notifies().length === 1, 3000, 'the first chat');
+    reader.child.proc.kill('SIGSTOP');
+    try {
+      await sleep(100);
+      for (let i = 0; i < 3; i++) {
+        expect(await s.chat(`lost ${i}`)).toBe(R.NONE);
+        // Apart, so that Redis answers the frozen reader's blocked XREAD with the first alone.
+        await sleep(50);
+      }
+      await (fx.redis as RedisServer).restartEmpty();
+    } finally {
+      reader.child.proc.kill('SIGCONT');
+    }
+    await sleep(LEASE_MS / 2);
+    expect(await s.chat('after')).toBe(R.NONE);
+    await r.waitFor(() => r.notifies().some((n) => n.message.toString() === 'after'), 2 * LEASE_MS, 'the chat after the restart');
+    // The first chat after the freeze answered the reader's blocked XREAD at once, so it sat in the frozen node's socket.
+    expect(r.notifies().map((n) => n.message.toString())).toEqual(['before', 'lost 0', 'after']);
+    expect(s.notifies()).toHaveLength(5);
+    const deadline = Date.now() + 2000;
+    while (!reader.child.stderr.includes('chats of node sender are missing') && Date.now() < deadline) await sleep(50);
+    expect(reader.child.stderr).toContain('cluster: 2 chats of node sender are missing from the stream');
+  });
+
   it('rebuilds logins and rooms from the nodes within twice the lease after Redis restarts empty', async () => {
     const ports = [await fx.node(backend, 'n0'), await fx.node(backend, 'n1')];
     const a = await fx.member(ports[0], 'a', 2);
