@@ -19,7 +19,7 @@ const BODY = 32;
 const PACKET = 5 + BODY;
 /**
  * The peak RSS one queued packet may add, in bytes. Measured here: native
- * 2-32 (one or two IO threads; a slice is 16 bytes), js under 7 (the
+ * 2-34 (one or two IO threads; a slice is 16 bytes), js under 7 (the
  * child's V8 heap has room left from the TypeScript transpiler); a native
  * command per receiver (80 bytes each, in vectors that double) came to
  * 117-164.
