@@ -382,7 +382,9 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     pythons.push(reader);
     await reader.waitSent();
     await waitUsers(child, 1);
+    const schedBase = child.schedMs();
     const base = await run(0);
+    const sched1 = child.schedMs();
     reader.kill();
     await waitUsers(child, 0);
     const rssBefore = child.rssKiB();
@@ -393,7 +395,9 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     await stalled.waitSent();
     await waitUsers(child, 1);
     const rss = sampleMax(() => child.rssKiB(), 50);
+    const sched2 = child.schedMs();
     const loaded = await run(1);
+    const sched3 = child.schedMs();
     // What the room said reached the stalled reader's kernel send buffer first. That buffer grows
     // with the congestion window (BBR grew it to 730 KB here; net.ipv4.tcp_wmem caps it, 4 MiB by
     // default), so the run may end before the server's own queue passes maxSendQueueBytes: keep the
@@ -427,11 +431,17 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
     const p99Base = base.latency_us.p99;
     const p99Loaded = loaded.latency_us.p99;
     expect(p99Loaded).toBeLessThanOrEqual(Math.max(4 * p99Base, p99Base + 100_000));
+    // The stalled reader costs the server no work: the same CPU time for the same chats. (Its
+    // threads' waits for a CPU are reported, not checked: they come from the whole machine.)
+    const cpuBase = sched1.run - schedBase.run;
+    const cpuLoaded = sched3.run - sched2.run;
+    expect(cpuLoaded).toBeLessThanOrEqual(1.5 * cpuBase + 200);
     // The stalled reader costs at most its send queue, not what the room said while it stalled.
     // Under AddressSanitizer (npm run test:asan) freed memory sits in its quarantine: RSS says nothing there.
     if (!process.env.IOCPNET_SANITIZER) expect(rssPeak - rssBefore).toBeLessThan(64 * 1024);
     console.log(
       `${backend}: slow consumer closed${bursts > 0 ? ` after ${bursts * 500} more chats` : ''}; others' chat p99 ${(p99Base / 1000).toFixed(1)} ms -> ${(p99Loaded / 1000).toFixed(1)} ms; ` +
+        `server CPU ${Math.round(cpuBase)} ms -> ${Math.round(cpuLoaded)} ms, its threads waited for a CPU ${Math.round(sched1.wait - schedBase.wait)} ms -> ${Math.round(sched3.wait - sched2.wait)} ms; ` +
         `server RSS ${Math.round(rssBefore / 1024)} MiB -> peak ${Math.round(rssPeak / 1024)} MiB`,
     );
   }, 120000);

@@ -112,6 +112,27 @@ export class ServerChild {
     return Number(m[1]);
   }
 
+  /**
+   * Time the child's threads have run on a CPU, and have waited on a run
+   * queue for one, in ms (the sum of /proc/PID/task/TID/schedstat). CPU time
+   * measures the server's work whatever else the machine runs; the wait is
+   * what other processes (and the server's own threads) add to its latency.
+   */
+  schedMs(): { run: number; wait: number } {
+    let run = 0;
+    let wait = 0;
+    for (const tid of fs.readdirSync(`/proc/${this.pid}/task`)) {
+      try {
+        const [r, w] = fs.readFileSync(`/proc/${this.pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        run += r / 1e6;
+        wait += w / 1e6;
+      } catch {
+        // A thread that ended meanwhile.
+      }
+    }
+    return { run, wait };
+  }
+
   /** Open file descriptors (sockets, pipes, epoll and event fds). */
   fds(): number {
     return fs.readdirSync(`/proc/${this.pid}/fd`).length;
