@@ -14,7 +14,7 @@ export default defineConfig({
     alias: [{ find: /^\.\/(helpers\/)?raw-client$/, replacement: path.resolve(__dirname, 'test/win/raw-client-remote.ts') }],
   },
   test: {
-    include: ['test/win/**/*.test.ts', 'test/engine-framing.test.ts', 'test/engine-limits.test.ts'],
+    include: ['test/win/**/*.test.ts', 'test/engine-framing.test.ts', 'test/engine-limits.test.ts', 'test/flow-control.test.ts'],
     testTimeout: 60000,
     hookTimeout: 60000,
     fileParallelism: false,

@@ -79,12 +79,12 @@ describe.each(backends())('%s backend: flow control', (backend) => {
     const readers = await Promise.all([engine.connect(port), engine.connect(port)]);
     await waitUntil(() => members.length === 3, 10000, 'three connects');
     const stalledPort = stalled.socket.localPort;
-    const body = Buffer.alloc(2000, 3);
     let pushes = 0;
     // A game tick: one broadcast to every member, until the stalled one is dropped (bounded in time).
     const ticker = setInterval(() => {
       const open = members.filter((m) => m.isOpen);
       for (let i = 0; i < 8; i++) {
+        const body = Buffer.alloc(2000, 3);
         body.writeUInt32LE(pushes, 0);
         server.broadcast(open, 300, body);
         pushes++;
