@@ -81,10 +81,11 @@ export class JsConnection implements SplitPacket, QueuedBytes {
  * The socket-independent half of the js backend, as native/core's
  * EngineCore: the connection life cycle (connect, the close state machine,
  * the disconnects reported once), system packets (PING answered here),
- * maxSendQueueBytes, the commands of the Backend interface, and one timer
- * per server for the idle sweep and the close deadlines. The node:net glue
- * (JsBackend) derives from it, owns the listening server and feeds it the
- * sockets' events. JS main thread only.
+ * maxSendQueueBytes and per-connection flow control (a socket is paused
+ * past sendQueueHighWaterBytes), the commands of the Backend interface, and
+ * one timer per server for the idle sweep and the close deadlines. The
+ * node:net glue (JsBackend) derives from it, owns the listening server and
+ * feeds it the sockets' events. JS main thread only.
  */
 export abstract class EngineCore implements PacketSink<JsConnection> {
   readonly #sink: BackendSink;
