@@ -70,8 +70,9 @@ export const ENGINE_OPTIONS = {
   idleTimeoutMs: { min: 0, max: 0x7fffffff, default: 60_000 },
   maxSendQueueBytes: { min: 1024, max: 0x7fffffff, default: 1 << 20 },
   // Per-connection flow control: past the high-water mark a connection's reads
-  // pause until its queue is back at the low-water mark. The server lowers
-  // these defaults for a small maxSendQueueBytes (lib/server/options.ts).
+  // pause until its queue is back at the low-water mark. Left out, they follow
+  // maxSendQueueBytes (a quarter of it, and a quarter of that: these values at
+  // its default; lib/server/options.ts).
   sendQueueHighWaterBytes: { min: 1, max: 0x7fffffff, default: 256 << 10 },
   sendQueueLowWaterBytes: { min: 0, max: 0x7fffffff, default: 64 << 10 },
   maxPendingBytes: { min: 65536, max: 0x7fffffff, default: 64 << 20 },

@@ -139,11 +139,13 @@ describe.each(backends())('%s backend: flow control', (backend) => {
 });
 
 describe('flow-control options', () => {
-  it('defaults to 256 KiB and 64 KiB, lowered to a quarter of a small maxSendQueueBytes', () => {
+  it('defaults to a quarter of maxSendQueueBytes and a quarter of that: 256 KiB and 64 KiB at its default', () => {
     const defaults = createServer({ backend: 'js' }).options;
     expect([defaults.sendQueueHighWaterBytes, defaults.sendQueueLowWaterBytes]).toEqual([256 * 1024, 64 * 1024]);
     const small = createServer({ backend: 'js', maxSendQueueBytes: 64 * 1024 }).options;
     expect([small.sendQueueHighWaterBytes, small.sendQueueLowWaterBytes]).toEqual([16 * 1024, 4 * 1024]);
+    const large = createServer({ backend: 'js', maxSendQueueBytes: 4 << 20 }).options;
+    expect([large.sendQueueHighWaterBytes, large.sendQueueLowWaterBytes]).toEqual([1 << 20, 256 * 1024]);
     const high = createServer({ backend: 'js', sendQueueHighWaterBytes: 100_000 }).options;
     expect([high.sendQueueHighWaterBytes, high.sendQueueLowWaterBytes]).toEqual([100_000, 25_000]);
   });

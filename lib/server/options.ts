@@ -52,12 +52,12 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
 
 /**
  * The flow-control marks must lie below maxSendQueueBytes, low under high.
- * A mark left out is the contract default, lowered for a small
- * maxSendQueueBytes: high to a quarter of it, low to a quarter of high.
+ * A mark left out follows maxSendQueueBytes: high is a quarter of it (the
+ * contract default at its default), low a quarter of high.
  */
 function resolveWaterMarks(o: ResolvedServerOptions, highGiven: boolean, lowGiven: boolean): void {
-  if (!highGiven) o.sendQueueHighWaterBytes = Math.min(o.sendQueueHighWaterBytes, Math.max(1, Math.floor(o.maxSendQueueBytes / 4)));
-  if (!lowGiven) o.sendQueueLowWaterBytes = Math.min(o.sendQueueLowWaterBytes, Math.floor(o.sendQueueHighWaterBytes / 4));
+  if (!highGiven) o.sendQueueHighWaterBytes = Math.max(1, Math.floor(o.maxSendQueueBytes / 4));
+  if (!lowGiven) o.sendQueueLowWaterBytes = Math.floor(o.sendQueueHighWaterBytes / 4);
   if (o.sendQueueHighWaterBytes >= o.maxSendQueueBytes) {
     throw new RangeError(`sendQueueHighWaterBytes must be below maxSendQueueBytes (${o.maxSendQueueBytes}), got ${o.sendQueueHighWaterBytes}`);
   }

@@ -41,11 +41,11 @@ export interface ServerOptions {
    * server stops reading from it until the queue is back at
    * sendQueueLowWaterBytes, so that TCP pushes back on a client that sends
    * faster than it reads. What counts as queued differs by backend
-   * (docs/API.md, "Flow control"). Below maxSendQueueBytes. Default 256 KiB,
-   * or a quarter of maxSendQueueBytes if that is less.
+   * (docs/API.md, "Flow control"). Below maxSendQueueBytes. Default: a
+   * quarter of maxSendQueueBytes (256 KiB).
    */
   sendQueueHighWaterBytes?: number;
-  /** Flow control: the queue size at which a paused connection reads again; below sendQueueHighWaterBytes. Default 64 KiB, or a quarter of the high-water mark if that is less. */
+  /** Flow control: the queue size at which a paused connection reads again; below sendQueueHighWaterBytes. Default: a quarter of the high-water mark (64 KiB). */
   sendQueueLowWaterBytes?: number;
   /** Received bytes waiting for JS at most before reading pauses. Default 64 MiB. */
   maxPendingBytes?: number;
