@@ -47,6 +47,8 @@ describe('dashboard in a headless browser', () => {
     // A fresh profile: playwright passes it to chromium as --user-data-dir.
     browser = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM,
+      // The browser is not the code under test: no sanitizer runtime preloaded into it (test:asan sets LD_PRELOAD).
+      env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && v !== undefined)),
       headless: true,
       viewport: { width: 1280, height: 860 },
       args: [
