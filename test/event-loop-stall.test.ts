@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DisconnectCode, PacketId, PacketReader, type BackendName, type ServerStats } from '../lib/index';
 import { childPrelude, sleep, waitUntil } from './helpers/engine-harness';
+import { JsonLineChild } from './helpers/json-child';
 import { backends, frame } from './helpers/raw-client';
 
 // A handler that blocks the JS thread for 2 seconds, with a server in a
@@ -57,49 +57,16 @@ interface Report {
   stats: ServerStats;
 }
 
-class StallServer {
-  port = 0;
-  stderr = '';
-  readonly #lines: string[] = [];
-  readonly exited: Promise<number | null>;
-
-  private constructor(readonly proc: ChildProcess) {
-    let buf = '';
-    proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        this.#lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    proc.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  }
-
+class StallServer extends JsonLineChild {
   static async start(backend: BackendName, maxPendingBytes: number | undefined): Promise<StallServer> {
     const options = { ioThreads: 2, idleTimeoutMs: IDLE_TIMEOUT_MS, ...(maxPendingBytes !== undefined ? { maxPendingBytes } : {}) };
-    const proc = spawn(process.execPath, ['-e', CHILD_SOURCE, JSON.stringify({ backend, options, stallMs: STALL_MS })], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const s = new StallServer(proc);
-    await waitUntil(() => s.#lines.length > 0 || proc.exitCode !== null, 20000, 'the child to listen');
-    if (s.#lines.length === 0) throw new Error(`the child exited: ${s.stderr}`);
-    s.port = (JSON.parse(s.#lines.shift() as string) as { port: number }).port;
+    const s = new StallServer(process.execPath, ['-e', CHILD_SOURCE, JSON.stringify({ backend, options, stallMs: STALL_MS })]);
+    await s.listening();
     return s;
   }
 
-  async report(): Promise<Report> {
-    this.proc.stdin?.write('report\n');
-    await waitUntil(() => this.#lines.length > 0, 10000, 'the report from the child');
-    return JSON.parse(this.#lines.shift() as string) as Report;
-  }
-
-  async stop(): Promise<void> {
-    if (this.proc.exitCode !== null) return;
-    this.proc.stdin?.end();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
-    await this.exited;
-    clearTimeout(timer);
+  report(): Promise<Report> {
+    return this.ask<Report>('report', 'the report from the child');
   }
 }
 

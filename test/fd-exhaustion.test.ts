@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PacketId, type BackendName, type ServerStats } from '../lib/index';
 import { childPrelude, notifyCode, sleep, waitUntil } from './helpers/engine-harness';
+import { JsonLineChild } from './helpers/json-child';
 import { RawClient, backends, frame } from './helpers/raw-client';
 
 // Descriptor exhaustion: an echo server in a child process whose descriptor
@@ -30,45 +30,22 @@ const CHILD_SOURCE = `${childPrelude()}
 `;
 
 /** The echo server, run by sh after ulimit -n limit. */
-class LimitedServer {
-  port = 0;
-  stderr = '';
-  readonly #lines: string[] = [];
-  readonly exited: Promise<number | null>;
-
-  constructor(
-    readonly proc: ChildProcess,
-    readonly pid: number,
-  ) {
-    let buf = '';
-    proc.stdout?.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        this.#lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    proc.stderr?.setEncoding('utf8').on('data', (s: string) => (this.stderr += s));
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  }
-
+class LimitedServer extends JsonLineChild {
   static async start(backend: BackendName, limit: number): Promise<LimitedServer> {
     // exec: the shell becomes node, so the pid is the server's.
     const script = 'ulimit -n "$1" && exec "$2" -e "$3" "$4"';
-    const args = ['-c', script, 'sh', String(limit), process.execPath, CHILD_SOURCE, JSON.stringify({ backend })];
-    const proc = spawn('sh', args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    if (proc.pid === undefined) throw new Error('could not start the server child');
-    const s = new LimitedServer(proc, proc.pid);
-    await waitUntil(() => s.#lines.length > 0 || proc.exitCode !== null, 20000, 'the child to listen');
-    if (s.#lines.length === 0) throw new Error(`the child exited: ${s.stderr}`);
-    s.port = (JSON.parse(s.#lines.shift() as string) as { port: number }).port;
+    const s = new LimitedServer('sh', ['-c', script, 'sh', String(limit), process.execPath, CHILD_SOURCE, JSON.stringify({ backend })]);
+    await s.listening();
     return s;
   }
 
+  get pid(): number {
+    if (this.proc.pid === undefined) throw new Error('could not start the server child');
+    return this.proc.pid;
+  }
+
   async stats(): Promise<ServerStats> {
-    this.proc.stdin?.write('stats\n');
-    await waitUntil(() => this.#lines.length > 0, 10000, 'stats from the child');
-    return (JSON.parse(this.#lines.shift() as string) as { stats: ServerStats }).stats;
+    return (await this.ask<{ stats: ServerStats }>('stats', 'stats from the child')).stats;
   }
 
   /** Open descriptors of the child. */
@@ -82,18 +59,6 @@ class LimitedServer {
     // Fields after the command name, which is in parentheses and may hold spaces; utime and stime are fields 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
-  }
-
-  alive(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.alive()) return;
-    this.proc.stdin?.end();
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
-    await this.exited;
-    clearTimeout(timer);
   }
 }
 
