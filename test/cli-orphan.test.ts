@@ -161,6 +161,18 @@ function expectShutdownNotify(c: ChatTestClient): void {
   expect(c.raw.error).toBeUndefined();
 }
 
+/** Logs a client in, sends `signal` to the server's parent, and checks that the orphaned server shut down: exit 0, SERVER_SHUTDOWN, EOF. */
+async function killParentAndExpectShutdown(s: Started, signal: NodeJS.Signals): Promise<void> {
+  const a = await client(s.port);
+  expect(await a.login('a')).toBe(0);
+  process.kill(s.parentPid, signal);
+  const { stat } = await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS);
+  expect(stat.ppid).toBe(s.keeperPid);
+  expect(stat.exitStatus).toBe(0);
+  await a.waitClosed();
+  expectShutdownNotify(a);
+}
+
 describe.skipIf(process.platform !== 'linux')('iocpnet chat-server whose parent exits', () => {
   beforeAll(() => ensureBuilt(), 200_000);
 
@@ -168,14 +180,7 @@ describe.skipIf(process.platform !== 'linux')('iocpnet chat-server whose parent 
     it('shuts down as on SIGTERM when its parent shell is killed: SERVER_SHUTDOWN, EOF, exit 0', async () => {
       const s = await start(['sh', '-c', '"$@" & wait', 'sh', process.execPath, CLI, ...serverArgs(backend)]);
       expect(s.serverParent).toBe(s.parentPid);
-      const a = await client(s.port);
-      expect(await a.login('a')).toBe(0);
-      process.kill(s.parentPid, 'SIGKILL');
-      const { stat } = await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS);
-      expect(stat.ppid).toBe(s.keeperPid);
-      expect(stat.exitStatus).toBe(0);
-      await a.waitClosed();
-      expectShutdownNotify(a);
+      await killParentAndExpectShutdown(s, 'SIGKILL');
       const out = plain(s.keeper.stdout);
       expect(out).toContain(`parent process ${s.parentPid} exited (parent is now ${s.keeperPid}): shutting down\n`);
       expect(out).toMatch(/shutting down\nclosed\n/);
@@ -184,14 +189,7 @@ describe.skipIf(process.platform !== 'linux')('iocpnet chat-server whose parent 
     it('also when the dead parent held its output pipes', async () => {
       const s = await start([process.execPath, '-e', PIPING_PARENT, CLI, ...serverArgs(backend)]);
       expect(s.serverParent).toBe(s.parentPid);
-      const a = await client(s.port);
-      expect(await a.login('a')).toBe(0);
-      process.kill(s.parentPid, 'SIGKILL');
-      const { stat } = await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS);
-      expect(stat.ppid).toBe(s.keeperPid);
-      expect(stat.exitStatus).toBe(0);
-      await a.waitClosed();
-      expectShutdownNotify(a);
+      await killParentAndExpectShutdown(s, 'SIGKILL');
     });
 
     it('keeps serving with --no-exit-with-parent, and still shuts down on SIGTERM', async () => {
@@ -232,14 +230,7 @@ describe.skipIf(process.platform !== 'linux')('iocpnet chat-server whose parent 
         // npm exec -> sh -c 'iocpnet' ... -> node .../.bin/iocpnet chat-server
         expect(s.serverParent).not.toBe(s.parentPid);
         expect(procStat(s.serverParent)?.ppid).toBe(s.parentPid);
-        const a = await client(s.port);
-        expect(await a.login('a')).toBe(0);
-        process.kill(s.parentPid, 'SIGTERM');
-        const { stat } = await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS);
-        expect(stat.ppid).toBe(s.keeperPid);
-        expect(stat.exitStatus).toBe(0);
-        await a.waitClosed();
-        expectShutdownNotify(a);
+        await killParentAndExpectShutdown(s, 'SIGTERM');
         // The server saw no SIGTERM of its own: it went because its parent, the shell, was gone.
         const out = plain(s.keeper.stdout);
         expect(out).toContain(`parent process ${s.serverParent} exited (parent is now ${s.keeperPid}): shutting down\n`);
