@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { writeConsumerTsconfig } from '../scripts/test/consumer-tsconfig';
 import { ROOT, Spawned, ensureBuilt } from './helpers/chat-cli';
 
 /** A block that cannot compile alone says so on a line of its own before its fence. */
@@ -111,23 +112,8 @@ function compile(kind: ModuleKind): Promise<Compiled> {
     const dir = path.join(tmp, kind);
     fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ private: true, type: kind === 'esm' ? 'module' : 'commonjs' }));
-    const tsconfig = {
-      compilerOptions: {
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'ES2022',
-        lib: ['ES2022'],
-        types: ['node'],
-        strict: true,
-        skipLibCheck: false,
-        // Each block is a file of its own, whether or not it imports anything.
-        moduleDetection: 'force',
-        rootDir: 'src',
-        outDir: 'out',
-      },
-      include: ['src/*.ts'],
-    };
-    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+    // Each block is a file of its own, whether or not it imports anything.
+    writeConsumerTsconfig(dir, { moduleDetection: 'force', rootDir: 'src', outDir: 'out' }, { include: ['src/*.ts'] });
     for (const b of compiledBlocks) fs.writeFileSync(path.join(dir, 'src', `${fileOf(b)}.ts`), b.code);
     const r = spawnSync(process.execPath, [TSC, '-p', 'tsconfig.json', '--pretty', 'false'], { cwd: dir, encoding: 'utf8', timeout: COMPILE_TIMEOUT_MS });
     const timedOut = r.error ? `\n${r.error.message}` : '';

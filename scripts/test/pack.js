@@ -21,6 +21,7 @@ const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { writeConsumerTsconfig } = require('./consumer-tsconfig');
 
 const root = path.resolve(__dirname, '..', '..');
 const tuple = `${process.platform}-${process.arch}`;
@@ -377,22 +378,7 @@ async function gameCheck(dir, tarball, env) {
   if (!check('game: npm install <tarball> into an empty TypeScript project', r.status === 0, tail(r.output))) return;
   const sources = fs.readdirSync(path.join(packDir, 'consumer', 'game')).filter((f) => f.endsWith('.ts'));
   for (const f of sources) fs.copyFileSync(path.join(packDir, 'consumer', 'game', f), path.join(dir, 'src', f));
-  const tsconfig = {
-    compilerOptions: {
-      module: 'nodenext',
-      moduleResolution: 'nodenext',
-      target: 'ES2022',
-      lib: ['ES2022'],
-      strict: true,
-      skipLibCheck: false,
-      types: ['node'],
-      typeRoots: [path.join(root, 'node_modules', '@types')],
-      rootDir: 'src',
-      outDir: 'out',
-    },
-    include: ['src'],
-  };
-  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+  writeConsumerTsconfig(dir, { rootDir: 'src', outDir: 'out' }, { include: ['src'] });
   r = run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: dir, env, timeoutMs: 120000 });
   const built = sources.every((f) => fs.existsSync(path.join(dir, 'out', f.replace(/\.ts$/, '.js'))));
   const compiled = r.status === 0 && r.output.trim() === '' && built;
@@ -593,21 +579,7 @@ async function main() {
 
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     if (fs.existsSync(tsc)) {
-      const tsconfig = {
-        compilerOptions: {
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          target: 'ES2022',
-          lib: ['ES2022'],
-          strict: true,
-          noEmit: true,
-          skipLibCheck: false,
-          types: ['node'],
-          typeRoots: [path.join(root, 'node_modules', '@types')],
-        },
-        files: ['types-check.mts', 'types-check.cts'],
-      };
-      fs.writeFileSync(path.join(projectA, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+      writeConsumerTsconfig(projectA, { noEmit: true }, { files: ['types-check.mts', 'types-check.cts'] });
       r = run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: projectA, env: toolFreeEnv, timeoutMs: 120000 });
       check('types: import (.d.mts) and require (.d.ts) under module nodenext', r.status === 0, tail(r.output));
     } else {
