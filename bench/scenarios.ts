@@ -67,6 +67,8 @@ export interface LoadgenReport {
   /** Requests sent per second of the measured window (chat messages in the chat scenarios). */
   requests_per_s: number;
   latency_us: { name: string; count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** chat: from a chat's send to each of its notifies, at every member. */
+  delivery_us?: { name: string; count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   errors: Record<string, number>;
   disconnect_notify: Record<string, number>;
   loadgen_cpu_pct: number;
