@@ -226,7 +226,9 @@ function redisWindow(at: Array<{ cpuSeconds: number; calls: Record<string, numbe
   // The cluster's commands only: not the INFO (and the admin connection's set-up) that took the samples.
   const names = [...new Set([...Object.keys(a.calls), ...Object.keys(b.calls)])].filter((n) => n !== 'info' && !n.startsWith('client'));
   const commands = names.reduce((sum, n) => sum + delta(n), 0);
-  return { cpuSeconds: b.cpuSeconds - a.cpuSeconds, commands, xadds: delta('xadd'), evals: delta('eval') };
+  const calls: Record<string, number> = {};
+  for (const n of names) if (delta(n) !== 0) calls[n] = delta(n);
+  return { cpuSeconds: b.cpuSeconds - a.cpuSeconds, commands, xadds: delta('xadd'), evals: delta('eval'), calls };
 }
 
 let runCounter = 0;
@@ -311,7 +313,9 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
     if (local) samples.last = sampleAll(servers);
     record.loadgen = result.report;
-    record.figures = computeFigures(plan, result.report, samples, redisWindow(await Promise.all(redisAt)));
+    const redisInWindow = redisWindow(await Promise.all(redisAt));
+    if (redisInWindow !== undefined) record.redis = redisInWindow;
+    record.figures = computeFigures(plan, result.report, samples, redisInWindow);
     const r = result.report;
     record.othersCpuPct = othersCpu(samples, r);
     if (r.failed > 0) record.warnings.push(`${r.failed} of ${plan.connections} connections could not be set up`);

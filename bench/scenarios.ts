@@ -92,6 +92,8 @@ export interface RedisWindow {
   commands: number;
   xadds: number;
   evals: number;
+  /** The calls of each command in the window (INFO's own left out). */
+  calls: Record<string, number>;
 }
 
 export interface ServerSamples {
