@@ -570,7 +570,14 @@ async function main() {
     const drainS = (performance.now() - drainStart) / 1000;
     const result = check(o.nodes);
 
-    const loadgenResult = loadgenRun ? await loadgenRun.done : undefined;
+    // The load generator stops by itself at the end of its duration, which began before the members joined.
+    const run = loadgenRun;
+    const watchdog = setTimeout(() => {
+      log('the load generator did not stop in time; killing it');
+      run?.child.kill('SIGKILL');
+    }, 60000);
+    const loadgenResult = run ? await run.done : undefined;
+    clearTimeout(watchdog);
     const counters = await Promise.all(nodes.map((n) => (n.exited ? Promise.resolve(undefined) : clusterCounters(n.metricsPort))));
     const sum = (/** @type {string} */ k) => counters.reduce((a, c) => a + (c?.[k] ?? 0), 0);
 
