@@ -2,7 +2,7 @@
  * Turns the runs of a benchmark into medians, a text table, a JSON file and
  * an SVG bar chart of the native/js ratios.
  */
-import type { Figure, LoadgenReport, ScenarioName, ScenarioPlan, ServerSamples } from './scenarios';
+import type { Figure, LoadgenReport, RedisWindow, ScenarioName, ScenarioPlan, ServerSamples } from './scenarios';
 
 export interface RunRecord {
   scenario: ScenarioName;
@@ -15,6 +15,8 @@ export interface RunRecord {
   figures: Record<string, number | null>;
   loadgen?: LoadgenReport;
   server?: { command: string[]; samples: ServerSamples };
+  /** The cluster scenarios: what their redis-server did in the measured window. */
+  redis?: RedisWindow;
   /**
    * CPU used during the measured window by processes other than the server
    * and the load generator (100 = one core): how noisy the machine was.

@@ -10,6 +10,11 @@
  * samples the server's CPU and memory from /proc around the measured window,
  * and stops it. Backends alternate run by run (native, js, native, js, ...),
  * so drift of the machine hits both alike; the table shows medians.
+ *
+ * The cluster scenarios (npm run bench:cluster) run the same rooms-of-100 load
+ * on one node without Redis, one node on Redis, and two nodes on Redis (each
+ * room's members alternating between them), with a redis-server of the run's
+ * own; they add its CPU and its commands per chat (INFO commandstats).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
@@ -18,15 +23,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ensureLoadgen } from './loadgen-build';
 import { pollMetrics } from './metrics-poller';
-import { sample } from './proc-stats';
+import { sample, type ProcessSample } from './proc-stats';
+import { RedisServer, redisServerAvailable } from './redis-server';
 import { runLoadgen, startServer, type ServerProcess } from './processes';
 import { formatTable, renderSvg, summarize, type RunRecord } from './report';
 import {
+  CLUSTER_SCENARIOS,
+  DEFAULT_SCENARIOS,
   SCENARIO_NAMES,
   computeFigures,
   planScenario,
   type LoadgenReport,
   type PlanSettings,
+  type RedisWindow,
   type ScenarioName,
   type ScenarioPlan,
   type ServerSamples,
@@ -78,7 +87,8 @@ function scenarioList(value: string): ScenarioName[] {
   const names = value
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    .flatMap((s) => (s === 'cluster' ? [...CLUSTER_SCENARIOS] : [s]));
   for (const n of names) {
     if (!(SCENARIO_NAMES as readonly string[]).includes(n)) {
       throw new InvalidArgumentError(`unknown scenario '${n}' (known: ${SCENARIO_NAMES.join(', ')})`);
@@ -105,7 +115,12 @@ function collect(value: string, previous: string[]): string[] {
 function parseArgs(argv: string[]): CliOptions {
   const program = new Command('bench')
     .description('iocpnet benchmark: native vs pure-JS backend, driven by a C++ epoll load generator')
-    .option('--scenarios <list>', `comma-separated: ${SCENARIO_NAMES.join(',')}`, scenarioList, [...SCENARIO_NAMES])
+    .option(
+      '--scenarios <list>',
+      `comma-separated: ${SCENARIO_NAMES.join(',')}; 'cluster' = ${CLUSTER_SCENARIOS.join(',')} (need redis-server)`,
+      scenarioList,
+      [...DEFAULT_SCENARIOS],
+    )
     .option('--backends <list>', 'comma-separated: native,js (run alternately)', backendList, ['native', 'js'])
     .option('--rounds <n>', 'runs per scenario and backend (medians are reported)', integer(1, 100), 3)
     .option('--quick', 'short warm-up and measurement (whole default set in under 2 minutes)', false)
@@ -120,6 +135,8 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--message-size <n>', 'chat: message bytes', integer(16, 256), 32)
     .option('--connect-parallel <n>', 'connect: cycles in parallel', integer(1, 10000), 32)
     .option('--idle-connections <n>', 'idle: connections held', integer(1, 999_999), 10000)
+    .option('--cluster-users <n>', 'cluster scenarios: users (connections), in rooms of 100', integer(100, 100000), 1000)
+    .option('--cluster-rate <x>', 'cluster scenarios: chats/s per user; 0 = closed loop', rate, 1)
     .option('--io-threads <n>', 'native backend IO threads (default: the server default)', integer(1, 64))
     .option('--server-host <address>', 'use a running server at this IPv4 address instead of spawning one')
     .option('--server-port <n>', 'port of the running server (with --server-host)', integer(1, 65535))
@@ -184,7 +201,35 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
   };
 }
 
-let activeServer: ServerProcess | undefined;
+let activeServers: ServerProcess[] = [];
+let activeRedis: RedisServer | undefined;
+
+/** One sample of every node, summed (CPU and memory); undefined when one is gone. */
+function sampleAll(servers: ServerProcess[]): ProcessSample | undefined {
+  const all = servers.map((s) => sample(s.pid));
+  if (all.length === 0 || all.some((s) => s === undefined)) return undefined;
+  const list = all as ProcessSample[];
+  return {
+    atMs: list[0].atMs,
+    machineCpuSeconds: list[0].machineCpuSeconds,
+    cpuSeconds: list.reduce((a, s) => a + s.cpuSeconds, 0),
+    rssKiB: list.reduce((a, s) => a + s.rssKiB, 0),
+    hwmKiB: list.reduce((a, s) => a + s.hwmKiB, 0),
+  };
+}
+
+/** The redis-server's CPU and commands between the two samples of the measured window. */
+function redisWindow(at: Array<{ cpuSeconds: number; calls: Record<string, number> } | undefined>): RedisWindow | undefined {
+  const [a, b] = at;
+  if (a === undefined || b === undefined) return undefined;
+  const delta = (name: string): number => (b.calls[name] ?? 0) - (a.calls[name] ?? 0);
+  // The cluster's commands only: not the INFO (and the admin connection's set-up) that took the samples.
+  const names = [...new Set([...Object.keys(a.calls), ...Object.keys(b.calls)])].filter((n) => n !== 'info' && !n.startsWith('client'));
+  const commands = names.reduce((sum, n) => sum + delta(n), 0);
+  const calls: Record<string, number> = {};
+  for (const n of names) if (delta(n) !== 0) calls[n] = delta(n);
+  return { cpuSeconds: b.cpuSeconds - a.cpuSeconds, commands, xadds: delta('xadd'), evals: delta('eval'), calls };
+}
 
 let runCounter = 0;
 
@@ -204,51 +249,73 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     warnings: [],
   };
   const samples: ServerSamples = {};
-  let server: ServerProcess | undefined;
+  const servers: ServerProcess[] = [];
+  let redis: RedisServer | undefined;
   try {
     let host: string;
-    let port: number;
+    let ports: number[];
     if (o.serverHost !== undefined && o.serverPort !== undefined) {
       host = o.serverHost;
-      port = o.serverPort;
+      ports = [o.serverPort];
     } else {
       const cmd = serverCommand(plan, backend, o);
-      server = await startServer(cmd.script, cmd.args);
-      activeServer = server;
-      record.server = { command: ['node', path.relative(ROOT, cmd.script), ...cmd.args], samples };
-      host = server.host;
-      port = server.port;
+      if (plan.redis) {
+        redis = await RedisServer.start();
+        activeRedis = redis;
+      }
+      for (let i = 0; i < plan.nodes; i++) {
+        const args = redis === undefined ? cmd.args : [...cmd.args, '--redis', redis.url, '--node-id', `bench${i}`];
+        const server = await startServer(cmd.script, args);
+        servers.push(server);
+        activeServers.push(server);
+        if (i === 0) record.server = { command: ['node', path.relative(ROOT, cmd.script), ...args], samples };
+      }
+      host = servers[0].host;
+      ports = servers.map((s) => s.port);
       // Let start-up work (module loading, first GC) finish before the baseline.
       await new Promise((resolve) => setTimeout(resolve, 200));
-      samples.base = sample(server.pid);
+      samples.base = sampleAll(servers);
     }
-    const pid = server?.pid;
+    const local = servers.length > 0;
+    const redisAt: Array<Promise<{ cpuSeconds: number; calls: Record<string, number> } | undefined>> = [];
+    const redisNow = (): void => {
+      const r = redis;
+      if (r === undefined) return;
+      const cpu = r.cpuSeconds();
+      redisAt.push(r.commandCalls().then((calls) => (cpu === undefined ? undefined : { cpuSeconds: cpu, calls })));
+    };
     const args = [
       ...plan.loadgenArgs,
       '--id-prefix',
       idPrefix,
       '--host',
       host,
-      '--port',
-      String(port),
+      ...(ports.length === 1 ? ['--port', String(ports[0])] : ['--ports', ports.join(',')]),
       '--warmup',
       String(plan.warmupS),
       '--duration',
       String(plan.durationS),
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
-    const poller = o.metricsPort !== undefined && plan.server === 'chat' && server !== undefined ? pollMetrics(o.metricsPort) : undefined;
+    const poller = o.metricsPort !== undefined && plan.server === 'chat' && local && plan.nodes === 1 ? pollMetrics(o.metricsPort) : undefined;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
-      if (pid === undefined) return;
-      if (phase === 'ready') samples.ready = sample(pid);
-      else if (phase === 'measure-start') samples.measureStart = sample(pid);
-      else if (phase === 'measure-end') samples.measureEnd = sample(pid);
+      if (!local) return;
+      if (phase === 'ready') samples.ready = sampleAll(servers);
+      else if (phase === 'measure-start') {
+        samples.measureStart = sampleAll(servers);
+        redisNow();
+      } else if (phase === 'measure-end') {
+        samples.measureEnd = sampleAll(servers);
+        redisNow();
+      }
     });
     poller?.stop();
     if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
-    if (pid !== undefined) samples.last = sample(pid);
+    if (local) samples.last = sampleAll(servers);
     record.loadgen = result.report;
-    record.figures = computeFigures(plan, result.report, samples);
+    const redisInWindow = redisWindow(await Promise.all(redisAt));
+    if (redisInWindow !== undefined) record.redis = redisInWindow;
+    record.figures = computeFigures(plan, result.report, samples, redisInWindow);
     const r = result.report;
     record.othersCpuPct = othersCpu(samples, r);
     if (r.failed > 0) record.warnings.push(`${r.failed} of ${plan.connections} connections could not be set up`);
@@ -264,9 +331,11 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
   } catch (err) {
     record.error = err instanceof Error ? err.message : String(err);
   } finally {
-    if (server) {
-      await server.stop();
-      activeServer = undefined;
+    await Promise.all(servers.map((s) => s.stop()));
+    activeServers = [];
+    if (redis !== undefined) {
+      await redis.stop();
+      activeRedis = undefined;
     }
     record.elapsedMs = Math.round(performance.now() - startedAt);
   }
@@ -309,6 +378,9 @@ async function main(): Promise<void> {
     if (needChat && !fs.existsSync(cli)) {
       throw new Error(`the chat scenarios need the chat server CLI at ${cli}; run tsc first`);
     }
+    if (plans.some((p) => p.redis) && !redisServerAvailable()) {
+      throw new Error('the cluster scenarios need redis-server (apt-get install redis-server)');
+    }
   }
   const loadgen = ensureLoadgen(ROOT, (line) => process.stderr.write(`${line}\n`));
 
@@ -335,8 +407,7 @@ async function main(): Promise<void> {
 
   const stopOnSignal = (): void => {
     bars.stop();
-    const s = activeServer;
-    void (s ? s.stop() : Promise.resolve()).finally(() => process.exit(130));
+    void Promise.all([...activeServers.map((s) => s.stop()), activeRedis?.stop()]).finally(() => process.exit(130));
   };
   process.once('SIGINT', stopOnSignal);
   process.once('SIGTERM', stopOnSignal);

@@ -7,8 +7,12 @@
  */
 import type { ProcessSample } from './proc-stats';
 
-export type ScenarioName = 'echo' | 'chat10' | 'chat100' | 'connect' | 'idle';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle'];
+export type ScenarioName = 'echo' | 'chat10' | 'chat100' | 'connect' | 'idle' | 'cluster-base' | 'cluster-1node' | 'cluster-2nodes';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle', 'cluster-base', 'cluster-1node', 'cluster-2nodes'];
+/** What `npm run bench` runs unless told otherwise: the cluster scenarios need redis-server (npm run bench:cluster). */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle'];
+/** The same rooms-of-100 load on one node without Redis, one node on Redis, and two nodes on Redis. */
+export const CLUSTER_SCENARIOS: readonly ScenarioName[] = ['cluster-base', 'cluster-1node', 'cluster-2nodes'];
 
 export interface Figure {
   key: string;
@@ -33,6 +37,10 @@ export interface ScenarioPlan {
   /** Users a room must hold and rooms the server must have, for the chat server. */
   roomUsers: number;
   rooms: number;
+  /** Chat servers (nodes) the load is spread over, connection i on node i mod nodes; 1 unless a cluster scenario. */
+  nodes: number;
+  /** The nodes join a cluster on a redis-server of the run's own. */
+  redis: boolean;
   connections: number;
   loadgenArgs: string[];
   warmupS: number;
@@ -54,6 +62,8 @@ export interface PlanSettings {
   messageSize: number;
   connectParallel: number;
   idleConnections: number;
+  clusterUsers: number;
+  clusterRate: number;
 }
 
 /** The loadgen's report (bench/loadgen/report.cpp), the fields used here. */
@@ -67,10 +77,23 @@ export interface LoadgenReport {
   /** Requests sent per second of the measured window (chat messages in the chat scenarios). */
   requests_per_s: number;
   latency_us: { name: string; count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  /** chat: from a chat's send to each of its notifies, at every member. */
+  delivery_us?: { name: string; count: number; p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
   errors: Record<string, number>;
   disconnect_notify: Record<string, number>;
   loadgen_cpu_pct: number;
   error?: string;
+}
+
+/** What the run's redis-server did in the measured window. */
+export interface RedisWindow {
+  cpuSeconds: number;
+  /** INFO commandstats calls in the window, every command (those inside scripts too). */
+  commands: number;
+  xadds: number;
+  evals: number;
+  /** The calls of each command in the window (INFO's own left out). */
+  calls: Record<string, number>;
 }
 
 export interface ServerSamples {
@@ -115,6 +138,8 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         server: 'echo',
         roomUsers: 0,
         rooms: 0,
+        nodes: 1,
+        redis: false,
         connections: s.echoConnections,
         loadgenArgs: [
           ...common,
@@ -149,6 +174,8 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         server: 'chat',
         roomUsers,
         rooms,
+        nodes: 1,
+        redis: false,
         connections: s.chatUsers,
         loadgenArgs: [
           ...common,
@@ -192,6 +219,8 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         server: 'chat',
         roomUsers: 10,
         rooms: 10,
+        nodes: 1,
+        redis: false,
         connections: s.connectParallel,
         loadgenArgs: [...common, '--scenario', 'connect', '--connections', String(s.connectParallel), '--rooms', '10'],
         warmupS,
@@ -210,6 +239,53 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
           },
         },
       };
+    case 'cluster-base':
+    case 'cluster-1node':
+    case 'cluster-2nodes': {
+      const roomUsers = 100;
+      const rooms = Math.ceil(s.clusterUsers / roomUsers);
+      const nodes = name === 'cluster-2nodes' ? 2 : 1;
+      const redis = name !== 'cluster-base';
+      const mode = s.clusterRate > 0 ? `${s.clusterRate} chats/s per user` : 'closed loop, one chat outstanding per user';
+      const where = nodes === 2 ? "each room's members alternating over two nodes on Redis" : redis ? 'one node on Redis' : 'one node, no Redis (the baseline)';
+      return {
+        name,
+        description: `${s.clusterUsers} users in ${rooms} rooms of ${roomUsers}, ${where}, ${mode}, ${s.messageSize}-byte messages`,
+        server: 'chat',
+        roomUsers,
+        rooms,
+        nodes,
+        redis,
+        connections: s.clusterUsers,
+        loadgenArgs: [
+          ...common,
+          '--scenario',
+          'chat',
+          '--connections',
+          String(s.clusterUsers),
+          '--room-users',
+          String(roomUsers),
+          '--rate',
+          String(s.clusterRate),
+          '--message-size',
+          String(s.messageSize),
+        ],
+        warmupS,
+        durationS,
+        figures: [
+          throughputFigure('throughput', 'chat notifies delivered'),
+          ...latencyFigures('chat to own notify').filter((f) => f.key !== 'p999_us'),
+          { key: 'delivery_p50_us', label: 'chat to every notify p50', unit: 'us', better: 'lower', fromServer: false },
+          { key: 'delivery_p99_us', label: 'chat to every notify p99', unit: 'us', better: 'lower', fromServer: false },
+          { key: 'server_cpu_pct', label: 'CPU of every node (100 = one core)', unit: '%', better: 'info', fromServer: true },
+          { key: 'cpu_us_per_op', label: 'node CPU per notify', unit: 'us', better: 'lower', fromServer: true },
+          { key: 'peak_rss_mb', label: 'peak RSS, nodes summed', unit: 'MB', better: 'lower', fromServer: true },
+          { key: 'redis_cpu_pct', label: 'redis-server CPU', unit: '%', better: 'lower', fromServer: true },
+          { key: 'redis_cmds_per_chat', label: 'Redis commands per chat', unit: '', better: 'lower', fromServer: true },
+          { key: 'xadd_per_chat', label: 'XADDs per chat', unit: '', better: 'lower', fromServer: true },
+        ],
+      };
+    }
     case 'idle': {
       const roomUsers = 10;
       const rooms = Math.ceil(s.idleConnections / roomUsers);
@@ -219,6 +295,8 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         server: 'chat',
         roomUsers,
         rooms,
+        nodes: 1,
+        redis: false,
         connections: s.idleConnections,
         loadgenArgs: [
           ...common,
@@ -257,7 +335,7 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
 }
 
 /** The figures of one run; null where a figure could not be measured. */
-export function computeFigures(plan: ScenarioPlan, report: LoadgenReport, samples: ServerSamples): Record<string, number | null> {
+export function computeFigures(plan: ScenarioPlan, report: LoadgenReport, samples: ServerSamples, redis?: RedisWindow): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   const { measureStart: s0, measureEnd: s1, base, last } = samples;
   const windowS = s0 && s1 ? (s1.atMs - s0.atMs) / 1000 : 0;
@@ -297,6 +375,21 @@ export function computeFigures(plan: ScenarioPlan, report: LoadgenReport, sample
       case 'setup_s':
         v = report.setup_s;
         break;
+      case 'delivery_p50_us':
+      case 'delivery_p99_us': {
+        const d = report.delivery_us;
+        if (d !== undefined && d.count > 0) v = f.key === 'delivery_p50_us' ? d.p50 : d.p99;
+        break;
+      }
+      case 'redis_cpu_pct':
+        v = redis !== undefined && windowS > 0 ? (100 * redis.cpuSeconds) / windowS : null;
+        break;
+      case 'redis_cmds_per_chat':
+      case 'xadd_per_chat': {
+        const chats = report.requests_per_s * report.duration_s;
+        if (redis !== undefined && chats > 0) v = (f.key === 'xadd_per_chat' ? redis.xadds : redis.commands) / chats;
+        break;
+      }
     }
     out[f.key] = v;
   }

@@ -183,4 +183,28 @@ describe.skipIf(!available).each(backends())('chat cluster on Redis (%s backend)
     expect(published).toBe(total);
     for (const node of cluster.nodes) expect(node.chat.stats().cluster?.duplicatesDropped).toBe(0);
   });
+
+  it('sends the chats of many turns as one entry while an XADD is in flight, and delivers them in order', async () => {
+    cluster = new Cluster(backend);
+    await cluster.start(2);
+    const sender = await cluster.member(0, 'sender', 1);
+    const remote = await cluster.member(1, 'remote', 1);
+    const stats = () => cluster.nodes[0].chat.stats().cluster as Record<string, number>;
+    const before = stats();
+    // Writes wait in Redis for 500 ms: the first entry is in flight meanwhile, and a chat every 10 ms is one per turn.
+    await redis.admin.call('CLIENT', 'PAUSE', '500', 'WRITE');
+    const CHATS = 30;
+    for (let k = 0; k < CHATS; k++) {
+      sender.send(P.ROOM_CHAT_REQUEST, Buffer.from(`c${k}`));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await remote.waitFor(() => remote.of(P.ROOM_CHAT_NOTIFY).length >= CHATS, 5000, `${CHATS} notifies at the remote member`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sender.of(P.ROOM_CHAT_RESPONSE).every((p) => p.body.readInt16LE(0) === R.NONE)).toBe(true);
+    expect(remote.notifies().map((n) => n.message.toString())).toEqual(Array.from({ length: CHATS }, (_, k) => `c${k}`));
+    const after = stats();
+    expect(after.chatsPublished - before.chatsPublished).toBe(CHATS);
+    // The first chat's entry, then the rest in one or two (a turn may split them); one per chat without the wait.
+    expect(after.batchesPublished - before.batchesPublished).toBeLessThanOrEqual(3);
+  });
 });

@@ -122,6 +122,7 @@ int main(int argc, char** argv) {
   for (auto& w : workers) {
     result.counters.merge(w->counters);
     result.latency.merge(w->latency);
+    result.delivery.merge(w->delivery);
   }
   if (result.failed > 0 && result.error == nullptr) result.error = "some connections could not be set up";
   writeReport(stdout, options, result);

@@ -19,7 +19,8 @@ const char* const kUsage =
     "on stdout. Progress lines on stderr start with '@'.\n"
     "\n"
     "  --host ADDR             server IPv4 address (127.0.0.1)\n"
-    "  --port P                server port (required)\n"
+    "  --port P                server port (--port or --ports is required)\n"
+    "  --ports P1,P2,...       several servers on the host: connection i goes to port i mod count\n"
     "  --threads N             epoll threads (1)\n"
     "  --connections N         connections held (echo, chat, idle) or parallel cycles (connect), < 10^6 (100)\n"
     "  --warmup S              seconds before measuring (2)\n"
@@ -97,6 +98,21 @@ Options parseOptions(int argc, char** argv) {
       o.host = value;
     } else if (std::strcmp(key, "--port") == 0) {
       o.port = static_cast<uint16_t>(integer(key, value, 1, 65535));
+      o.ports.assign(1, o.port);
+      havePort = true;
+    } else if (std::strcmp(key, "--ports") == 0) {
+      o.ports.clear();
+      std::string list = value;
+      size_t at = 0;
+      while (at <= list.size()) {
+        size_t comma = list.find(',', at);
+        if (comma == std::string::npos) comma = list.size();
+        const std::string one = list.substr(at, comma - at);
+        if (o.ports.size() >= 64) fail("--ports takes at most 64 ports, got '%s'%s", value);
+        o.ports.push_back(static_cast<uint16_t>(integer(key, one.c_str(), 1, 65535)));
+        at = comma + 1;
+      }
+      o.port = o.ports.front();
       havePort = true;
     } else if (std::strcmp(key, "--threads") == 0) {
       o.threads = integer(key, value, 1, 64);
@@ -143,7 +159,7 @@ Options parseOptions(int argc, char** argv) {
       fail("unknown option '%s'%s", key);
     }
   }
-  if (!havePort) fail("--port is required%s%s", "");
+  if (!havePort) fail("--port or --ports is required%s%s", "");
   return o;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace loadgen {
 
@@ -13,6 +14,9 @@ struct Options {
   ScenarioKind scenario = ScenarioKind::Echo;
   std::string host = "127.0.0.1";
   uint16_t port = 0;
+  // Connection i goes to ports[i % ports.size()]: one port (--port), or several (--ports) for the nodes of a
+  // cluster on one host, so that a room's members are spread over every node.
+  std::vector<uint16_t> ports;
   int threads = 1;
   // echo, chat, idle: connections held for the run; connect: parallel cycles.
   int connections = 100;

@@ -26,6 +26,15 @@ Names namesOf(ScenarioKind kind) {
 double perSecond(uint64_t n, double seconds) { return seconds > 0 ? static_cast<double>(n) / seconds : 0; }
 double micros(uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 
+void writeLatency(std::FILE* out, const char* key, const char* name, const LatencyHistogram& h) {
+  std::fprintf(out,
+               "\"%s\":{\"name\":\"%s\",\"count\":%llu,\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
+               "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},",
+               key, name, static_cast<unsigned long long>(h.count()), micros(h.min()), h.mean() / 1000.0,
+               micros(h.percentile(0.5)), micros(h.percentile(0.9)), micros(h.percentile(0.99)),
+               micros(h.percentile(0.999)), micros(h.max()));
+}
+
 }  // namespace
 
 void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
@@ -35,6 +44,10 @@ void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
 
   std::fprintf(out, "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"threads\":%d,", scenarioName(o.scenario),
                o.host.c_str(), static_cast<unsigned>(o.port), o.threads);
+  std::fprintf(out, "\"ports\":[");
+  for (size_t i = 0; i < o.ports.size(); ++i)
+    std::fprintf(out, "%s%u", i == 0 ? "" : ",", static_cast<unsigned>(o.ports[i]));
+  std::fprintf(out, "],");
   std::fprintf(out, "\"connections\":%d,\"ready\":%d,\"failed\":%d,\"setup_s\":%.3f,", o.connections, r.ready, r.failed,
                r.setupSeconds);
   std::fprintf(out, "\"warmup_s\":%.3f,\"duration_s\":%.3f,", o.warmupSeconds, r.windowSeconds);
@@ -48,13 +61,8 @@ void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
                "\"requests_per_s\":%.1f,\"packets_in_per_s\":%.1f,\"bytes_in_per_s\":%.0f,\"bytes_out_per_s\":%.0f,",
                perSecond(c.windowRequests, r.windowSeconds), perSecond(c.windowPacketsIn, r.windowSeconds),
                perSecond(c.windowBytesIn, r.windowSeconds), perSecond(c.windowBytesOut, r.windowSeconds));
-  const LatencyHistogram& h = r.latency;
-  std::fprintf(out,
-               "\"latency_us\":{\"name\":\"%s\",\"count\":%llu,\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
-               "\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},",
-               names.latency, static_cast<unsigned long long>(h.count()), micros(h.min()), h.mean() / 1000.0,
-               micros(h.percentile(0.5)), micros(h.percentile(0.9)), micros(h.percentile(0.99)),
-               micros(h.percentile(0.999)), micros(h.max()));
+  writeLatency(out, "latency_us", names.latency, r.latency);
+  if (o.scenario == ScenarioKind::Chat) writeLatency(out, "delivery_us", "chat_to_every_notify", r.delivery);
   std::fprintf(out,
                "\"errors\":{\"connect\":%llu,\"setup_retries\":%llu,\"closed_by_server\":%llu,\"protocol\":%llu,"
                "\"request\":%llu,\"timeouts\":%llu,\"last_errno\":%d,\"last_result\":%d},",

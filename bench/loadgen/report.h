@@ -18,6 +18,7 @@ struct RunResult {
   const char* error = nullptr;
   Counters counters;
   LatencyHistogram latency;
+  LatencyHistogram delivery;
 };
 
 // Prints the run as one JSON object and a newline.

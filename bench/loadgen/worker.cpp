@@ -47,11 +47,15 @@ void Counters::merge(const Counters& o) {
 
 Worker::Worker(int workerId, const Options& opts, Shared& sh, std::unique_ptr<Scenario> scenario)
     : id(workerId), options(opts), shared(sh), scenario_(std::move(scenario)), readBuffer_(kReadBufferSize) {
-  server_.sin_family = AF_INET;
-  server_.sin_port = htons(options.port);
-  // main() validated the address already.
-  inet_pton(AF_INET, options.host.c_str(), &server_.sin_addr);
-  loopback_ = (ntohl(server_.sin_addr.s_addr) >> 24) == 127;
+  for (const uint16_t port : options.ports) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    // main() validated the address already.
+    inet_pton(AF_INET, options.host.c_str(), &a.sin_addr);
+    servers_.push_back(a);
+  }
+  loopback_ = (ntohl(servers_.front().sin_addr.s_addr) >> 24) == 127;
 }
 
 Worker::~Worker() {
@@ -132,7 +136,8 @@ bool Worker::connect(Conn& c) {
       return false;
     }
   }
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&server_), sizeof server_) != 0 && errno != EINPROGRESS) {
+  const sockaddr_in& server = servers_[c.index % servers_.size()];
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 && errno != EINPROGRESS) {
     ++counters.connectErrors;
     counters.lastErrno = errno;
     ::close(fd);

@@ -121,6 +121,8 @@ class Worker {
   Shared& shared;
   Counters counters;
   LatencyHistogram latency;
+  // chat: from a chat's send to each of its notifies at every member (the sender's own included).
+  LatencyHistogram delivery;
 
  private:
   void handleEvent(Conn& c, uint32_t events, int64_t now);
@@ -138,7 +140,8 @@ class Worker {
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<Conn*> dirty_;
   std::vector<uint8_t> readBuffer_;
-  sockaddr_in server_{};
+  // One address per port of options.ports; connection i goes to servers_[i % size].
+  std::vector<sockaddr_in> servers_;
   int64_t warmupStart_ = 0;
   int64_t windowStart_ = INT64_MAX;
   int64_t windowEnd_ = INT64_MAX;

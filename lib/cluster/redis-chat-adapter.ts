@@ -16,6 +16,13 @@ const READ_COUNT = 1000;
 const READ_BLOCK_MS = 1000;
 /** Sender boots whose last sequence number a reader remembers. */
 const MAX_SENDERS = 10_000;
+/**
+ * While an XADD of chats is in flight, the chats accepted meanwhile wait for
+ * its reply and then go as one entry, so a node sends at most one chat entry
+ * per Redis round trip however its chats are spread over turns; an entry that
+ * grows past this many bytes goes at once all the same.
+ */
+const MAX_ENTRY_BYTES = 256 * 1024;
 
 /** The cluster's counters, in ChatStats.cluster. */
 // A type, not an interface, so that it is a Record<string, number> for ChatStats.
@@ -106,6 +113,7 @@ export class RedisChatAdapter implements ChatAdapter {
   #batch: BatchedChat[] = [];
   #batchBytes = 0;
   #inFlightBytes = 0;
+  #xaddsInFlight = 0;
   #flushScheduled = false;
   #nextSeq = 1;
   #lastId = '0-0';
@@ -319,11 +327,19 @@ export class RedisChatAdapter implements ChatAdapter {
     }
     this.#batch.push({ room: room.number, userId: user.idBytes, message: Buffer.from(message) });
     this.#batchBytes += size;
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    if (this.#batchBytes >= MAX_ENTRY_BYTES) this.#flush();
+    else this.#scheduleFlush();
     return true;
+  }
+
+  /** Flushes at the end of this turn, unless an XADD is in flight: then its reply does. */
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#xaddsInFlight > 0 || this.#batch.length === 0) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      if (this.#xaddsInFlight === 0) this.#flush();
+    });
   }
 
   close(): Promise<void> {
@@ -363,9 +379,12 @@ export class RedisChatAdapter implements ChatAdapter {
     this.#run(script, ...args).catch((err: unknown) => this.#report(err));
   }
 
-  /** Appends the chats accepted since the last flush as one stream entry. */
+  /**
+   * Appends the chats accepted since the last flush as one stream entry, at
+   * once: also before an enter, leave or logout script, so that a user's
+   * chats are in the stream before its leave (one connection keeps the order).
+   */
   #flush(): void {
-    this.#flushScheduled = false;
     if (this.#batch.length === 0) return;
     const chats = this.#batch;
     const bytes = this.#batchBytes;
@@ -374,6 +393,7 @@ export class RedisChatAdapter implements ChatAdapter {
     const seq = this.#nextSeq;
     this.#nextSeq += chats.length;
     this.#inFlightBytes += bytes;
+    this.#xaddsInFlight++;
     this.#stats.batchesPublished++;
     this.#stats.chatsPublished += chats.length;
     const o = this.options;
@@ -406,7 +426,11 @@ export class RedisChatAdapter implements ChatAdapter {
           this.#stats.lostChats += chats.length;
           this.#report(err);
         },
-      );
+      )
+      .finally(() => {
+        this.#xaddsInFlight--;
+        this.#scheduleFlush();
+      });
   }
 
   #beat(): void {

@@ -1,11 +1,13 @@
 'use strict';
-// What the load tools in this folder share (soak.js, clients-10k.js): their
-// command-line conventions, compiling the TypeScript they run, a timestamped
-// log, the chat server as a child process with a raised descriptor limit,
-// and the load generator (bench/loadgen) as a child process.
+// What the load tools in this folder share (soak.js, soak-cluster.js,
+// clients-10k.js): their command-line conventions, compiling the TypeScript
+// they run, a timestamped log, a chat client connection, the chat server as a
+// child process with a raised descriptor limit, and the load generator
+// (bench/loadgen) as a child process.
 
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const net = require('node:net');
 const path = require('node:path');
 const readline = require('node:readline');
 const { Command, InvalidArgumentError } = require('commander');
@@ -98,6 +100,138 @@ const t0 = Date.now();
 /** @param {string} line */
 function log(line) {
   process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(5)} s] ${line}\n`);
+}
+
+// ---- the chat protocol, from a client ----
+
+const ID = {
+  LOGIN: 201,
+  LOGIN_RES: 202,
+  ENTER: 206,
+  ENTER_RES: 207,
+  LEAVE: 209,
+  LEAVE_RES: 210,
+  CHAT: 214,
+  CHAT_RES: 215,
+  CHAT_NOTIFY: 216,
+  NOTIFY: 3,
+};
+
+/**
+ * The package's client framing (PacketReader, encodePacket), from the compiled
+ * dist/lib/index.js, loaded on first use (after ensureCompiled() has built it).
+ * @type {typeof import('../../lib/index') | undefined}
+ */
+let packageWire;
+function wire() {
+  packageWire ??= /** @type {typeof import('../../lib/index')} */ (require(path.join(ROOT, 'dist', 'lib', 'index.js')));
+  return packageWire;
+}
+
+/** @param {string} userId */
+function loginBody(userId) {
+  const b = Buffer.alloc(42);
+  b.write(userId, 0, 20, 'utf8');
+  b.write('pw', 21, 'utf8');
+  return b;
+}
+
+/** @param {number} room */
+function enterBody(room) {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(room, 0);
+  return b;
+}
+
+/**
+ * One client connection of a load script: sends requests and resolves each
+ * with the Result of the first response of the expected id; every other
+ * packet goes to onPacket. Rejects them all when the connection fails, the
+ * server closes it or sends DISCONNECT_NOTIFY.
+ */
+class ChatConnection {
+  /**
+   * @param {net.Socket} socket
+   * @param {(id: number, body: Buffer) => void} [onPacket]
+   */
+  constructor(socket, onPacket) {
+    this.socket = socket;
+    this.reader = new (wire().PacketReader)();
+    /** @type {{ id: number, resolve: (result: number) => void, reject: (err: Error) => void }[]} */
+    this.waiting = [];
+    /** @type {Promise<void>} */
+    this.ended = new Promise((resolve) => {
+      socket.on('close', () => {
+        for (const w of this.waiting.splice(0)) w.reject(new Error(`closed while waiting for packet ${w.id}`));
+        resolve();
+      });
+    });
+    socket.on('error', () => undefined);
+    socket.on('data', (/** @type {Buffer} */ chunk) => {
+      if (this.reader.error) return;
+      for (const { packetId: id, body } of this.reader.push(chunk)) {
+        const result = body.length >= 2 ? body.readInt16LE(0) : -1;
+        if (id === ID.NOTIFY) {
+          for (const w of this.waiting.splice(0)) w.reject(new Error(`DISCONNECT_NOTIFY(${result}) from the server`));
+          continue;
+        }
+        const i = this.waiting.findIndex((w) => w.id === id);
+        if (i >= 0) this.waiting.splice(i, 1)[0].resolve(result);
+        else if (onPacket) onPacket(id, body);
+      }
+      // A server that breaks the framing: the loop sees the close.
+      if (this.reader.error) socket.destroy();
+    });
+  }
+
+  /**
+   * @param {number} port
+   * @param {(id: number, body: Buffer) => void} [onPacket] gets every packet that answers no request
+   * @returns {Promise<ChatConnection>}
+   */
+  static open(port, onPacket) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect({ port, host: '127.0.0.1' });
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error('connect timed out'));
+      }, 10000);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new ChatConnection(socket, onPacket));
+      });
+    });
+  }
+
+  /**
+   * Sends a request; resolves with the Result of the response.
+   * @param {number} id
+   * @param {Buffer} body
+   * @param {number} responseId
+   * @returns {Promise<number>}
+   */
+  request(id, body, responseId) {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no response ${responseId} within 10 s`)), 10000);
+      this.waiting.push({
+        id: responseId,
+        resolve: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.socket.write(wire().encodePacket(id, body));
+    });
+  }
 }
 
 // ---- the server ----
@@ -215,4 +349,19 @@ function runLoadgen(binary, args, onReady, onEnd) {
   return { child, done };
 }
 
-module.exports = { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram };
+module.exports = {
+  ROOT,
+  ensureCompiled,
+  startServer,
+  fdCount,
+  runLoadgen,
+  sleep,
+  log,
+  numberIn,
+  backendName,
+  scriptProgram,
+  ChatConnection,
+  ID,
+  loginBody,
+  enterBody,
+};

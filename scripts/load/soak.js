@@ -15,9 +15,23 @@
 // Linux only (/proc). Exit code 0 = pass, 1 = fail, 2 = usage error.
 
 const fs = require('node:fs');
-const net = require('node:net');
 const path = require('node:path');
-const { ROOT, ensureCompiled, startServer, fdCount, runLoadgen, sleep, log, numberIn, backendName, scriptProgram } = require('./harness.js');
+const {
+  ROOT,
+  ensureCompiled,
+  startServer,
+  fdCount,
+  runLoadgen,
+  sleep,
+  log,
+  numberIn,
+  backendName,
+  scriptProgram,
+  ChatConnection,
+  ID,
+  loginBody,
+  enterBody,
+} = require('./harness.js');
 
 /**
  * @typedef {object} Options
@@ -99,116 +113,7 @@ function parseArgs(argv) {
   return o;
 }
 
-// ---- wire ----
-
-const ID = { LOGIN: 201, LOGIN_RES: 202, ENTER: 206, ENTER_RES: 207, LEAVE: 209, LEAVE_RES: 210, CHAT: 214, CHAT_RES: 215, NOTIFY: 3 };
-
-/**
- * The package's client framing (PacketReader, encodePacket), from the compiled
- * dist/lib/index.js: main() loads it once ensureCompiled() has built it.
- * @type {typeof import('../../lib/index')}
- */
-let wire;
-
-/** @param {string} userId */
-function loginBody(userId) {
-  const b = Buffer.alloc(42);
-  b.write(userId, 0, 20, 'utf8');
-  b.write('pw', 21, 'utf8');
-  return b;
-}
-
-/** @param {number} room */
-function enterBody(room) {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(room, 0);
-  return b;
-}
-
-/**
- * One connection of a churn loop: sends requests and resolves each with the
- * Result of the first response of the expected id. Rejects them all when the
- * connection fails or the server closes it.
- */
-class ChurnConnection {
-  /** @param {net.Socket} socket */
-  constructor(socket) {
-    this.socket = socket;
-    this.reader = new wire.PacketReader();
-    /** @type {{ id: number, resolve: (result: number) => void, reject: (err: Error) => void }[]} */
-    this.waiting = [];
-    /** @type {Promise<void>} */
-    this.ended = new Promise((resolve) => {
-      socket.on('close', () => {
-        for (const w of this.waiting.splice(0)) w.reject(new Error(`closed while waiting for packet ${w.id}`));
-        resolve();
-      });
-    });
-    socket.on('error', () => undefined);
-    socket.on('data', (/** @type {Buffer} */ chunk) => {
-      if (this.reader.error) return;
-      for (const { packetId: id, body } of this.reader.push(chunk)) {
-        const result = body.length >= 2 ? body.readInt16LE(0) : -1;
-        if (id === ID.NOTIFY) {
-          for (const w of this.waiting.splice(0)) w.reject(new Error(`DISCONNECT_NOTIFY(${result}) from the server`));
-          continue;
-        }
-        const i = this.waiting.findIndex((w) => w.id === id);
-        if (i >= 0) this.waiting.splice(i, 1)[0].resolve(result);
-      }
-      // A server that breaks the framing: the loop sees the close.
-      if (this.reader.error) socket.destroy();
-    });
-  }
-
-  /**
-   * @param {number} port
-   * @returns {Promise<ChurnConnection>}
-   */
-  static open(port) {
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host: '127.0.0.1' });
-      socket.setNoDelay(true);
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error('connect timed out'));
-      }, 10000);
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve(new ChurnConnection(socket));
-      });
-    });
-  }
-
-  /**
-   * Sends a request; resolves with the Result of the response.
-   * @param {number} id
-   * @param {Buffer} body
-   * @param {number} responseId
-   * @returns {Promise<number>}
-   */
-  request(id, body, responseId) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no response ${responseId} within 10 s`)), 10000);
-      this.waiting.push({
-        id: responseId,
-        resolve: (r) => {
-          clearTimeout(timer);
-          resolve(r);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      this.socket.write(wire.encodePacket(id, body));
-    });
-  }
-}
+// ---- churn ----
 
 /**
  * A churn loop: the same user id over and over, in one of the churn rooms.
@@ -228,7 +133,7 @@ async function churnLoop(k, port, firstRoom, rooms, o, state) {
     cycle++;
     let c;
     try {
-      c = await ChurnConnection.open(port);
+      c = await ChatConnection.open(port);
       let login = await c.request(ID.LOGIN, loginBody(userId), ID.LOGIN_RES);
       // After a dropped connection the id is free once the server has handled the reset; until then
       // LOGIN_USER_ALREADY (31) is the right answer, and a failed login may be retried (PROTOCOL.md 3).
@@ -316,7 +221,6 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (process.platform !== 'linux') throw new Error('the soak reads /proc: Linux only');
   ensureCompiled();
-  wire = /** @type {typeof import('../../lib/index')} */ (require(path.join(ROOT, 'dist', 'lib', 'index.js')));
   procStats = /** @type {typeof import('../../bench/proc-stats')} */ (require(path.join(ROOT, 'dist', 'bench', 'proc-stats.js')));
   const { ensureLoadgen } = /** @type {typeof import('../../bench/loadgen-build')} */ (require(path.join(ROOT, 'dist', 'bench', 'loadgen-build.js')));
   const loadgen = ensureLoadgen(ROOT, log);
@@ -343,7 +247,7 @@ async function main() {
   try {
     // Each IO thread makes its lazy allocations (libuv keeps a spare descriptor per loop) before the baseline.
     for (let i = 0; i < 4; i++) {
-      const c = await ChurnConnection.open(port);
+      const c = await ChatConnection.open(port);
       c.socket.end();
       await c.ended;
     }
