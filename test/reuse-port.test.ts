@@ -70,7 +70,9 @@ describe.each(backends())('%s backend: reusePort', (backend) => {
       );
     expect(err).toBeInstanceOf(ListenError);
     expect((err as ListenError).code).toBe('ENOTSUP');
-    expect((err as ListenError).message).toBe('cannot listen on 127.0.0.1:0: reusePort (SO_REUSEPORT) is not available with this backend on this system (ENOTSUP)');
+    expect((err as ListenError).message).toBe(
+      'cannot listen on 127.0.0.1:0: reusePort (SO_REUSEPORT) is not available with this backend on this system (ENOTSUP)',
+    );
   });
 
   it('is validated as a boolean', () => {

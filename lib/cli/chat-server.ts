@@ -101,6 +101,7 @@ export function addChatServerCommand(program: Command): void {
           count: flags.workers,
           port: flags.port,
           host: flags.host,
+          sameBindArgument: flags.backend === 'js',
           // A worker bounds its own shutdown by closeTimeoutMs + 5 s (serve() below).
           shutdownBoundMs: E.closeTimeoutMs.default + 5000 + WORKER_SHUTDOWN_MARGIN_MS,
           ...(logger === undefined ? {} : { logger }),

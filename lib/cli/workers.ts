@@ -48,6 +48,13 @@ export interface WorkersPlan {
   count: number;
   port: number;
   host: string;
+  /**
+   * The workers of the native engine bind the port themselves (SO_REUSEPORT), so
+   * with port 0 the others take the one the first was given; those of the js
+   * backend ask the primary (node:cluster), which shares one socket per
+   * port argument, 0 included.
+   */
+  sameBindArgument: boolean;
   /** How long a worker's own shutdown may take at most (it bounds itself); the primary SIGKILLs it past this. */
   shutdownBoundMs: number;
   logger?: Logger;
@@ -100,7 +107,7 @@ export function runWorkers(plan: WorkersPlan): void {
       return;
     }
     if (phase !== 'starting') return;
-    if (slot.index === 1 && port === 0) {
+    if (slot.index === 1 && port === 0 && !plan.sameBindArgument) {
       // The first worker picked the port; the others take the same one.
       port = m.port;
     }
