@@ -8,7 +8,7 @@ import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } 
 import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
-import { MAX_WORKERS, WORKER_PORT_ENV, runWorkers, workerSlot } from './workers';
+import { MAX_WORKERS, WORKER_PORT_ENV, isShutdown, runWorkers, workerSlot } from './workers';
 
 interface ChatServerFlags {
   port: number;
@@ -298,6 +298,12 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, w
   else process.on('SIGINT', () => {});
   process.on('SIGTERM', onSignal);
   if (worker !== undefined) {
+    process.on('message', (message: unknown) => {
+      if (isShutdown(message) && !closing) {
+        closing = 'signal';
+        shutdown(message.reason);
+      }
+    });
     // The channel closes when the primary is gone (takeOverChannelLoss()).
     if (process.connected) process.once('disconnect', () => onParentGone(`primary process ${parent} is gone`));
     else onParentGone(`primary process ${parent} is gone`);

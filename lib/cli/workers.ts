@@ -29,8 +29,32 @@ export interface WorkerListening {
   backend: string;
 }
 
+/** The message a primary sends a worker to shut it down as on SIGTERM; reason is what the worker says. */
+export interface WorkerShutdown {
+  iocpnet: 'shutdown';
+  reason: string;
+}
+
 function isListening(message: unknown): message is WorkerListening {
   return typeof message === 'object' && message !== null && (message as { iocpnet?: unknown }).iocpnet === 'listening';
+}
+
+export function isShutdown(message: unknown): message is WorkerShutdown {
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    (message as { iocpnet?: unknown }).iocpnet === 'shutdown' &&
+    typeof (message as { reason?: unknown }).reason === 'string'
+  );
+}
+
+/**
+ * Asks a worker to shut down gracefully: by message while its channel is
+ * open (on Windows, kill('SIGTERM') would end it at once), else by SIGTERM.
+ */
+function stopWorker(worker: Worker, reason: string): void {
+  if (worker.isConnected()) worker.send({ iocpnet: 'shutdown', reason } satisfies WorkerShutdown);
+  else worker.process.kill('SIGTERM');
 }
 
 /** This process's worker slot when it is a worker of `chat-server --workers`, else undefined. */
@@ -132,7 +156,7 @@ export function runWorkers(plan: WorkersPlan): void {
     const how = signal === null ? `exit code ${code}` : `signal ${signal}`;
     const pid = worker.process.pid;
     if (phase === 'closing') {
-      // A worker killed by the SIGTERM itself (before its handler was set up) had no clients yet.
+      // A worker ended by a SIGTERM before its handler was set up had no clients yet.
       if (code !== 0 && signal !== 'SIGTERM') unclean = true;
       if (live().length === 0) finish();
       return;
@@ -143,7 +167,7 @@ export function runWorkers(plan: WorkersPlan): void {
       unclean = true;
       phase = 'closing';
       for (const s of slots) clearTimeout(s.restartTimer);
-      for (const s of live()) s.worker?.process.kill('SIGTERM');
+      for (const s of live()) if (s.worker) stopWorker(s.worker, 'a worker failed to start');
       if (live().length === 0) finish(typeof code === 'number' && code !== 0 ? code : 1);
       return;
     }
@@ -164,9 +188,8 @@ export function runWorkers(plan: WorkersPlan): void {
     for (const s of slots) clearTimeout(s.restartTimer);
     const running = live();
     say(`${reason}: shutting down ${running.length} worker${running.length === 1 ? '' : 's'}`, { reason });
-    // SIGTERM rather than a message: it also reaches a worker whose channel is busy, and a worker
-    // that got the same signal from elsewhere (a process group, systemd) takes a second one calmly.
-    for (const s of running) s.worker?.process.kill('SIGTERM');
+    // A worker that got a signal from elsewhere as well (a process group, systemd) takes the second request calmly.
+    for (const s of running) if (s.worker) stopWorker(s.worker, reason);
     guard = setTimeout(() => {
       warn('error: workers did not shut down in time; killing them', {});
       killAll();
