@@ -8,7 +8,7 @@ import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } 
 import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
-import { MAX_WORKERS, WORKER_PORT_ENV, isShutdown, runWorkers, workerSlot } from './workers';
+import { MAX_WORKERS, PrimaryChannel, WORKER_PORT_ENV, runWorkers, workerSlot } from './workers';
 
 interface ChatServerFlags {
   port: number;
@@ -109,7 +109,7 @@ export function addChatServerCommand(program: Command): void {
         });
         return;
       }
-      if (worker !== undefined) takeOverChannelLoss();
+      const channel = worker === undefined ? undefined : new PrimaryChannel(parent);
       let chat: ChatServer;
       try {
         chat = createChatServer({
@@ -133,7 +133,7 @@ export function addChatServerCommand(program: Command): void {
         if (err instanceof RangeError || err instanceof TypeError) command.error(`error: ${err.message}`);
         throw err;
       }
-      await serve(chat, flags, parent, worker);
+      await serve(chat, flags, parent, worker === undefined || channel === undefined ? undefined : { slot: worker, channel });
     });
 }
 
@@ -158,20 +158,6 @@ function checkWorkerFlags(flags: ChatServerFlags, command: Command): void {
 
 /** The longest node id (lib/cluster/cluster-options.ts). */
 const NODE_ID_MAX = 100;
-
-/**
- * node:cluster ends a worker at once (process.exit) when the channel to its
- * primary closes, as when the primary is killed; a chat worker shuts down as
- * on SIGTERM instead (serve() sees the channel close), so its clients get
- * DISCONNECT_NOTIFY(SERVER_SHUTDOWN). A message to a primary that is gone
- * (node:cluster's own, at close) must not become an uncaught error either.
- */
-function takeOverChannelLoss(): void {
-  process.removeAllListeners('disconnect');
-  process.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ERR_IPC_CHANNEL_CLOSED') console.error(`error: ${err.message}`);
-  });
-}
 
 function createCliLogger(flags: ChatServerFlags, fields: object = {}): Logger | undefined {
   // Without --log-level or --log-format the server prints its plain lines, as it always did.
@@ -210,16 +196,21 @@ function clusterOptions(flags: ChatServerFlags, command: Command, worker: number
   };
 }
 
+/** What serve() needs to know when it runs as a worker of `--workers`. */
+interface WorkerRole {
+  slot: number;
+  channel: PrimaryChannel;
+}
+
 /**
- * Listens and runs until a signal or the parent's exit. A worker (worker
- * set) tags its plain lines with its slot, tells its primary where it
- * listens instead of printing it, leaves SIGINT to the primary (a terminal's
- * Ctrl+C reaches the whole process group; the primary then sends SIGTERM) and
- * takes a repeated SIGTERM calmly; it always follows its primary out.
+ * Listens and runs until a signal or the parent's exit. A worker tags its
+ * plain lines with its slot, tells its primary where it listens instead of
+ * printing it, leaves SIGINT to the primary (PrimaryChannel), takes a
+ * repeated request calmly, and always follows its primary out.
  */
-async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, worker: number | undefined): Promise<void> {
-  const logger = createCliLogger(flags, worker === undefined ? {} : { worker });
-  const tag = worker === undefined ? '' : `worker ${worker}: `;
+async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, worker: WorkerRole | undefined): Promise<void> {
+  const logger = createCliLogger(flags, worker === undefined ? {} : { worker: worker.slot });
+  const tag = worker === undefined ? '' : `worker ${worker.slot}: `;
   const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(`${tag}${message}`) : logger.info(fields, message));
   const fail = (message: string): void => console.error(`${tag}error: ${message}`);
   if (logger !== undefined) attachLogger(chat, logger);
@@ -240,7 +231,7 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, w
     process.exit(1);
   }
   if (worker !== undefined) {
-    process.send?.({ iocpnet: 'listening', address: address.address, port: address.port, backend: chat.server.backend });
+    worker.channel.listening(address.address, address.port, chat.server.backend);
   } else if (logger === undefined) {
     // With a logger, the server's 'listening' event was logged already.
     console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
@@ -295,19 +286,12 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, w
     shutdown(reason);
   };
   if (worker === undefined) process.on('SIGINT', onSignal);
-  else process.on('SIGINT', () => {});
   process.on('SIGTERM', onSignal);
-  if (worker !== undefined) {
-    process.on('message', (message: unknown) => {
-      if (isShutdown(message) && !closing) {
-        closing = 'signal';
-        shutdown(message.reason);
-      }
-    });
-    // The channel closes when the primary is gone (takeOverChannelLoss()).
-    if (process.connected) process.once('disconnect', () => onParentGone(`primary process ${parent} is gone`));
-    else onParentGone(`primary process ${parent} is gone`);
-  }
+  worker?.channel.onStop((reason) => {
+    if (closing) return;
+    closing = 'signal';
+    shutdown(reason);
+  });
   if (flags.exitWithParent || worker !== undefined) {
     stopWatching = watchParent(parent, (now) => onParentGone(parentGone(parent, now)));
   }

@@ -1,9 +1,10 @@
 /**
- * `chat-server --workers N`: the primary process. It runs no chat server of
- * its own; it starts N worker processes (node:cluster) that each run one and
+ * `chat-server --workers N`. The primary process runs no chat server of its
+ * own: it starts N worker processes (node:cluster) that each run one and
  * share the listening port, restarts a worker that dies, and shuts them all
- * down on SIGINT or SIGTERM (docs/CLUSTER.md, "Worker processes"). Runs on the
- * primary's JS thread only.
+ * down on SIGINT or SIGTERM (docs/CLUSTER.md, "Worker processes"); that is
+ * runWorkers(). PrimaryChannel is the worker's side. Both run on their
+ * process's JS thread.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '../http/logger';
@@ -39,7 +40,7 @@ function isListening(message: unknown): message is WorkerListening {
   return typeof message === 'object' && message !== null && (message as { iocpnet?: unknown }).iocpnet === 'listening';
 }
 
-export function isShutdown(message: unknown): message is WorkerShutdown {
+function isShutdown(message: unknown): message is WorkerShutdown {
   return (
     typeof message === 'object' &&
     message !== null &&
@@ -225,4 +226,48 @@ export function runWorkers(plan: WorkersPlan): void {
   process.on('SIGTERM', onSignal);
 
   fork(slots[0]);
+}
+
+/**
+ * A worker's side of its channel to the primary, set up before the worker's
+ * server starts, so that a request that comes early is kept. node:cluster
+ * ends a worker at once (process.exit) when the channel closes, as when the
+ * primary is killed; a chat worker is to shut down gracefully instead, so
+ * that its clients get DISCONNECT_NOTIFY(SERVER_SHUTDOWN): this replaces
+ * that handler. A message that node:cluster sends to a primary that is gone
+ * must not become an uncaught error either.
+ */
+export class PrimaryChannel {
+  #pending: string | undefined;
+  #onStop: ((reason: string) => void) | undefined;
+
+  constructor(primary: number) {
+    process.removeAllListeners('disconnect');
+    process.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ERR_IPC_CHANNEL_CLOSED') console.error(`error: ${err.message}`);
+    });
+    process.on('message', (message: unknown) => {
+      if (isShutdown(message)) this.#stop(message.reason);
+    });
+    process.once('disconnect', () => this.#stop(`primary process ${primary} is gone`));
+    if (!process.connected) this.#stop(`primary process ${primary} is gone`);
+    // A terminal's Ctrl+C reaches the whole process group; the primary then asks each worker.
+    process.on('SIGINT', () => {});
+  }
+
+  /** Calls onStop once, with the reason, when the primary asks to shut down or is gone (at once if that came already). */
+  onStop(onStop: (reason: string) => void): void {
+    this.#onStop = onStop;
+    if (this.#pending !== undefined) onStop(this.#pending);
+  }
+
+  listening(address: string, port: number, backend: string): void {
+    process.send?.({ iocpnet: 'listening', address, port, backend } satisfies WorkerListening);
+  }
+
+  #stop(reason: string): void {
+    if (this.#pending !== undefined) return;
+    this.#pending = reason;
+    this.#onStop?.(reason);
+  }
 }
