@@ -166,6 +166,12 @@ describe('chat-server --workers: usage errors (exit 2, naming the flag)', () => 
     expect(cli.stderr).toContain('error: --metrics-port serves one process: it cannot go with --workers above 1 yet');
   });
 
+  it('--node-id too long for the -<slot> each worker adds', async () => {
+    const cli = runCli(['chat-server', '--workers', '2', '--port', '0', '--redis', 'redis://127.0.0.1:1', '--node-id', 'n'.repeat(99)]);
+    expect(await cli.waitExit()).toBe(2);
+    expect(cli.stderr).toContain('error: --node-id with --workers 2 is at most 98 characters (each worker adds -<n>)');
+  });
+
   it("a worker's usage error ends the primary with the same status, before anything listens", async () => {
     const cli = runCli(['chat-server', '--workers', '1', '--port', '0', '--start-room', '2147483647', '--max-rooms', '10']);
     expect(await cli.waitExit(20_000)).toBe(2);
