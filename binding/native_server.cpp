@@ -25,6 +25,12 @@ uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
   return static_cast<uint32_t>(d);
 }
 
+bool optionBool(Napi::Object options, const BooleanOption& spec) {
+  Napi::Value v = options.Get(spec.name);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(options.Env(), std::string(spec.name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
 }  // namespace
 
 Napi::Function NativeServer::Init(Napi::Env env) {
@@ -54,6 +60,7 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.sendQueueLowWaterBytes = optionU32(o, kSendQueueLowWaterBytesOption);
   options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
   options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
+  options.reusePort = optionBool(o, kReusePortOption);
   engine_ = createEngine(options);
   onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
 }

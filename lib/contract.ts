@@ -81,6 +81,22 @@ export const ENGINE_OPTIONS = {
 
 export type EngineOptionName = keyof typeof ENGINE_OPTIONS;
 
+/** An on/off option's default. */
+export interface BooleanOptionSpec {
+  readonly default: boolean;
+}
+
+/** The engine's on/off options; every backend validates them as booleans. */
+export const ENGINE_FLAGS = {
+  // SO_REUSEPORT on the listening socket: several processes (of one user) may
+  // listen on the same address and port, and the kernel spreads new
+  // connections over them. Linux (and other Unix systems that have it); an
+  // engine without it refuses the listen with ENOTSUP.
+  reusePort: { default: false },
+} as const satisfies Record<string, BooleanOptionSpec>;
+
+export type EngineFlagName = keyof typeof ENGINE_FLAGS;
+
 /** Record kinds of the inbound batch (IO threads to JS). */
 export const InboundKind = {
   Connect: 1,

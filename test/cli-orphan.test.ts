@@ -214,6 +214,68 @@ describe.skipIf(process.platform !== 'linux')('iocpnet chat-server whose parent 
     });
   });
 
+  describe.each(backends())('with --workers (%s backend)', (backend) => {
+    // One worker needs no Redis; the primary and its worker run the same command line.
+    const workerArgs = (extra: string[] = []) => serverArgs(backend, ['--workers', '1', ...extra]);
+
+    /** The primary's one worker, from its line. */
+    async function workerOf(s: Started): Promise<number> {
+      const pid = Number((await s.keeper.waitOutput(/worker 1: pid (\d+)\n/))[1]);
+      expect(procStat(pid)?.ppid).toBe(s.serverPid);
+      servers.push({ pid, keeperPid: s.keeperPid });
+      return pid;
+    }
+
+    it('the primary and its worker shut down when the parent shell is killed: SERVER_SHUTDOWN, exit 0, nothing left', async () => {
+      const s = await start(['sh', '-c', '"$@" & wait', 'sh', process.execPath, CLI, ...workerArgs()]);
+      const worker = await workerOf(s);
+      const a = await client(s.port);
+      expect(await a.login('a')).toBe(0);
+      process.kill(s.parentPid, 'SIGKILL');
+      const { stat } = await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS);
+      expect(stat.exitStatus).toBe(0);
+      // The primary reaped its worker before it exited.
+      expect(procStat(worker)).toBeUndefined();
+      await a.waitClosed();
+      expectShutdownNotify(a);
+      const out = plain(s.keeper.stdout);
+      const reason = `parent process ${s.parentPid} exited (parent is now ${s.keeperPid})`;
+      // The primary tells its worker why.
+      expect(out).toContain(`${reason}: shutting down 1 worker\nworker 1: ${reason}: shutting down\nworker 1: closed\nclosed\n`);
+    });
+
+    it('a worker whose primary is SIGKILLed shuts down as on SIGTERM (SERVER_SHUTDOWN, exit 0), also with --no-exit-with-parent', async () => {
+      const s = await start(['sh', '-c', '"$@" & wait', 'sh', process.execPath, CLI, ...workerArgs(['--no-exit-with-parent'])]);
+      const worker = await workerOf(s);
+      const a = await client(s.port);
+      expect(await a.login('a')).toBe(0);
+      process.kill(s.serverPid, 'SIGKILL');
+      const { stat } = await waitZombie(worker, ORPHAN_EXIT_BOUND_MS);
+      expect(stat.ppid).toBe(s.keeperPid);
+      expect(stat.exitStatus).toBe(0);
+      await a.waitClosed();
+      expectShutdownNotify(a);
+      expect(plain(s.keeper.stdout)).toMatch(new RegExp(`worker 1: primary process ${s.serverPid} is gone: shutting down\nworker 1: closed\n`));
+    });
+
+    it('--no-exit-with-parent keeps the primary and its worker serving when the parent shell is killed', async () => {
+      const s = await start(['sh', '-c', '"$@" & wait', 'sh', process.execPath, CLI, ...workerArgs(['--no-exit-with-parent'])]);
+      const worker = await workerOf(s);
+      const a = await client(s.port);
+      expect(await a.login('a')).toBe(0);
+      process.kill(s.parentPid, 'SIGKILL');
+      await until('the primary to be reparented', 5000, () => (procStat(s.serverPid)?.ppid === s.keeperPid ? true : undefined));
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(procStat(s.serverPid)?.state).not.toBe('Z');
+      expect(procStat(worker)?.ppid).toBe(s.serverPid);
+      expect((await a.request(PacketId.PING, undefined, PacketId.PONG)).id).toBe(PacketId.PONG);
+      process.kill(s.serverPid, 'SIGTERM');
+      expect((await waitZombie(s.serverPid, ORPHAN_EXIT_BOUND_MS)).stat.exitStatus).toBe(0);
+      await a.waitClosed();
+      expectShutdownNotify(a);
+    });
+  });
+
   describe('through npx', () => {
     // npx resolves the checkout's own bin (it links the package into its cache, here a fresh one); --offline keeps npm off the network.
     let cache = '';

@@ -284,6 +284,7 @@ describe.each(backends())('%s backend: lifecycle', (backend) => {
       [{ idleTimeoutMs: -1 }, RangeError, /idleTimeoutMs/],
       [{ maxSendQueueBytes: 1.5 }, TypeError, /maxSendQueueBytes/],
       [{ closeTimeoutMs: '5' }, TypeError, /closeTimeoutMs/],
+      [{ reusePort: 1 }, TypeError, /reusePort/],
       [{ backend: 'fast' }, TypeError, /backend/],
       [{ bogus: 1 }, TypeError, /bogus/],
     ];

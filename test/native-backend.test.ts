@@ -139,7 +139,7 @@ describe('native lifecycle', () => {
     const { NativeServer } = require(process.env.ADDON);
     const opts = { ioThreads: 2, maxConnections: 64, maxPacketSize: 8192, idleTimeoutMs: 0,
       maxSendQueueBytes: 1 << 20, sendQueueHighWaterBytes: 256 << 10, sendQueueLowWaterBytes: 64 << 10,
-      maxPendingBytes: 1 << 20, closeTimeoutMs: 2000 };
+      maxPendingBytes: 1 << 20, closeTimeoutMs: 2000, reusePort: false };
   `;
 
   it('a process that shuts its server down exits on its own', () => {

@@ -8,6 +8,7 @@ import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } 
 import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
+import { MAX_WORKERS, PrimaryChannel, WORKER_PORT_ENV, runWorkers, workerSlot } from './workers';
 
 interface ChatServerFlags {
   port: number;
@@ -32,6 +33,7 @@ interface ChatServerFlags {
   clusterPrefix?: string;
   nodeId?: string;
   clusterBufferBytes?: number;
+  workers?: number;
 }
 
 /** How often the server looks whether the process that started it is gone. */
@@ -75,6 +77,11 @@ export function addChatServerCommand(program: Command): void {
     .option('--node-id <s>', "with --redis: this node's name, unique in the cluster (default HOSTNAME:PID)")
     .option('--cluster-buffer-bytes <n>', 'with --redis: chat bytes held while Redis does not answer (default 8 MiB)', intOption(1, Number.MAX_SAFE_INTEGER))
     .option(
+      '--workers <n>',
+      `run this many worker processes that share the port (1..${MAX_WORKERS}); above 1 they form a cluster and need --redis`,
+      intOption(1, MAX_WORKERS),
+    )
+    .option(
       '--metrics-port <n>',
       'serve Prometheus metrics (GET /metrics) and the dashboard (GET /) on this HTTP port; 0 picks a free one',
       intOption(0, 65535),
@@ -86,10 +93,30 @@ export function addChatServerCommand(program: Command): void {
     .action(async (flags: ChatServerFlags, command: Command) => {
       // Taken first, so that a parent that dies while the server starts is still noticed.
       const parent = process.ppid;
+      const worker = workerSlot();
+      if (flags.workers !== undefined && worker === undefined) {
+        checkWorkerFlags(flags, command);
+        const logger = createCliLogger(flags);
+        runWorkers({
+          count: flags.workers,
+          port: flags.port,
+          host: flags.host,
+          sameBindArgument: flags.backend === 'js',
+          // A worker bounds its own shutdown by closeTimeoutMs + 5 s (serve() below).
+          shutdownBoundMs: E.closeTimeoutMs.default + 5000 + WORKER_SHUTDOWN_MARGIN_MS,
+          ...(logger === undefined ? {} : { logger }),
+          ...(flags.exitWithParent ? { watchParent: (onGone: (reason: string) => void) => watchParent(parent, (now) => onGone(parentGone(parent, now))) } : {}),
+        });
+        return;
+      }
+      const channel = worker === undefined ? undefined : new PrimaryChannel(parent);
       let chat: ChatServer;
       try {
         chat = createChatServer({
           backend: flags.backend,
+          // Workers of the native engine share the port through SO_REUSEPORT; those of the js backend
+          // through node:cluster, which listens in the primary and hands the connections out.
+          ...(worker !== undefined && flags.backend === 'native' && (flags.workers ?? 1) > 1 ? { reusePort: true } : {}),
           ...(flags.ioThreads === undefined ? {} : { ioThreads: flags.ioThreads }),
           maxConnections: flags.maxConnections,
           maxPacketSize: flags.maxPacketSize,
@@ -99,19 +126,59 @@ export function addChatServerCommand(program: Command): void {
           maxRoomUsers: flags.maxRoomUsers,
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
-          ...clusterOptions(flags, command),
+          ...clusterOptions(flags, command, worker),
         });
       } catch (err) {
         // Flags that are fine alone but not together, e.g. --start-room near the i32 limit with many rooms.
         if (err instanceof RangeError || err instanceof TypeError) command.error(`error: ${err.message}`);
         throw err;
       }
-      await serve(chat, flags, parent);
+      await serve(chat, flags, parent, worker === undefined || channel === undefined ? undefined : { slot: worker, channel });
     });
 }
 
+/** How much longer than a worker's own bound the primary waits before it kills the worker. */
+const WORKER_SHUTDOWN_MARGIN_MS = 3000;
+
+/** Flags that --workers cannot go with; each is a usage error. */
+function checkWorkerFlags(flags: ChatServerFlags, command: Command): void {
+  const n = flags.workers ?? 1;
+  if (n === 1) return;
+  if (flags.redis === undefined) {
+    command.error(`error: --workers ${n} needs --redis: without a cluster each worker would keep its own logins and rooms (docs/CLUSTER.md)`);
+  }
+  if (flags.metricsPort !== undefined) command.error('error: --metrics-port serves one process: it cannot go with --workers above 1 yet');
+  if (process.platform === 'win32' && flags.backend === 'native') {
+    command.error('error: --workers above 1 needs --backend js on Windows, which has no SO_REUSEPORT (docs/CLUSTER.md)');
+  }
+  if (flags.nodeId !== undefined && flags.nodeId.length + 1 + String(n).length > NODE_ID_MAX) {
+    command.error(`error: --node-id with --workers ${n} is at most ${NODE_ID_MAX - 1 - String(n).length} characters (each worker adds -<n>)`);
+  }
+}
+
+/** The longest node id (lib/cluster/cluster-options.ts). */
+const NODE_ID_MAX = 100;
+
+function createCliLogger(flags: ChatServerFlags, fields: object = {}): Logger | undefined {
+  // Without --log-level or --log-format the server prints its plain lines, as it always did.
+  if (flags.logLevel === undefined && flags.logFormat === undefined) return undefined;
+  const logger = createLogger({ level: flags.logLevel ?? 'info', format: flags.logFormat ?? 'pretty' });
+  return Object.keys(fields).length === 0 ? logger : withFields(logger, fields);
+}
+
+/** logger with fields added to every line (a worker's slot). */
+function withFields(logger: Logger, fields: object): Logger {
+  return {
+    error: (obj, msg) => logger.error({ ...fields, ...obj }, msg),
+    warn: (obj, msg) => logger.warn({ ...fields, ...obj }, msg),
+    info: (obj, msg) => logger.info({ ...fields, ...obj }, msg),
+    debug: (obj, msg) => logger.debug({ ...fields, ...obj }, msg),
+    ...(logger.isLevelEnabled === undefined ? {} : { isLevelEnabled: (level: string) => logger.isLevelEnabled?.(level) ?? true }),
+  };
+}
+
 /** The cluster options of the flags; cluster flags without --redis are a usage error. */
-function clusterOptions(flags: ChatServerFlags, command: Command): Pick<ChatServerOptions, 'cluster'> {
+function clusterOptions(flags: ChatServerFlags, command: Command, worker: number | undefined): Pick<ChatServerOptions, 'cluster'> {
   const given = (['clusterLeaseMs', 'clusterPrefix', 'nodeId', 'clusterBufferBytes'] as const).filter((k) => flags[k] !== undefined);
   if (flags.redis === undefined) {
     if (given.length > 0) command.error(`error: --${given[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --redis`);
@@ -122,48 +189,64 @@ function clusterOptions(flags: ChatServerFlags, command: Command): Pick<ChatServ
       redis: flags.redis,
       ...(flags.clusterLeaseMs === undefined ? {} : { leaseMs: flags.clusterLeaseMs }),
       ...(flags.clusterPrefix === undefined ? {} : { prefix: flags.clusterPrefix }),
-      ...(flags.nodeId === undefined ? {} : { nodeId: flags.nodeId }),
+      // Each worker is a node of its own; without --node-id the default (hostname:pid) differs anyway.
+      ...(flags.nodeId === undefined ? {} : { nodeId: worker === undefined || (flags.workers ?? 1) === 1 ? flags.nodeId : `${flags.nodeId}-${worker}` }),
       ...(flags.clusterBufferBytes === undefined ? {} : { maxBufferBytes: flags.clusterBufferBytes }),
     },
   };
 }
 
-async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): Promise<void> {
-  // Without --log-level or --log-format the server prints its plain lines, as it always did.
-  const logger: Logger | undefined =
-    flags.logLevel === undefined && flags.logFormat === undefined
-      ? undefined
-      : createLogger({ level: flags.logLevel ?? 'info', format: flags.logFormat ?? 'pretty' });
-  const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(message) : logger.info(fields, message));
+/** What serve() needs to know when it runs as a worker of `--workers`. */
+interface WorkerRole {
+  slot: number;
+  channel: PrimaryChannel;
+}
+
+/**
+ * Listens and runs until a signal or the parent's exit. A worker tags its
+ * plain lines with its slot, tells its primary where it listens instead of
+ * printing it, leaves SIGINT to the primary (PrimaryChannel), takes a
+ * repeated request calmly, and always follows its primary out.
+ */
+async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, worker: WorkerRole | undefined): Promise<void> {
+  const logger = createCliLogger(flags, worker === undefined ? {} : { worker: worker.slot });
+  const tag = worker === undefined ? '' : `worker ${worker.slot}: `;
+  const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(`${tag}${message}`) : logger.info(fields, message));
+  const fail = (message: string): void => console.error(`${tag}error: ${message}`);
   if (logger !== undefined) attachLogger(chat, logger);
-  else chat.server.on('error', (err) => console.error(`error: ${err.message}`));
+  else chat.server.on('error', (err) => fail(err.message));
+  const port = worker === undefined ? flags.port : Number(process.env[WORKER_PORT_ENV] ?? flags.port);
   let address;
   try {
-    address = await chat.listen(flags.port, flags.host);
+    address = await chat.listen(port, flags.host);
   } catch (err) {
     if (err instanceof ListenError || (err instanceof IocpnetError && err.code === 'ECLUSTERJOIN')) {
-      console.error(`error: ${err.message}`);
+      fail(err.message);
     } else {
       const code = (err as { code?: unknown } | null)?.code;
       const message = err instanceof Error ? err.message : String(err);
       const detail = typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
-      console.error(`error: cannot listen on ${flags.host}:${flags.port}: ${detail}`);
+      fail(`cannot listen on ${flags.host}:${port}: ${detail}`);
     }
     process.exit(1);
   }
-  // With a logger, the server's 'listening' event was logged already.
-  if (logger === undefined) console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
+  if (worker !== undefined) {
+    worker.channel.listening(address.address, address.port, chat.server.backend);
+  } else if (logger === undefined) {
+    // With a logger, the server's 'listening' event was logged already.
+    console.log(`iocpnet chat server (${chat.server.backend} backend) listening on ${address.address}:${address.port}`);
+  }
   let metrics: MetricsHandle | undefined;
   if (flags.metricsPort !== undefined) {
     try {
       metrics = await serveMetrics(chat, { port: flags.metricsPort, host: flags.metricsHost, ...(logger === undefined ? {} : { logger }) });
     } catch (err) {
-      console.error(`error: cannot serve metrics on ${flags.metricsHost}:${flags.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
+      fail(`cannot serve metrics on ${flags.metricsHost}:${flags.metricsPort}: ${err instanceof Error ? err.message : String(err)}`);
       await chat.close();
       process.exit(1);
     }
     const m = metrics.address();
-    if (logger === undefined) console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
+    if (logger === undefined) say(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
   }
 
   let closing: 'signal' | 'parent' | undefined;
@@ -173,38 +256,49 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
     say(`${reason}: shutting down`, { reason });
     // server.close() bounds itself by closeTimeoutMs; this only guards against a hang.
     const guard = setTimeout(() => {
-      console.error('error: shutdown did not finish in time');
+      fail('shutdown did not finish in time');
       process.exit(1);
     }, chat.server.options.closeTimeoutMs + 5000);
     guard.unref();
     Promise.all([chat.close(), metrics?.close()]).then(
       () => {
-        if (logger === undefined) console.log('closed');
+        if (logger === undefined) say('closed');
         process.exit(0);
       },
       (err: unknown) => {
-        console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+        fail(err instanceof Error ? err.message : String(err));
         process.exit(1);
       },
     );
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (closing) {
+      if (worker !== undefined) return;
       console.error(`${signal} ${closing === 'signal' ? 'again' : 'during shutdown'}: exiting without waiting for clients`);
       process.exit(1);
     }
     closing = 'signal';
     shutdown(signal);
   };
-  process.on('SIGINT', onSignal);
+  const onParentGone = (reason: string): void => {
+    if (closing) return;
+    closing = 'parent';
+    shutdown(reason);
+  };
+  if (worker === undefined) process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  if (flags.exitWithParent) {
-    stopWatching = watchParent(parent, (now) => {
-      if (closing) return;
-      closing = 'parent';
-      shutdown(`parent process ${parent} exited (parent is now ${now})`);
-    });
+  worker?.channel.onStop((reason) => {
+    if (closing) return;
+    closing = 'signal';
+    shutdown(reason);
+  });
+  if (flags.exitWithParent || worker !== undefined) {
+    stopWatching = watchParent(parent, (now) => onParentGone(parentGone(parent, now)));
   }
+}
+
+function parentGone(parent: number, now: number): string {
+  return `parent process ${parent} exited (parent is now ${now})`;
 }
 
 /**

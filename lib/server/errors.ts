@@ -15,6 +15,7 @@ const LISTEN_FAILURES: Readonly<Record<string, string>> = {
   EADDRINUSE: 'address already in use',
   EADDRNOTAVAIL: 'address not available on this machine',
   EACCES: 'permission denied (ports below 1024 need privileges on most systems)',
+  ENOTSUP: 'reusePort (SO_REUSEPORT) is not available with this backend on this system',
 };
 
 /**

@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { ENGINE_OPTIONS, type EngineOptionName } from '../contract';
+import { ENGINE_FLAGS, ENGINE_OPTIONS, type EngineFlagName, type EngineOptionName } from '../contract';
 import type { ResolvedServerOptions, ServerOptions } from './types';
 import { checkInteger, describe } from './validate';
 
@@ -19,9 +19,10 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>>
   sendQueueLowWaterBytes: ENGINE_OPTIONS.sendQueueLowWaterBytes.default,
   maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
   closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
+  reusePort: ENGINE_FLAGS.reusePort.default,
 };
 
-const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS)]);
+const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS), ...Object.keys(ENGINE_FLAGS)]);
 
 /** Validates server options and fills in defaults. */
 export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
@@ -45,6 +46,13 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
   for (const key of Object.keys(ENGINE_OPTIONS) as EngineOptionName[]) {
     const v = pick(key);
     if (v !== undefined) o[key] = checkInteger(key, v, ENGINE_OPTIONS[key].min, ENGINE_OPTIONS[key].max);
+  }
+  for (const key of Object.keys(ENGINE_FLAGS) as EngineFlagName[]) {
+    const v = pick(key);
+    if (v !== undefined) {
+      if (typeof v !== 'boolean') throw new TypeError(`${key} must be a boolean, got ${describe(v)}`);
+      o[key] = v;
+    }
   }
   resolveWaterMarks(o, pick('sendQueueHighWaterBytes') !== undefined, pick('sendQueueLowWaterBytes') !== undefined);
   return o;

@@ -51,6 +51,13 @@ export interface ServerOptions {
   maxPendingBytes?: number;
   /** How long a graceful close waits for the peer to finish before the socket is dropped. Default 5000. */
   closeTimeoutMs?: number;
+  /**
+   * Listen with SO_REUSEPORT, so that several processes share the port and
+   * the kernel spreads new connections over them (docs/CLUSTER.md, "Worker
+   * processes"). Native engine on Linux; the js backend on Node 22.12+.
+   * Elsewhere listen() rejects with code ENOTSUP. Default false.
+   */
+  reusePort?: boolean;
 }
 
 /** Options after defaults and validation. */

@@ -86,6 +86,13 @@ constexpr IntegerOption kSendQueueLowWaterBytesOption{"sendQueueLowWaterBytes", 
 constexpr IntegerOption kMaxPendingBytesOption{"maxPendingBytes", 65536u, 2147483647u, 67108864u};
 constexpr IntegerOption kCloseTimeoutMsOption{"closeTimeoutMs", 0u, 600000u, 5000u};
 
+// The engine's on/off options and their defaults.
+struct BooleanOption {
+  const char* name;
+  bool defaultValue;
+};
+constexpr BooleanOption kReusePortOption{"reusePort", false};
+
 // The stats array the binding hands to JS: these counters, then the closes by reason.
 enum class StatsField : size_t {
   Connections = 0,

@@ -43,6 +43,8 @@ struct EngineOptions {
   uint32_t sendQueueLowWaterBytes = kSendQueueLowWaterBytesOption.defaultValue;
   uint32_t maxPendingBytes = kMaxPendingBytesOption.defaultValue;
   uint32_t closeTimeoutMs = kCloseTimeoutMsOption.defaultValue;
+  // SO_REUSEPORT on the listening socket; an engine without it fails the listen with ENOTSUP.
+  bool reusePort = kReusePortOption.defaultValue;
 };
 
 // Why an engine call failed, with a stable code such as EADDRINUSE.

@@ -81,6 +81,10 @@ IocpEngine::~IocpEngine() {
 EngineError IocpEngine::listen(const std::string& ip, uint16_t port, uint16_t* boundPort) {
   if (running()) return EngineError{"ERR_SERVER_STATE", "the engine is already listening"};
   if (!wsaStarted_) return winsockError(WSANOTINITIALISED, "WSAStartup");
+  // Winsock has no SO_REUSEPORT: SO_REUSEADDR there lets a second socket take
+  // the port over (not share its connections), which the exclusive bind below
+  // prevents. docs/CLUSTER.md, "Worker processes", says what works on Windows.
+  if (options().reusePort) return EngineError{"ENOTSUP", "reusePort: Windows has no SO_REUSEPORT"};
   sockaddr_storage addr{};
   int addrLen;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&addr);

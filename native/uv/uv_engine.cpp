@@ -96,10 +96,18 @@ EngineError UvEngine::listen(const std::string& ip, uint16_t port, uint16_t* bou
   } else {
     return EngineError{"EINVAL", "not a numeric IP address: " + ip};
   }
+#ifndef SO_REUSEPORT
+  if (options().reusePort) return EngineError{"ENOTSUP", "reusePort: this system has no SO_REUSEPORT"};
+#endif
   int fd = ::socket(addr.ss_family, SOCK_STREAM, 0);
   if (fd < 0) return systemError(errno, "socket");
   int one = 1;
-  if (!setNonBlockingCloexec(fd) || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+  // libuv (1.44) has no flag for SO_REUSEPORT, so the socket is made here and set before bind.
+  bool reuseOk = true;
+#ifdef SO_REUSEPORT
+  if (options().reusePort) reuseOk = ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0;
+#endif
+  if (!setNonBlockingCloexec(fd) || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || !reuseOk ||
       ::bind(fd, reinterpret_cast<sockaddr*>(&addr), addrLen) != 0 || ::listen(fd, 511) != 0) {
     int err = errno;
     ::close(fd);

@@ -9,6 +9,7 @@ import {
   BatchLayout,
   DISCONNECT_REASONS,
   DisconnectCode,
+  ENGINE_FLAGS,
   ENGINE_OPTIONS,
   FIRST_APP_PACKET_ID,
   HEADER_SIZE,
@@ -19,6 +20,7 @@ import {
   OutboundOp,
   PacketId,
   STATS_FIELDS,
+  type BooleanOptionSpec,
   type IntegerOptionSpec,
 } from '../../lib/contract';
 
@@ -107,6 +109,15 @@ export function renderContractHeader(): string {
       const def = spec.default ?? spec.min;
       return `constexpr IntegerOption k${pascal(name)}Option{"${name}", ${u32(spec.min)}, ${u32(spec.max)}, ${u32(def)}};`;
     }),
+    '',
+    "// The engine's on/off options and their defaults.",
+    'struct BooleanOption {',
+    '  const char* name;',
+    '  bool defaultValue;',
+    '};',
+    ...Object.entries(ENGINE_FLAGS).map(
+      ([name, spec]: [string, BooleanOptionSpec]) => `constexpr BooleanOption k${pascal(name)}Option{"${name}", ${String(spec.default)}};`,
+    ),
     '',
     '// The stats array the binding hands to JS: these counters, then the closes by reason.',
     'enum class StatsField : size_t {',

@@ -126,12 +126,19 @@ function stage({ withPrebuild = true } = {}) {
     fs.mkdirSync(path.join(stageDir, 'prebuilds', 'win32-x64'), { recursive: true });
     fs.copyFileSync(tools.prebuildFile, path.join(stageDir, 'prebuilds', 'win32-x64', path.basename(tools.prebuildFile)));
   }
-  for (const dep of Object.keys(pkg.dependencies ?? {})) {
-    // Pure-JS runtime dependencies only; build tools are not needed on the Windows side.
-    if (['cmake-js', 'node-addon-api', 'node-api-headers'].includes(dep)) continue;
+  // Pure-JS runtime dependencies and theirs (ioredis needs its own); build tools are not needed on the Windows side.
+  const todo = Object.keys(pkg.dependencies ?? {}).filter((dep) => !['cmake-js', 'node-addon-api', 'node-api-headers'].includes(dep));
+  const copied = new Set();
+  while (todo.length > 0) {
+    const dep = /** @type {string} */ (todo.pop());
+    if (copied.has(dep)) continue;
+    copied.add(dep);
     const dir = path.join(tools.root, 'node_modules', dep);
+    // A nested copy (node_modules inside a package) comes along with its package.
     if (!fs.existsSync(dir)) throw new Error(`${dep} is not installed: run npm install`);
     fs.cpSync(dir, path.join(stageDir, 'node_modules', dep), { recursive: true });
+    const own = /** @type {{ dependencies?: Record<string, string> }} */ (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')));
+    for (const next of Object.keys(own.dependencies ?? {})) if (!fs.existsSync(path.join(dir, 'node_modules', next))) todo.push(next);
   }
   return stageDir;
 }

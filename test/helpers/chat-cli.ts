@@ -63,10 +63,19 @@ export class Spawned {
   }
 
   /** Resolves with the match once the plain stdout matches re. */
-  async waitOutput(re: RegExp, timeoutMs = 10000): Promise<RegExpMatchArray> {
+  waitOutput(re: RegExp, timeoutMs = 10000): Promise<RegExpMatchArray> {
+    return this.#wait(() => this.stdout, re, timeoutMs);
+  }
+
+  /** Resolves with the match once the plain stderr matches re. */
+  waitErrorOutput(re: RegExp, timeoutMs = 10000): Promise<RegExpMatchArray> {
+    return this.#wait(() => this.stderr, re, timeoutMs);
+  }
+
+  async #wait(text: () => string, re: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = plain(this.stdout).match(re);
+      const m = plain(text()).match(re);
       if (m) return m;
       if (Date.now() > deadline || !this.running) {
         throw new Error(`no ${re} in output (running=${this.running}):\n--- stdout\n${plain(this.stdout)}\n--- stderr\n${this.stderr}`);

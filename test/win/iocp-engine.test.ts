@@ -545,6 +545,13 @@ describe.skipIf(!winHostAddress())('IOCP engine under Wine', () => {
       }
     });
 
+    it('refuses reusePort with ENOTSUP: Winsock has no SO_REUSEPORT, and its SO_REUSEADDR would take the port over, not share it', async () => {
+      await expect(host.start('echo', { reusePort: true })).rejects.toMatchObject({
+        code: 'ENOTSUP',
+        message: 'cannot listen on 127.0.0.1:0: reusePort (SO_REUSEPORT) is not available with this backend on this system (ENOTSUP)',
+      });
+    });
+
     it('refuses a port in use with EADDRINUSE', async () => {
       const s = await start('echo');
       await expect(host.start('echo', {}, { port: s.port })).rejects.toMatchObject({ code: 'EADDRINUSE' });

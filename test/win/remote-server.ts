@@ -9,6 +9,7 @@ import * as childProcess from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { emptyStats } from '../../lib/backends/stats';
 import type { ChatStats } from '../../lib/chat/chat-server';
@@ -326,8 +327,12 @@ export interface SpawnedHost {
   kill(): void;
 }
 
-/** Starts another host (IOCPNET_WIN_HOST_COMMAND from the runner); stdout goes to logFile. */
-export async function spawnHost(logFile: string, timeoutMs = 60000): Promise<SpawnedHost> {
+/**
+ * Starts a script of the stage the way the runner started the shared host
+ * (IOCPNET_WIN_HOST_COMMAND: the host script is its last argument but
+ * args); stdout and stderr go to logFile.
+ */
+export function spawnStaged(logFile: string, script: string | undefined, args: string[] = []): childProcess.ChildProcess {
   const spec = process.env.IOCPNET_WIN_HOST_COMMAND;
   if (!spec) throw new Error('IOCPNET_WIN_HOST_COMMAND is not set (run npm run test:win)');
   const cmd = JSON.parse(spec) as { command: string; args: string[]; cwd: string; env: Record<string, string | null> };
@@ -336,10 +341,17 @@ export async function spawnHost(logFile: string, timeoutMs = 60000): Promise<Spa
     if (v === null) delete env[k];
     else env[k] = v;
   }
+  const argv = script === undefined ? cmd.args : [...cmd.args.slice(0, -1), path.join(cmd.cwd, script), ...args];
   // Under Wine, Node's stdout must be a file, not a pipe.
   const fd = fs.openSync(logFile, 'w');
-  const child = childProcess.spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env, stdio: ['ignore', fd, fd] });
+  const child = childProcess.spawn(cmd.command, argv, { cwd: cmd.cwd, env, stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
+  return child;
+}
+
+/** Starts another host (IOCPNET_WIN_HOST_COMMAND from the runner); stdout goes to logFile. */
+export async function spawnHost(logFile: string, timeoutMs = 60000): Promise<SpawnedHost> {
+  const child = spawnStaged(logFile, undefined);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));

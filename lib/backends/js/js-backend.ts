@@ -36,11 +36,17 @@ export class JsBackend extends EngineCore implements Backend {
   #closeResolve: (() => void) | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
 
+  readonly #reusePort: boolean;
+
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     super(options, sink);
+    this.#reusePort = options.reusePort;
   }
 
   listen(port: number, host: string): Promise<ListenAddress> {
+    if (this.#reusePort && !nodeHasReusePort()) {
+      return Promise.reject(new IocpnetError('ENOTSUP', `reusePort needs Node 22.12 or newer with the js backend (this is ${process.version})`));
+    }
     return new Promise((resolve, reject) => {
       const server = net.createServer({ allowHalfOpen: true, noDelay: true });
       const onError = (err: Error): void => {
@@ -66,7 +72,8 @@ export class JsBackend extends EngineCore implements Backend {
       server.once('error', onError);
       server.once('listening', onListening);
       server.on('connection', (socket: net.Socket) => this.#accept(socket));
-      server.listen({ port, host });
+      // Node itself refuses reusePort on a platform without SO_REUSEPORT.
+      server.listen(this.#reusePort ? { port, host, reusePort: true } : { port, host });
     });
   }
 
@@ -157,4 +164,10 @@ export class JsBackend extends EngineCore implements Backend {
     this.endBatch(false);
     resolve();
   }
+}
+
+/** net's listen() takes reusePort from Node 22.12 (and 23.1) on. */
+function nodeHasReusePort(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
 }

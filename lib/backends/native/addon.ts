@@ -20,6 +20,7 @@ export interface NativeOptions {
   sendQueueLowWaterBytes: number;
   maxPendingBytes: number;
   closeTimeoutMs: number;
+  reusePort: boolean;
 }
 
 export interface Addon {

@@ -67,6 +67,7 @@ export class NativeBackend implements Backend {
         sendQueueLowWaterBytes: options.sendQueueLowWaterBytes,
         maxPendingBytes: options.maxPendingBytes,
         closeTimeoutMs: options.closeTimeoutMs,
+        reusePort: options.reusePort,
       },
       (batch, finished) => this.#onEvents(batch, finished),
     );
