@@ -7,8 +7,11 @@
  */
 import type { ProcessSample } from './proc-stats';
 
-export type ScenarioName = 'echo' | 'chat10' | 'chat100' | 'connect' | 'idle';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle'];
+export type ScenarioName = 'echo' | 'ping' | 'chat10' | 'chat100' | 'connect' | 'idle';
+export const SCENARIO_NAMES: readonly ScenarioName[] = ['echo', 'ping', 'chat10', 'chat100', 'connect', 'idle'];
+
+/** The yardstick backend: bench/reference/reference_server.cpp, a plain single-threaded epoll server. */
+export const REFERENCE = 'reference';
 
 export interface Figure {
   key: string;
@@ -39,6 +42,8 @@ export interface ScenarioPlan {
   durationS: number;
   figures: Figure[];
   target?: Target;
+  /** What native must reach against the reference server (check(native, reference)). */
+  referenceTarget?: Target;
 }
 
 export interface PlanSettings {
@@ -102,16 +107,54 @@ function ratio(native: Record<string, number | null>, js: Record<string, number 
   return a / b;
 }
 
+/** native >= share x reference on throughput, and, with p99, at equal or lower p99. */
+function referenceShare(share: number, withP99: boolean): Target {
+  return {
+    text: `native >= ${share} x reference ${withP99 ? 'throughput at equal or lower p99' : 'throughput'}`,
+    check: (n, r) => {
+      const t = ratio(n, r, 'throughput');
+      const p = ratio(n, r, 'p99_us');
+      if (t === undefined || (withP99 && p === undefined)) return undefined;
+      return t >= share && (!withP99 || (p as number) <= 1);
+    },
+  };
+}
+
 /** The plan of one scenario under the given settings. */
 export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan {
   const warmupS = s.warmupS ?? (s.quick ? 0.5 : 2);
   const durationS = s.durationS ?? (s.quick ? 1.5 : 5);
   const common = ['--threads', String(s.loadgenThreads)];
   switch (name) {
+    case 'ping':
+      return {
+        name,
+        description: `${s.echoConnections} connections, ${s.echoInflight} PINGs in flight each, ${Math.min(64, s.echoBodySize)}-byte bodies, answered by the engine (no handler), closed loop`,
+        server: 'echo',
+        roomUsers: 0,
+        rooms: 0,
+        connections: s.echoConnections,
+        loadgenArgs: [
+          ...common,
+          '--scenario',
+          'echo',
+          '--ping',
+          '1',
+          '--connections',
+          String(s.echoConnections),
+          '--inflight',
+          String(s.echoInflight),
+          '--body-size',
+          String(Math.min(64, s.echoBodySize)),
+        ],
+        warmupS,
+        durationS,
+        figures: [throughputFigure('throughput', 'PONGs'), ...latencyFigures('round trip'), ...serverFigures('packet')],
+      };
     case 'echo':
       return {
         name,
-        description: `${s.echoConnections} connections, ${s.echoInflight} packets in flight each, ${s.echoBodySize}-byte bodies, closed loop`,
+        description: `${s.echoConnections} connections, ${s.echoInflight} packets in flight each, ${s.echoBodySize}-byte bodies, echoed by a TS packet handler, closed loop`,
         server: 'echo',
         roomUsers: 0,
         rooms: 0,
@@ -130,6 +173,7 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'echoed packets'), ...latencyFigures('round trip'), ...serverFigures('packet')],
+        referenceTarget: referenceShare(0.8, true),
         target: {
           text: 'native >= 2x js packets/s',
           check: (n, j) => {
@@ -166,6 +210,7 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'chat notifies delivered'), ...latencyFigures('chat to own notify'), ...serverFigures('notify')],
+        referenceTarget: referenceShare(0.85, true),
         target:
           roomUsers === 100
             ? {
