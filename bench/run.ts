@@ -174,32 +174,14 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, refer
   // Headroom over the connections the scenario holds: the connect scenario
   // may briefly have more open while the server handles disconnects.
   const maxConnections = String(Math.max(1024, plan.connections * 2 + 64));
-  if (backend === REFERENCE) {
-    return {
-      script: reference,
-      args: [
-        '--mode',
-        plan.server,
-        '--host',
-        '127.0.0.1',
-        '--port',
-        '0',
-        '--max-connections',
-        maxConnections,
-        '--start-room',
-        '0',
-        '--max-rooms',
-        String(Math.max(10, plan.rooms)),
-        '--max-room-users',
-        String(Math.max(10, plan.roomUsers)),
-      ],
-    };
-  }
+  const address = ['--host', '127.0.0.1', '--port', '0', '--max-connections', maxConnections];
+  const rooms = ['--start-room', '0', '--max-rooms', String(Math.max(10, plan.rooms)), '--max-room-users', String(Math.max(10, plan.roomUsers))];
+  if (backend === REFERENCE) return { script: reference, args: ['--mode', plan.server, ...address, ...rooms] };
   const io = o.ioThreads !== undefined && backend === 'native' ? ['--io-threads', String(o.ioThreads)] : [];
   if (plan.server === 'echo') {
     return {
       script: path.join(ROOT, 'dist', 'bench', 'echo-server.js'),
-      args: ['--backend', backend, '--host', '127.0.0.1', '--port', '0', '--max-connections', maxConnections, ...io, ...o.serverArg],
+      args: ['--backend', backend, ...address, ...io, ...o.serverArg],
     };
   }
   return {
@@ -208,18 +190,8 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, refer
       'chat-server',
       '--backend',
       backend,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--max-connections',
-      maxConnections,
-      '--start-room',
-      '0',
-      '--max-rooms',
-      String(Math.max(10, plan.rooms)),
-      '--max-room-users',
-      String(Math.max(10, plan.roomUsers)),
+      ...address,
+      ...rooms,
       ...io,
       ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
       ...o.serverArg,

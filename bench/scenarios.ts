@@ -120,37 +120,33 @@ function referenceShare(share: number, withP99: boolean): Target {
   };
 }
 
+/** The load generator's arguments of the echo and ping scenarios. */
+function echoArgs(s: PlanSettings, bodySize: number): string[] {
+  return ['--scenario', 'echo', '--connections', String(s.echoConnections), '--inflight', String(s.echoInflight), '--body-size', String(bodySize)];
+}
+
 /** The plan of one scenario under the given settings. */
 export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan {
   const warmupS = s.warmupS ?? (s.quick ? 0.5 : 2);
   const durationS = s.durationS ?? (s.quick ? 1.5 : 5);
   const common = ['--threads', String(s.loadgenThreads)];
   switch (name) {
-    case 'ping':
+    case 'ping': {
+      // A PING body is at most 64 bytes.
+      const bodySize = Math.min(64, s.echoBodySize);
       return {
         name,
-        description: `${s.echoConnections} connections, ${s.echoInflight} PINGs in flight each, ${Math.min(64, s.echoBodySize)}-byte bodies, answered by the engine (no handler), closed loop`,
+        description: `${s.echoConnections} connections, ${s.echoInflight} PINGs in flight each, ${bodySize}-byte bodies, answered by the engine (no handler), closed loop`,
         server: 'echo',
         roomUsers: 0,
         rooms: 0,
         connections: s.echoConnections,
-        loadgenArgs: [
-          ...common,
-          '--scenario',
-          'echo',
-          '--ping',
-          '1',
-          '--connections',
-          String(s.echoConnections),
-          '--inflight',
-          String(s.echoInflight),
-          '--body-size',
-          String(Math.min(64, s.echoBodySize)),
-        ],
+        loadgenArgs: [...common, ...echoArgs(s, bodySize), '--ping', '1'],
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'PONGs'), ...latencyFigures('round trip'), ...serverFigures('packet')],
       };
+    }
     case 'echo':
       return {
         name,
@@ -159,17 +155,7 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         roomUsers: 0,
         rooms: 0,
         connections: s.echoConnections,
-        loadgenArgs: [
-          ...common,
-          '--scenario',
-          'echo',
-          '--connections',
-          String(s.echoConnections),
-          '--inflight',
-          String(s.echoInflight),
-          '--body-size',
-          String(s.echoBodySize),
-        ],
+        loadgenArgs: [...common, ...echoArgs(s, s.echoBodySize)],
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'echoed packets'), ...latencyFigures('round trip'), ...serverFigures('packet')],
