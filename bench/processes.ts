@@ -46,15 +46,18 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
 }
 
 /**
- * Spawns `node script args...` with the open-file limit raised (10,000
- * connections need more than the usual 1024) and waits for the line
+ * Spawns `command...` (node and a script, or the reference server) with the
+ * open-file limit raised (10,000 connections need more than the usual 1024),
+ * on the given CPUs when cpus is set (taskset -c), and waits for the line
  * "listening on HOST:PORT".
  */
-export async function startServer(script: string, args: string[], timeoutMs = 20000): Promise<ServerProcess> {
-  // bash execs node, so the pid is node's and the raised limit is inherited.
-  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', process.execPath, script, ...args], {
+export async function startServer(command: string[], cpus?: string, timeoutMs = 20000): Promise<ServerProcess> {
+  // bash execs taskset, which execs the server: the pid is the server's and the raised limit is inherited.
+  const pinned = cpus === undefined ? command : ['taskset', '-c', cpus, ...command];
+  const child = spawn('bash', ['-c', 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"', 'bash', ...pinned], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const script = command.join(' ');
   const output: string[] = [];
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start the server (${script})`);
@@ -82,7 +85,7 @@ export async function startServer(script: string, args: string[], timeoutMs = 20
     child.once('exit', (code, signal) => finish(new Error(`the server exited (${signal ?? `code ${code}`}) before listening`)));
   }).catch(async (err: Error) => {
     await stopChild(child, 2000);
-    throw new Error(`${err.message}\n  ${['node', script, ...args].join(' ')}\n  ${output.join('\n  ')}`);
+    throw new Error(`${err.message}\n  ${script}\n  ${output.join('\n  ')}`);
   });
 
   return {
@@ -103,9 +106,12 @@ export interface LoadgenResult {
  * Runs the load generator to its end. onPhase is called for each "@..."
  * line of its stderr as it arrives (ready, measure-start, measure-end).
  */
-export function runLoadgen(binary: string, args: string[], timeoutMs: number, onPhase: (phase: string) => void): Promise<LoadgenResult> {
+export function runLoadgen(binary: string, args: string[], timeoutMs: number, onPhase: (phase: string) => void, cpus?: string): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child =
+      cpus === undefined
+        ? spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('taskset', ['-c', cpus, binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderr: string[] = [];
     let stdout = '';
     child.stdout.setEncoding('utf8');

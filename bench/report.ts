@@ -1,8 +1,8 @@
 /**
  * Turns the runs of a benchmark into medians, a text table, a JSON file and
- * an SVG bar chart of the native/js ratios.
+ * an SVG bar chart of the ratios native/js and native/reference.
  */
-import type { Figure, LoadgenReport, RedisWindow, ScenarioName, ScenarioPlan, ServerSamples } from './scenarios';
+import { REFERENCE, type Figure, type LoadgenReport, type RedisWindow, type ScenarioName, type ScenarioPlan, type ServerSamples } from './scenarios';
 
 export interface RunRecord {
   scenario: ScenarioName;
@@ -33,10 +33,27 @@ export interface ScenarioSummary {
   medians: Record<string, Record<string, number | null>>;
   /** figure key -> median(native) / median(js). */
   ratios: Record<string, number | null>;
+  /** figure key -> median(native) / median(reference): how close native comes to the yardstick. */
+  referenceRatios: Record<string, number | null>;
   okRuns: Record<string, number>;
   /** Median CPU of other processes during the windows of this scenario's runs. */
   othersCpuPct: number | null;
   target?: { text: string; met: boolean | undefined };
+  referenceTarget?: { text: string; met: boolean | undefined };
+}
+
+function ratiosOf(
+  figures: Figure[],
+  a: Record<string, number | null> | undefined,
+  b: Record<string, number | null> | undefined,
+): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const f of figures) {
+    const x = a?.[f.key];
+    const y = b?.[f.key];
+    out[f.key] = typeof x === 'number' && typeof y === 'number' && y !== 0 ? x / y : null;
+  }
+  return out;
 }
 
 export function median(values: number[]): number | null {
@@ -59,25 +76,24 @@ export function summarize(plans: ScenarioPlan[], backends: string[], runs: RunRe
         medians[backend][f.key] = median(values);
       }
     }
-    const ratios: Record<string, number | null> = {};
     const native = medians.native;
     const js = medians.js;
-    for (const f of plan.figures) {
-      const a = native?.[f.key];
-      const b = js?.[f.key];
-      ratios[f.key] = typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
-    }
+    const reference = medians[REFERENCE];
     const noise = runs.filter((r) => r.scenario === plan.name && r.ok && r.othersCpuPct !== null).map((r) => r.othersCpuPct as number);
     const summary: ScenarioSummary = {
       name: plan.name,
       description: plan.description,
       figures: plan.figures,
       medians,
-      ratios,
+      ratios: ratiosOf(plan.figures, native, js),
+      referenceRatios: ratiosOf(plan.figures, native, reference),
       okRuns,
       othersCpuPct: median(noise),
     };
     if (plan.target && native) summary.target = { text: plan.target.text, met: plan.target.check(native, js ?? {}) };
+    if (plan.referenceTarget && native && reference) {
+      summary.referenceTarget = { text: plan.referenceTarget.text, met: plan.referenceTarget.check(native, reference) };
+    }
     return summary;
   });
 }
@@ -91,7 +107,7 @@ export function formatValue(v: number | null | undefined): string {
   return v.toFixed(2);
 }
 
-/** Whether native is better than js on this figure, by more than 2%. */
+/** Whether native is better than the other on this figure, by more than 2%. */
 function verdict(f: Figure, ratio: number | null): string {
   if (ratio === null || f.better === 'info') return '';
   if (Math.abs(ratio - 1) <= 0.02) return 'same';
@@ -114,17 +130,17 @@ function pad(cells: string[][]): string[] {
 export function formatTable(summaries: ScenarioSummary[], backends: string[], rounds: number): string {
   const lines: string[] = [];
   const both = backends.includes('native') && backends.includes('js');
+  const withReference = backends.includes('native') && backends.includes(REFERENCE);
   for (const s of summaries) {
     lines.push(`${s.name}: ${s.description}`);
     const runsNote = backends.map((b) => `${b} ${s.okRuns[b]}/${rounds}`).join(', ');
-    const header = ['  figure', 'unit', ...backends, ...(both ? ['native/js', ''] : [])];
+    const header = ['  figure', 'unit', ...backends, ...(both ? ['native/js', ''] : []), ...(withReference ? ['native/reference', ''] : [])];
     const rows: string[][] = [header];
     for (const f of s.figures) {
       const row = [`  ${f.label}`, f.unit, ...backends.map((b) => formatValue(s.medians[b]?.[f.key]))];
-      if (both) {
-        const r = s.ratios[f.key];
-        row.push(r === null ? 'n/a' : `${r.toFixed(2)}x`, verdict(f, r));
-      }
+      const cells = (r: number | null): string[] => [r === null ? 'n/a' : `${r.toFixed(2)}x`, verdict(f, r)];
+      if (both) row.push(...cells(s.ratios[f.key]));
+      if (withReference) row.push(...cells(s.referenceRatios[f.key]));
       rows.push(row);
     }
     lines.push(...pad(rows));
@@ -133,9 +149,10 @@ export function formatTable(summaries: ScenarioSummary[], backends: string[], ro
       const busy = s.othersCpuPct > 20 ? ' (a busy machine: figures are noisy)' : '';
       lines.push(`  other processes during the windows: ${s.othersCpuPct.toFixed(0)}% CPU (median)${busy}`);
     }
-    if (s.target) {
-      const met = s.target.met === undefined ? 'not measured' : s.target.met ? 'met' : 'NOT met';
-      lines.push(`  target: ${s.target.text}: ${met}`);
+    for (const t of [s.target, s.referenceTarget]) {
+      if (t === undefined) continue;
+      const met = t.met === undefined ? 'not measured' : t.met ? 'met' : 'NOT met';
+      lines.push(`  target: ${t.text}: ${met}`);
     }
     lines.push('');
   }
@@ -147,26 +164,34 @@ function escapeXml(s: string): string {
 }
 
 /**
- * A horizontal bar per figure: the native/js ratio on a log2 axis centred
- * on 1. Green where native is better, red where it is worse.
+ * A horizontal bar per figure and comparison: the ratios native/js and
+ * native/reference on a log2 axis centred on 1. Green where native is
+ * better, red where it is worse.
  */
 export function renderSvg(summaries: ScenarioSummary[], title: string): string {
-  const rows: Array<{ label: string; ratio: number; good: boolean | undefined } | { heading: string }> = [];
+  type Bar = { label: string; ratio: number; good: boolean | undefined };
+  const rows: Array<Bar | { heading: string }> = [];
   for (const s of summaries) {
-    const figures = s.figures.filter((f) => s.ratios[f.key] !== null);
-    if (figures.length === 0) continue;
-    rows.push({ heading: `${s.name}` });
-    for (const f of figures) {
-      const ratio = s.ratios[f.key]!;
-      if (f.better === 'info') rows.push({ label: f.label, ratio, good: undefined });
-      else rows.push({ label: `${f.label} (${f.better} is better)`, ratio, good: f.better === 'higher' ? ratio >= 1 : ratio <= 1 });
-    }
+    const pairs: Array<[string, Record<string, number | null>]> = [
+      ['/ js', s.ratios],
+      ['/ reference', s.referenceRatios],
+    ];
+    const bars = pairs.flatMap(([versus, ratios]) =>
+      s.figures.flatMap((f): Bar[] => {
+        const ratio = ratios[f.key];
+        if (ratio === null || ratio === undefined) return [];
+        if (f.better === 'info') return [{ label: `${f.label}, native ${versus}`, ratio, good: undefined }];
+        return [{ label: `${f.label}, native ${versus} (${f.better} is better)`, ratio, good: f.better === 'higher' ? ratio >= 1 : ratio <= 1 }];
+      }),
+    );
+    if (bars.length === 0) continue;
+    rows.push({ heading: `${s.name}` }, ...bars);
   }
   // A ratio of 0 (native measured nothing, e.g. CPU at rest) is drawn at the left edge.
   const ratios = rows.flatMap((r) => ('ratio' in r && r.ratio > 0 ? [r.ratio] : []));
   const lo = Math.floor(Math.log2(Math.min(0.25, ...ratios)));
   const hi = Math.ceil(Math.log2(Math.max(4, ...ratios)));
-  const labelW = 380;
+  const labelW = 470;
   const plotW = 520;
   const rowH = 22;
   const top = 58;
@@ -180,7 +205,7 @@ export function renderSvg(summaries: ScenarioSummary[], title: string): string {
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   out.push(`<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
   out.push(
-    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">ratio native / js, log scale; green: native better, red: native worse, grey: context</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">ratios native / js and native / reference, log scale; green: native better, red: native worse, grey: context</text>`,
   );
   const bottom = top + rows.length * rowH;
   for (let e = lo; e <= hi; e++) {

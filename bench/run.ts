@@ -1,15 +1,17 @@
 /**
- * The benchmark: native vs pure-JS backend, scenario by scenario.
+ * The benchmark: native vs pure-JS backend vs the reference server (the
+ * yardstick, bench/reference), scenario by scenario.
  *
  *   npm run bench -- --quick
- *   node dist/bench/run.js --scenarios echo,chat100 --backends native,js --rounds 5
+ *   node dist/bench/run.js --scenarios echo,chat100 --backends native,reference --rounds 5 --pin
  *
  * Every run starts a fresh server process (the echo server of
- * bench/echo-server.ts, or the chat server of the CLI), drives it with the
- * C++ load generator (bench/loadgen, built on demand into build-loadgen/),
- * samples the server's CPU and memory from /proc around the measured window,
- * and stops it. Backends alternate run by run (native, js, native, js, ...),
- * so drift of the machine hits both alike; the table shows medians.
+ * bench/echo-server.ts, the chat server of the CLI, or the reference server
+ * in the matching mode), drives it with the C++ load generator
+ * (bench/loadgen, built on demand into build-loadgen/), samples the server's
+ * CPU and memory from /proc around the measured window, and stops it.
+ * Backends alternate run by run (native, js, reference, native, ...), so
+ * drift of the machine hits all alike; the table shows medians.
  *
  * The cluster scenarios (npm run bench:cluster) run the same rooms-of-100 load
  * on one node without Redis, one node on Redis, and two nodes on Redis (each
@@ -21,7 +23,7 @@ import { MultiBar, Presets } from 'cli-progress';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ensureLoadgen } from './loadgen-build';
+import { ensureLoadgen, ensureReference } from './loadgen-build';
 import { pollMetrics } from './metrics-poller';
 import { sample, type ProcessSample } from './proc-stats';
 import { RedisServer, redisServerAvailable } from './redis-server';
@@ -30,6 +32,7 @@ import { formatTable, renderSvg, summarize, type RunRecord } from './report';
 import {
   CLUSTER_SCENARIOS,
   DEFAULT_SCENARIOS,
+  REFERENCE,
   SCENARIO_NAMES,
   computeFigures,
   planScenario,
@@ -56,6 +59,9 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   label: string;
   serverArg: string[];
   metricsPort?: number;
+  serverCpus?: string;
+  loadgenCpus?: string;
+  pin: boolean;
   chatServerCli: string;
   json: string;
   svg?: string;
@@ -98,14 +104,21 @@ function scenarioList(value: string): ScenarioName[] {
   return [...new Set(names)] as ScenarioName[];
 }
 
+const BACKENDS = ['native', 'js', REFERENCE];
+
 function backendList(value: string): string[] {
   const names = value
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  for (const n of names) if (n !== 'native' && n !== 'js') throw new InvalidArgumentError(`unknown backend '${n}' (native, js)`);
+  for (const n of names) if (!BACKENDS.includes(n)) throw new InvalidArgumentError(`unknown backend '${n}' (${BACKENDS.join(', ')})`);
   if (names.length === 0) throw new InvalidArgumentError('no backend given');
   return [...new Set(names)];
+}
+
+function cpuList(value: string): string {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value)) throw new InvalidArgumentError('expected a CPU list for taskset -c, like 1 or 0,2-3');
+  return value;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -114,14 +127,14 @@ function collect(value: string, previous: string[]): string[] {
 
 function parseArgs(argv: string[]): CliOptions {
   const program = new Command('bench')
-    .description('iocpnet benchmark: native vs pure-JS backend, driven by a C++ epoll load generator')
+    .description('iocpnet benchmark: native vs pure-JS backend vs a plain C++ epoll reference server, driven by a C++ epoll load generator')
     .option(
       '--scenarios <list>',
       `comma-separated: ${SCENARIO_NAMES.join(',')}; 'cluster' = ${CLUSTER_SCENARIOS.join(',')} (need redis-server)`,
       scenarioList,
       [...DEFAULT_SCENARIOS],
     )
-    .option('--backends <list>', 'comma-separated: native,js (run alternately)', backendList, ['native', 'js'])
+    .option('--backends <list>', `comma-separated: ${BACKENDS.join(',')} (run alternately; ${REFERENCE} is the yardstick)`, backendList, [...BACKENDS])
     .option('--rounds <n>', 'runs per scenario and backend (medians are reported)', integer(1, 100), 3)
     .option('--quick', 'short warm-up and measurement (whole default set in under 2 minutes)', false)
     .option('--warmup <s>', 'seconds of warm-up before measuring (default 2, quick 0.5)', seconds)
@@ -147,7 +160,10 @@ function parseArgs(argv: string[]): CliOptions {
       'chat scenarios: start the server with --metrics-port n and poll /stats.json and /metrics once a second, as an open dashboard and a scraper do',
       integer(1, 65535),
     )
-    .option('--server-arg <arg>', 'extra argument for the spawned server (repeatable)', collect, [] as string[])
+    .option('--server-cpus <list>', 'run the spawned server on these CPUs (taskset -c)', cpuList)
+    .option('--loadgen-cpus <list>', 'run the load generator on these CPUs (taskset -c)', cpuList)
+    .option('--pin', 'the load generator on CPU 0, the server on the other CPUs (as if each had its own machine)', false)
+    .option('--server-arg <arg>', 'extra argument for the spawned iocpnet server (repeatable; not for the reference server)', collect, [] as string[])
     .option('--json <file>', 'write every run and the medians here', path.join('.bench', 'bench.json'))
     .option('--svg <file>', 'write the ratio chart here (default: the json path with .svg)')
     .addOption(new Option('--no-progress', 'no progress bar'))
@@ -157,6 +173,12 @@ function parseArgs(argv: string[]): CliOptions {
   if ((o.serverHost === undefined) !== (o.serverPort === undefined)) {
     program.error('--server-host and --server-port go together');
   }
+  if (o.pin) {
+    const n = os.cpus().length;
+    if (n < 2) program.error('--pin needs at least 2 CPUs');
+    o.loadgenCpus ??= '0';
+    o.serverCpus ??= n === 2 ? '1' : `1-${n - 1}`;
+  }
   return o;
 }
 
@@ -164,16 +186,19 @@ function planSettings(o: CliOptions): PlanSettings {
   return { ...o, warmupS: o.warmup, durationS: o.duration };
 }
 
-/** The server process for a plan: its script and arguments. */
-function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { script: string; args: string[] } {
+/** The server process for a plan: its script and arguments, or the reference server's command. */
+function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, reference: string): { script: string; args: string[] } {
   // Headroom over the connections the scenario holds: the connect scenario
   // may briefly have more open while the server handles disconnects.
   const maxConnections = String(Math.max(1024, plan.connections * 2 + 64));
+  const address = ['--host', '127.0.0.1', '--port', '0', '--max-connections', maxConnections];
+  const rooms = ['--start-room', '0', '--max-rooms', String(Math.max(10, plan.rooms)), '--max-room-users', String(Math.max(10, plan.roomUsers))];
+  if (backend === REFERENCE) return { script: reference, args: ['--mode', plan.server, ...address, ...rooms] };
   const io = o.ioThreads !== undefined && backend === 'native' ? ['--io-threads', String(o.ioThreads)] : [];
   if (plan.server === 'echo') {
     return {
       script: path.join(ROOT, 'dist', 'bench', 'echo-server.js'),
-      args: ['--backend', backend, '--host', '127.0.0.1', '--port', '0', '--max-connections', maxConnections, ...io, ...o.serverArg],
+      args: ['--backend', backend, ...address, ...io, ...o.serverArg],
     };
   }
   return {
@@ -182,18 +207,8 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
       'chat-server',
       '--backend',
       backend,
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--max-connections',
-      maxConnections,
-      '--start-room',
-      '0',
-      '--max-rooms',
-      String(Math.max(10, plan.rooms)),
-      '--max-room-users',
-      String(Math.max(10, plan.roomUsers)),
+      ...address,
+      ...rooms,
       ...io,
       ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
       ...o.serverArg,
@@ -233,7 +248,7 @@ function redisWindow(at: Array<{ cpuSeconds: number; calls: Record<string, numbe
 
 let runCounter = 0;
 
-async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string): Promise<RunRecord> {
+async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string, reference: string): Promise<RunRecord> {
   // Fresh user ids every run: a long-lived external server may still be
   // logging out the users of the run before.
   const idPrefix = `r${(runCounter++ % 46656).toString(36)}`;
@@ -258,17 +273,20 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       host = o.serverHost;
       ports = [o.serverPort];
     } else {
-      const cmd = serverCommand(plan, backend, o);
+      const cmd = serverCommand(plan, backend, o, reference);
       if (plan.redis) {
         redis = await RedisServer.start();
         activeRedis = redis;
       }
+      const shown = backend === REFERENCE ? [path.relative(ROOT, cmd.script)] : ['node', path.relative(ROOT, cmd.script)];
+      const pinned = o.serverCpus === undefined ? [] : ['taskset', '-c', o.serverCpus];
       for (let i = 0; i < plan.nodes; i++) {
         const args = redis === undefined ? cmd.args : [...cmd.args, '--redis', redis.url, '--node-id', `bench${i}`];
-        const server = await startServer(cmd.script, args);
+        const command = backend === REFERENCE ? [cmd.script, ...args] : [process.execPath, cmd.script, ...args];
+        const server = await startServer(command, o.serverCpus);
         servers.push(server);
         activeServers.push(server);
-        if (i === 0) record.server = { command: ['node', path.relative(ROOT, cmd.script), ...args], samples };
+        if (i === 0) record.server = { command: [...pinned, ...shown, ...args], samples };
       }
       host = servers[0].host;
       ports = servers.map((s) => s.port);
@@ -298,17 +316,23 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
     const poller = o.metricsPort !== undefined && plan.server === 'chat' && local && plan.nodes === 1 ? pollMetrics(o.metricsPort) : undefined;
-    const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
-      if (!local) return;
-      if (phase === 'ready') samples.ready = sampleAll(servers);
-      else if (phase === 'measure-start') {
-        samples.measureStart = sampleAll(servers);
-        redisNow();
-      } else if (phase === 'measure-end') {
-        samples.measureEnd = sampleAll(servers);
-        redisNow();
-      }
-    });
+    const result = await runLoadgen(
+      loadgen,
+      args,
+      timeoutMs,
+      (phase) => {
+        if (!local) return;
+        if (phase === 'ready') samples.ready = sampleAll(servers);
+        else if (phase === 'measure-start') {
+          samples.measureStart = sampleAll(servers);
+          redisNow();
+        } else if (phase === 'measure-end') {
+          samples.measureEnd = sampleAll(servers);
+          redisNow();
+        }
+      },
+      o.loadgenCpus,
+    );
     poller?.stop();
     if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
     if (local) samples.last = sampleAll(servers);
@@ -383,10 +407,12 @@ async function main(): Promise<void> {
     }
   }
   const loadgen = ensureLoadgen(ROOT, (line) => process.stderr.write(`${line}\n`));
+  const reference = !external && backends.includes(REFERENCE) ? ensureReference(ROOT, (line) => process.stderr.write(`${line}\n`)) : '';
 
   const jobs: Array<{ plan: ScenarioPlan; backend: string; round: number }> = [];
   for (let round = 1; round <= o.rounds; round++) {
-    for (const plan of plans) for (const backend of backends) jobs.push({ plan, backend, round });
+    // The reference server has no cluster: the scenarios on Redis run on the iocpnet backends only.
+    for (const plan of plans) for (const backend of backends) if (!(plan.redis && backend === REFERENCE)) jobs.push({ plan, backend, round });
   }
 
   const bars = new MultiBar(
@@ -414,9 +440,11 @@ async function main(): Promise<void> {
 
   const runs: RunRecord[] = [];
   const started = Date.now();
+  const loadStart = os.loadavg();
+  const loadAtStart = loadStart.map((l) => l.toFixed(2)).join(' ');
   for (const job of jobs) {
     bar?.update({ job: `${job.plan.name} ${job.backend} (round ${job.round})` });
-    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen);
+    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen, reference);
     runs.push(record);
     bar?.increment();
     const name = `${job.plan.name} ${job.backend} #${job.round}`;
@@ -435,6 +463,12 @@ async function main(): Promise<void> {
   const header =
     `iocpnet benchmark: ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB, ${info.kernel}, Node ${info.node}\n` +
     `${o.rounds} rounds, backends alternating (${backends.join(', ')}), medians; load generator: ${o.loadgenThreads} thread(s)` +
+    (o.loadgenCpus !== undefined ? ` on CPU ${o.loadgenCpus}` : '') +
+    (o.serverCpus !== undefined ? `, server on CPU ${o.serverCpus}` : '') +
+    `; load average ${loadAtStart} at the start, ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} at the end` +
     (external ? `; external server ${o.serverHost}:${o.serverPort}` : '') +
     `; ${elapsedS.toFixed(0)} s\n`;
   process.stdout.write(`\n${header}\n${formatTable(summaries, backends, o.rounds)}`);
@@ -447,7 +481,16 @@ async function main(): Promise<void> {
     version: 1,
     date: new Date().toISOString(),
     machine: info,
-    settings: { ...settings, rounds: o.rounds, backends, external: external ? `${o.serverHost}:${o.serverPort}` : null },
+    settings: {
+      ...settings,
+      rounds: o.rounds,
+      backends,
+      serverCpus: o.serverCpus ?? null,
+      loadgenCpus: o.loadgenCpus ?? null,
+      loadAverageAtStart: loadStart,
+      loadAverageAtEnd: os.loadavg(),
+      external: external ? `${o.serverHost}:${o.serverPort}` : null,
+    },
     elapsedSeconds: elapsedS,
     summaries,
     runs,

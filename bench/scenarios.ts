@@ -7,12 +7,25 @@
  */
 import type { ProcessSample } from './proc-stats';
 
-export type ScenarioName = 'echo' | 'chat10' | 'chat100' | 'connect' | 'idle' | 'cluster-base' | 'cluster-1node' | 'cluster-2nodes';
-export const SCENARIO_NAMES: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle', 'cluster-base', 'cluster-1node', 'cluster-2nodes'];
+export type ScenarioName = 'echo' | 'ping' | 'chat10' | 'chat100' | 'connect' | 'idle' | 'cluster-base' | 'cluster-1node' | 'cluster-2nodes';
+export const SCENARIO_NAMES: readonly ScenarioName[] = [
+  'echo',
+  'ping',
+  'chat10',
+  'chat100',
+  'connect',
+  'idle',
+  'cluster-base',
+  'cluster-1node',
+  'cluster-2nodes',
+];
 /** What `npm run bench` runs unless told otherwise: the cluster scenarios need redis-server (npm run bench:cluster). */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['echo', 'chat10', 'chat100', 'connect', 'idle'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['echo', 'ping', 'chat10', 'chat100', 'connect', 'idle'];
 /** The same rooms-of-100 load on one node without Redis, one node on Redis, and two nodes on Redis. */
 export const CLUSTER_SCENARIOS: readonly ScenarioName[] = ['cluster-base', 'cluster-1node', 'cluster-2nodes'];
+
+/** The yardstick backend: bench/reference/reference_server.cpp, a plain single-threaded epoll server. */
+export const REFERENCE = 'reference';
 
 export interface Figure {
   key: string;
@@ -47,6 +60,8 @@ export interface ScenarioPlan {
   durationS: number;
   figures: Figure[];
   target?: Target;
+  /** What native must reach against the reference server (check(native, reference)). */
+  referenceTarget?: Target;
 }
 
 export interface PlanSettings {
@@ -125,36 +140,63 @@ function ratio(native: Record<string, number | null>, js: Record<string, number 
   return a / b;
 }
 
+/** native >= share x reference on throughput, and, with p99, at equal or lower p99. */
+function referenceShare(share: number, withP99: boolean): Target {
+  return {
+    text: `native >= ${share} x reference ${withP99 ? 'throughput at equal or lower p99' : 'throughput'}`,
+    check: (n, r) => {
+      const t = ratio(n, r, 'throughput');
+      const p = ratio(n, r, 'p99_us');
+      if (t === undefined || (withP99 && p === undefined)) return undefined;
+      return t >= share && (!withP99 || (p as number) <= 1);
+    },
+  };
+}
+
+/** The load generator's arguments of the echo and ping scenarios. */
+function echoArgs(s: PlanSettings, bodySize: number): string[] {
+  return ['--scenario', 'echo', '--connections', String(s.echoConnections), '--inflight', String(s.echoInflight), '--body-size', String(bodySize)];
+}
+
 /** The plan of one scenario under the given settings. */
 export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan {
   const warmupS = s.warmupS ?? (s.quick ? 0.5 : 2);
   const durationS = s.durationS ?? (s.quick ? 1.5 : 5);
   const common = ['--threads', String(s.loadgenThreads)];
   switch (name) {
-    case 'echo':
+    case 'ping': {
+      // A PING body is at most 64 bytes.
+      const bodySize = Math.min(64, s.echoBodySize);
       return {
         name,
-        description: `${s.echoConnections} connections, ${s.echoInflight} packets in flight each, ${s.echoBodySize}-byte bodies, closed loop`,
+        description: `${s.echoConnections} connections, ${s.echoInflight} PINGs in flight each, ${bodySize}-byte bodies, answered by the engine (no handler), closed loop`,
         server: 'echo',
         roomUsers: 0,
         rooms: 0,
         nodes: 1,
         redis: false,
         connections: s.echoConnections,
-        loadgenArgs: [
-          ...common,
-          '--scenario',
-          'echo',
-          '--connections',
-          String(s.echoConnections),
-          '--inflight',
-          String(s.echoInflight),
-          '--body-size',
-          String(s.echoBodySize),
-        ],
+        loadgenArgs: [...common, ...echoArgs(s, bodySize), '--ping', '1'],
+        warmupS,
+        durationS,
+        figures: [throughputFigure('throughput', 'PONGs'), ...latencyFigures('round trip'), ...serverFigures('packet')],
+      };
+    }
+    case 'echo':
+      return {
+        name,
+        description: `${s.echoConnections} connections, ${s.echoInflight} packets in flight each, ${s.echoBodySize}-byte bodies, echoed by a TS packet handler, closed loop`,
+        server: 'echo',
+        roomUsers: 0,
+        rooms: 0,
+        nodes: 1,
+        redis: false,
+        connections: s.echoConnections,
+        loadgenArgs: [...common, ...echoArgs(s, s.echoBodySize)],
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'echoed packets'), ...latencyFigures('round trip'), ...serverFigures('packet')],
+        referenceTarget: referenceShare(0.8, true),
         target: {
           text: 'native >= 2x js packets/s',
           check: (n, j) => {
@@ -193,6 +235,7 @@ export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan 
         warmupS,
         durationS,
         figures: [throughputFigure('throughput', 'chat notifies delivered'), ...latencyFigures('chat to own notify'), ...serverFigures('notify')],
+        referenceTarget: referenceShare(0.85, true),
         target:
           roomUsers === 100
             ? {

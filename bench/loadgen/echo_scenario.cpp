@@ -9,7 +9,8 @@ namespace {
 
 // Closed loop against an echo server: every connection keeps `inflight`
 // packets outstanding and sends a new one for each reply. The body starts
-// with the send time, so a reply carries its own round-trip start.
+// with the send time, so a reply carries its own round-trip start. With
+// --ping 1 the packets are PINGs, which the engine answers itself.
 class EchoScenario final : public SessionScenario {
  public:
   EchoScenario() : SessionScenario(false) {}
@@ -27,7 +28,7 @@ class EchoScenario final : public SessionScenario {
   }
 
   void onSteadyPacket(Worker& w, Conn& c, uint16_t id, const uint8_t* body, size_t length, int64_t now) override {
-    if (id != packet::kEcho) return;
+    if (id != (w.options.ping ? packet::kPong : packet::kEcho)) return;
     if (length != static_cast<size_t>(w.options.bodySize)) {
       // The echo server changed the body: count it, keep the loop going.
       ++w.counters.protocolErrors;
@@ -42,7 +43,8 @@ class EchoScenario final : public SessionScenario {
 
  private:
   void sendEcho(Worker& w, Conn& c, int64_t now) {
-    uint8_t* body = w.append(c, packet::kEcho, static_cast<size_t>(w.options.bodySize));
+    uint8_t* body =
+        w.append(c, w.options.ping ? packet::kPing : packet::kEcho, static_cast<size_t>(w.options.bodySize));
     std::memcpy(body, &now, sizeof now);
     if (w.inWindow(now)) ++w.counters.windowRequests;
   }

@@ -29,7 +29,8 @@ const char* const kUsage =
     "  --setup-concurrency N   connections being set up at once per thread (256)\n"
     "  --source-addresses N    bind to 127.0.0.1..N for loopback targets, 0 = no bind (4)\n"
     "  --inflight K            echo: packets in flight per connection (1)\n"
-    "  --body-size B           echo: body bytes, 8..8000 (32)\n"
+    "  --body-size B           echo: body bytes, 8..8000 (32; 8..64 with --ping 1)\n"
+    "  --ping 0|1              echo: send PING and time the engine's PONG instead of an application packet (0)\n"
     "  --room-users R          chat, idle: users per room (10)\n"
     "  --start-room N          first room number (0)\n"
     "  --rooms N               connect: rooms the cycles use (10)\n"
@@ -132,6 +133,8 @@ Options parseOptions(int argc, char** argv) {
       o.inflight = integer(key, value, 1, 10000);
     } else if (std::strcmp(key, "--body-size") == 0) {
       o.bodySize = integer(key, value, 8, 8000);
+    } else if (std::strcmp(key, "--ping") == 0) {
+      o.ping = integer(key, value, 0, 1) == 1;
     } else if (std::strcmp(key, "--room-users") == 0) {
       o.roomUsers = integer(key, value, 1, 100000);
     } else if (std::strcmp(key, "--start-room") == 0) {
@@ -160,6 +163,8 @@ Options parseOptions(int argc, char** argv) {
     }
   }
   if (!havePort) fail("--port or --ports is required%s%s", "");
+  // A PING body is 0..64 bytes (PROTOCOL.md section 2).
+  if (o.ping && o.bodySize > 64) fail("--body-size must be at most 64 with --ping 1%s%s", "");
   return o;
 }
 

@@ -31,6 +31,8 @@ struct Options {
   // echo
   int inflight = 1;
   int bodySize = 32;
+  // Sends PING (answered by the engine with PONG) instead of an application packet.
+  bool ping = false;
 
   // chat, idle, connect
   int roomUsers = 10;

@@ -278,6 +278,8 @@ void Worker::dispatch(Conn& c, uint16_t packetId, const uint8_t* body, size_t le
       return;
     case packet::kPong:
       ++counters.pongs;
+      // The echo scenario's --ping mode times its PINGs by their PONGs.
+      scenario_->onPacket(*this, c, packetId, body, length, now);
       return;
     case packet::kDisconnectNotify: {
       const size_t reason = length >= 2 ? readU16(body) : 0;

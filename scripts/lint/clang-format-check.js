@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Checks the C++ sources against .clang-format: native/, binding/, test/core/,
-// test/fuzz/*.cpp and bench/loadgen/. Exits 1 when a file would change, 2
+// test/fuzz/*.cpp, bench/loadgen/ and bench/reference/. Exits 1 when a file would change, 2
 // when clang-format is missing or too old.
 //
 // Usage: node scripts/lint/clang-format-check.js [--fix] [file ...]
@@ -13,7 +13,7 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..', '..');
 // Folders searched recursively, and folders of which only the top level counts.
-const TREES = ['native', 'binding', 'test/core', 'bench/loadgen'];
+const TREES = ['native', 'binding', 'test/core', 'bench/loadgen', 'bench/reference'];
 const FLAT = ['test/fuzz'];
 const SOURCE = /\.(?:c|cc|cpp|cxx|h|hh|hpp)$/;
 const SOURCE_FLAT = /\.cpp$/;
