@@ -28,7 +28,7 @@ export { HandlerError, IocpnetError, ListenError } from './server/errors';
 export { DEFAULT_OPTIONS, defaultIoThreads } from './server/options';
 export { Server } from './server/server';
 export type { ServerEvents, ServerObserver } from './server/server';
-export type { BackendName, CloseReason, ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './server/types';
+export type { BackendName, CloseReason, IoThreadStats, ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './server/types';
 
 export { PacketRouter } from './toolkit/packet-router';
 export type { PacketHandler, PacketRouterOptions, PacketRouterStats } from './toolkit/packet-router';

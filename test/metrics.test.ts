@@ -4,8 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, DISCONNECT_REASONS, serveMetrics, type MetricsHandle } from '../lib/index';
 import { ChatFixture } from './helpers/chat-client';
 import { ROOT, ensureBuilt } from './helpers/chat-cli';
-import { waitUntil } from './helpers/engine-harness';
-import { backends, frame } from './helpers/raw-client';
+import { sleep, waitUntil } from './helpers/engine-harness';
+import { RawClient, backends, frame, startServer } from './helpers/raw-client';
 import { RedisServer, redisServerAvailable } from './helpers/redis';
 
 async function scrape(handle: MetricsHandle): Promise<{ text: string; families: Map<string, ParsedFamily> }> {
@@ -107,6 +107,49 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     expect(value(families, 'iocpnet_connections')).toBe(1);
     expect(value(families, 'iocpnet_chat_users')).toBe(1);
     expect(text).not.toMatch(/alice|bob/);
+  });
+
+  it('reports the bytes queued for a client that does not read, in total and per IO thread', async () => {
+    const { server, port } = await startServer(backend, { ioThreads: 2, maxSendQueueBytes: 64 << 20 });
+    const body = Buffer.alloc(32 * 1024, 7);
+    const PACKETS = 1024; // 32 MiB: more than the loopback's socket buffers take
+    server.on('connect', (conn) => {
+      // The first connection is the one that stops reading.
+      if (server.connections.size === 1) for (let i = 0; i < PACKETS; i++) conn.send(200, body);
+    });
+    handle = await serveMetrics(server, { port: 0, defaultMetrics: false });
+    const stalled = await RawClient.connect(port);
+    stalled.socket.pause();
+    const others = await Promise.all([RawClient.connect(port), RawClient.connect(port), RawClient.connect(port)]);
+    try {
+      await waitUntil(() => server.stats().connections === 4 && server.stats().packetsOut === PACKETS);
+      await sleep(200);
+      const { families } = await scrape(handle);
+      const queued = value(families, 'iocpnet_send_queue_bytes');
+      expect(queued).toBeGreaterThan(8 << 20);
+      expect(queued).toBeLessThanOrEqual(PACKETS * (body.length + 6));
+      expect(value(families, 'iocpnet_js_pending_bytes')).toBe(0);
+      const threads = server.stats().threads.length;
+      expect(threads).toBe(backend === 'native' ? 2 : 1);
+      // The per-thread series add up to the totals.
+      const perThread = (name: string): number[] => Array.from({ length: threads }, (_, i) => value(families, name, { thread: String(i) }));
+      const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+      expect(sum(perThread('iocpnet_io_thread_connections'))).toBe(4);
+      expect(sum(perThread('iocpnet_io_thread_send_queue_bytes'))).toBe(queued);
+      expect(sum(perThread('iocpnet_io_thread_packets_sent_total'))).toBe(value(families, 'iocpnet_packets_sent_total'));
+      expect(sum(perThread('iocpnet_io_thread_received_bytes_total'))).toBe(value(families, 'iocpnet_received_bytes_total'));
+      expect(families.get('iocpnet_io_thread_connections')?.metrics).toHaveLength(threads);
+      if (backend === 'native') expect(perThread('iocpnet_io_thread_connections')).toEqual([2, 2]);
+      // Once the client reads, the queue empties.
+      stalled.socket.resume();
+      await waitUntil(() => stalled.packets.length === PACKETS, 20000);
+      await waitUntil(() => server.stats().sendQueueBytes === 0);
+      expect(value((await scrape(handle)).families, 'iocpnet_send_queue_bytes')).toBe(0);
+    } finally {
+      stalled.socket.destroy();
+      for (const c of others) c.socket.destroy();
+      await server.close();
+    }
   });
 
   it('counts a connection refused while the server is full', async () => {

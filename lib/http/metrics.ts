@@ -6,7 +6,7 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type * as Prom from 'prom-client';
-import { DISCONNECT_REASONS, STATS_FIELDS } from '../contract';
+import { DISCONNECT_REASONS, STATS_FIELDS, THREAD_STATS_FIELDS, type ThreadStatsField } from '../contract';
 import { ChatServer } from '../chat/chat-server';
 import type { Server, ServerObserver } from '../server/server';
 import type { ServerStats } from '../server/types';
@@ -61,6 +61,22 @@ const ENGINE_FIELDS: Readonly<Record<string, FieldSpec>> = {
     type: 'counter',
     label: ['cause', 'no_descriptor'],
   },
+  pendingBytes: {
+    name: 'iocpnet_js_pending_bytes',
+    help: 'Bytes of received packets waiting for the JS thread now (native backend; the js backend hands each read over at once: 0).',
+    type: 'gauge',
+  },
+  sendQueueBytes: { name: 'iocpnet_send_queue_bytes', help: 'Bytes queued for sending and not yet written to the sockets now.', type: 'gauge' },
+};
+
+/** The per-IO-thread series, labelled thread="<index>" (at most ioThreads of them, 64). */
+const THREAD_FIELDS: Readonly<Record<ThreadStatsField, { name: string; help: string; type: 'counter' | 'gauge' }>> = {
+  connections: { name: 'iocpnet_io_thread_connections', help: 'Connections open now, by the IO thread that owns them.', type: 'gauge' },
+  packetsIn: { name: 'iocpnet_io_thread_packets_received_total', help: 'Framed packets received, by IO thread.', type: 'counter' },
+  packetsOut: { name: 'iocpnet_io_thread_packets_sent_total', help: 'Packets queued for sending, by IO thread.', type: 'counter' },
+  bytesIn: { name: 'iocpnet_io_thread_received_bytes_total', help: 'Bytes received, by IO thread.', type: 'counter' },
+  bytesOut: { name: 'iocpnet_io_thread_sent_bytes_total', help: 'Bytes written to sockets, by IO thread.', type: 'counter' },
+  sendQueueBytes: { name: 'iocpnet_io_thread_send_queue_bytes', help: 'Bytes queued for sending and not yet written now, by IO thread.', type: 'gauge' },
 };
 
 /** The engine's Prometheus names, for the docs and tests: every field of STATS_FIELDS, then the closes. */
@@ -249,6 +265,29 @@ export class ServerMetrics implements ServerObserver {
       }
     }
     const stats = (): ServerStats => this.#engineStats();
+    for (const field of THREAD_STATS_FIELDS) {
+      const spec = THREAD_FIELDS[field];
+      const fill = (set: (labels: { thread: string }, value: number) => void): void => {
+        stats().threads.forEach((t, i) => set({ thread: String(i) }, t[field]));
+      };
+      const options = { name: spec.name, help: spec.help, labelNames: ['thread'], registers: [this.registry] };
+      if (spec.type === 'gauge') {
+        new prom.Gauge({
+          ...options,
+          collect() {
+            fill((labels, value) => this.set(labels, value));
+          },
+        });
+      } else {
+        new prom.Counter({
+          ...options,
+          collect() {
+            this.reset();
+            fill((labels, value) => this.inc(labels, value));
+          },
+        });
+      }
+    }
     new prom.Counter({
       name: 'iocpnet_connections_closed_total',
       help: 'Connections ended, by reason (server_full: refused at accept, counted here too).',

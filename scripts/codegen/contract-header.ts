@@ -19,6 +19,7 @@ import {
   OutboundOp,
   PacketId,
   STATS_FIELDS,
+  THREAD_STATS_FIELDS,
   type IntegerOptionSpec,
 } from '../../lib/contract';
 
@@ -108,12 +109,17 @@ export function renderContractHeader(): string {
       return `constexpr IntegerOption k${pascal(name)}Option{"${name}", ${u32(spec.min)}, ${u32(spec.max)}, ${u32(def)}};`;
     }),
     '',
-    '// The stats array the binding hands to JS: these counters, then the closes by reason.',
+    '// The stats array the binding hands to JS: these counters, then the closes by reason, then one',
+    '// block of ThreadStatsField per IO thread.',
     'enum class StatsField : size_t {',
     ...STATS_FIELDS.map((field, i) => `  ${pascal(field)} = ${i},`),
     '};',
     `constexpr size_t kStatsFieldCount = ${STATS_FIELDS.length};`,
     'constexpr size_t kStatsLength = kStatsFieldCount + kCloseReasonCount;',
+    'enum class ThreadStatsField : size_t {',
+    ...THREAD_STATS_FIELDS.map((field, i) => `  ${pascal(field)} = ${i},`),
+    '};',
+    `constexpr size_t kThreadStatsFieldCount = ${THREAD_STATS_FIELDS.length};`,
     '',
     '}  // namespace iocpnet',
     '',
