@@ -166,24 +166,50 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
 });
 
 describe.skipIf(!redisServerAvailable())('metrics endpoint of a cluster node', () => {
-  it("exports the cluster's counters and its node id", async () => {
+  it("exports the cluster's counters, gauges and Redis round trips, and its node id", async () => {
     const redis = await RedisServer.start();
     const fx = new ChatFixture();
+    const fy = new ChatFixture();
     let handle: MetricsHandle | undefined;
     try {
-      const chat = await fx.start('js', { cluster: { redis: redis.url, nodeId: 'metrics-node', prefix: 'metrics-test:' } });
+      const cluster = { redis: redis.url, prefix: 'metrics-test:', leaseMs: 1000 };
+      const chat = await fx.start('js', { cluster: { ...cluster, nodeId: 'metrics-node' } });
       handle = await serveMetrics(chat, { port: 0, defaultMetrics: false });
+      await waitUntil(() => chat.stats().cluster?.nodes === 1);
+      await fy.start('js', { cluster: { ...cluster, nodeId: 'other-node' } });
+      // Seen at this node's next heartbeat (every leaseMs / 5).
+      await waitUntil(() => chat.stats().cluster?.nodes === 2);
       const a = await fx.client();
       await a.join('alice', 1);
-      expect(await a.chat('hello')).toBe(ChatResult.NONE);
-      await waitUntil(() => (chat.stats().cluster?.chatsPublished ?? 0) >= 1);
-      const { families } = await scrape(handle);
-      expect(value(families, 'iocpnet_cluster_chats_published_total')).toBe(chat.stats().cluster?.chatsPublished);
+      const b = await fy.client();
+      await b.join('bob', 1);
+      const CHATS = 5;
+      for (let i = 0; i < CHATS; i++) expect(await a.chat(`hello ${i}`)).toBe(ChatResult.NONE);
+      await b.waitFor(() => b.notifies().length === CHATS);
+      await waitUntil(() => chat.stats().cluster?.bufferedChats === 0);
+      const { text, families } = await scrape(handle);
+      expect(value(families, 'iocpnet_cluster_chats_published_total')).toBe(CHATS);
       expect(value(families, 'iocpnet_cluster_lost_chats_total')).toBe(0);
+      expect(value(families, 'iocpnet_cluster_nodes')).toBe(2);
+      expect(value(families, 'iocpnet_cluster_buffered_messages')).toBe(0);
+      expect(value(families, 'iocpnet_cluster_buffered_bytes')).toBe(0);
+      expect(families.get('iocpnet_cluster_nodes')?.type).toBe('GAUGE');
+      // Round trips: the register, the heartbeats, the claim, the enter and at least one stream append.
+      const rtt = families.get('iocpnet_cluster_redis_round_trip_seconds')?.metrics[0];
+      expect(families.get('iocpnet_cluster_redis_round_trip_seconds')?.type).toBe('HISTOGRAM');
+      expect(Number(rtt?.count)).toBeGreaterThanOrEqual(5);
+      expect(Number(rtt?.sum)).toBeGreaterThan(0);
+      expect(Number(rtt?.sum)).toBeLessThan(Number(rtt?.count) * 5);
+      expect(text).toMatch(/^iocpnet_cluster_redis_round_trip_seconds_bucket\{le="\+Inf"\} \d+$/m);
       const json = (await (await fetch(`http://127.0.0.1:${handle.address().port}/stats.json`)).json()) as { node: { id: string | null } };
       expect(json.node.id).toBe('metrics-node');
+      // The other node leaves: seen once its heartbeat says so.
+      await fy.dispose();
+      await waitUntil(() => chat.stats().cluster?.nodes === 1);
+      expect(value((await scrape(handle)).families, 'iocpnet_cluster_nodes')).toBe(1);
     } finally {
       await handle?.close();
+      await fy.dispose();
       await fx.dispose();
       await redis.stop();
     }

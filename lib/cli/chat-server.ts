@@ -5,7 +5,6 @@ import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
 import { IocpnetError, ListenError } from '../server/errors';
 import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../http/logger';
-import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
 
@@ -86,6 +85,11 @@ export function addChatServerCommand(program: Command): void {
     .action(async (flags: ChatServerFlags, command: Command) => {
       // Taken first, so that a parent that dies while the server starts is still noticed.
       const parent = process.ppid;
+      // Without --log-level or --log-format the server prints its plain lines, as it always did.
+      const logger: Logger | undefined =
+        flags.logLevel === undefined && flags.logFormat === undefined
+          ? undefined
+          : createLogger({ level: flags.logLevel ?? 'info', format: flags.logFormat ?? 'pretty' });
       let chat: ChatServer;
       try {
         chat = createChatServer({
@@ -100,13 +104,14 @@ export function addChatServerCommand(program: Command): void {
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
           ...clusterOptions(flags, command),
+          ...(logger === undefined ? {} : { logger }),
         });
       } catch (err) {
         // Flags that are fine alone but not together, e.g. --start-room near the i32 limit with many rooms.
         if (err instanceof RangeError || err instanceof TypeError) command.error(`error: ${err.message}`);
         throw err;
       }
-      await serve(chat, flags, parent);
+      await serve(chat, flags, parent, logger);
     });
 }
 
@@ -128,15 +133,10 @@ function clusterOptions(flags: ChatServerFlags, command: Command): Pick<ChatServ
   };
 }
 
-async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): Promise<void> {
-  // Without --log-level or --log-format the server prints its plain lines, as it always did.
-  const logger: Logger | undefined =
-    flags.logLevel === undefined && flags.logFormat === undefined
-      ? undefined
-      : createLogger({ level: flags.logLevel ?? 'info', format: flags.logFormat ?? 'pretty' });
+async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, logger: Logger | undefined): Promise<void> {
   const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(message) : logger.info(fields, message));
-  if (logger !== undefined) attachLogger(chat, logger);
-  else chat.server.on('error', (err) => console.error(`error: ${err.message}`));
+  // With a logger, the chat server logs its errors itself.
+  if (logger === undefined) chat.server.on('error', (err) => console.error(`error: ${err.message}`));
   let address;
   try {
     address = await chat.listen(flags.port, flags.host);

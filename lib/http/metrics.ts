@@ -11,7 +11,18 @@ import { ChatServer } from '../chat/chat-server';
 import type { Server, ServerObserver } from '../server/server';
 import type { ServerStats } from '../server/types';
 import type { PacketRouter } from '../toolkit/packet-router';
+import { CLUSTER_STATS_FIELDS, REDIS_SECONDS_BUCKETS, type ClusterStats } from '../cluster/cluster-stats';
 import { Buckets } from './buckets';
+
+/** The cluster's gauges (CLUSTER_GAUGES); every other field of ClusterStats is a counter. */
+const CLUSTER_GAUGE_NAMES: Partial<Record<keyof ClusterStats, { name: string; help: string }>> = {
+  bufferedChats: {
+    name: 'iocpnet_cluster_buffered_messages',
+    help: 'Chats of this node waiting for Redis to take them for the other nodes (not sent yet, or sent and not acknowledged).',
+  },
+  bufferedBytes: { name: 'iocpnet_cluster_buffered_bytes', help: 'The bytes of those chats (bounded by the cluster option maxBufferBytes).' },
+  nodes: { name: 'iocpnet_cluster_nodes', help: 'Live nodes of the cluster seen at the last heartbeat, this one included.' },
+};
 
 /** Upper bounds of the handler-time histogram, in seconds. */
 export const HANDLER_SECONDS_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1] as const;
@@ -384,15 +395,7 @@ export class ServerMetrics implements ServerObserver {
     counter('iocpnet_chat_messages_total', 'Chat messages relayed to a room.', () => stats().chats);
     counter('iocpnet_chat_messages_rate_limited_total', 'Chat messages refused by the rate limit (ROOM_TOO_MANY_PACKET).', () => stats().rateLimited);
     counter('iocpnet_chat_notifies_total', 'ROOM_CHAT_NOTIFY packets queued, one per receiver.', () => stats().notifies);
-    // The cluster's counters, when the chat server is in one: every field of ClusterStats, read at scrape time.
-    const cluster = chat.options.cluster === undefined ? undefined : stats().cluster;
-    for (const field of Object.keys(cluster ?? {})) {
-      counter(
-        `iocpnet_cluster_${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
-        `The cluster's ${field} counter (ChatStats.cluster.${field}, docs/CLUSTER.md).`,
-        () => stats().cluster?.[field] ?? 0,
-      );
-    }
+    if (chat.options.cluster !== undefined) this.#cluster(prom, chat, () => stats().cluster);
     new prom.Counter({
       name: 'iocpnet_chat_logins_refused_total',
       help: 'Chat logins refused, by result code.',
@@ -402,6 +405,45 @@ export class ServerMetrics implements ServerObserver {
         this.reset();
         for (const [code, n] of Object.entries(stats().loginsRefusedByCode)) this.inc({ code }, n);
       },
+    });
+  }
+
+  /** The cluster's figures: every field of ClusterStats, read at scrape time, and the Redis round trips. */
+  #cluster(prom: typeof Prom, chat: ChatServer, stats: () => Readonly<Record<string, number>> | undefined): void {
+    const registers = [this.registry];
+    for (const field of CLUSTER_STATS_FIELDS) {
+      const gauge = CLUSTER_GAUGE_NAMES[field];
+      const read = (): number => stats()?.[field] ?? 0;
+      if (gauge !== undefined) {
+        new prom.Gauge({
+          name: gauge.name,
+          help: gauge.help,
+          registers,
+          collect() {
+            this.set(read());
+          },
+        });
+        continue;
+      }
+      new prom.Counter({
+        name: `iocpnet_cluster_${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+        help:
+          field === 'lostChats'
+            ? 'Chats of other nodes missing from the stream (lost when Redis restarted empty), or that Redis refused.'
+            : `The cluster's ${field} counter (ChatStats.cluster.${field}, docs/CLUSTER.md).`,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
+    const empty = new Buckets(REDIS_SECONDS_BUCKETS);
+    histogramMetric(prom, this.registry, {
+      name: 'iocpnet_cluster_redis_round_trip_seconds',
+      help: "Time from sending a command to Redis (a script, a stream append) to its answer; the stream reader's blocking read is not counted.",
+      bounds: REDIS_SECONDS_BUCKETS,
+      series: () => [['', chat._redisRoundTrip() ?? empty]],
     });
   }
 
