@@ -3,6 +3,7 @@
  *
  *   npm run bench -- --quick
  *   node dist/bench/run.js --scenarios echo,chat100 --backends native,js --rounds 5
+ *   npm run bench -- --scenarios chat100 --backends native --metrics-paired --rounds 8
  *
  * Every run starts a fresh server process (the echo server of
  * bench/echo-server.ts, or the chat server of the CLI), drives it with the
@@ -20,7 +21,7 @@ import { ensureLoadgen } from './loadgen-build';
 import { pollMetrics } from './metrics-poller';
 import { sample } from './proc-stats';
 import { runLoadgen, startServer, type ServerProcess } from './processes';
-import { formatTable, renderSvg, summarize, type RunRecord } from './report';
+import { formatPairs, formatTable, metricsPairs, renderSvg, summarize, type RunRecord } from './report';
 import {
   SCENARIO_NAMES,
   computeFigures,
@@ -47,6 +48,7 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   label: string;
   serverArg: string[];
   metricsPort?: number;
+  metricsPaired: boolean;
   chatServerCli: string;
   json: string;
   svg?: string;
@@ -130,6 +132,11 @@ function parseArgs(argv: string[]): CliOptions {
       'chat scenarios: start the server with --metrics-port n and poll /stats.json and /metrics once a second, as an open dashboard and a scraper do',
       integer(1, 65535),
     )
+    .option(
+      '--metrics-paired',
+      'chat scenarios: each round runs the server twice back to back, metrics off and metrics on and polled (the order alternating), and reports the median of the on/off ratios',
+      false,
+    )
     .option('--server-arg <arg>', 'extra argument for the spawned server (repeatable)', collect, [] as string[])
     .option('--json <file>', 'write every run and the medians here', path.join('.bench', 'bench.json'))
     .option('--svg <file>', 'write the ratio chart here (default: the json path with .svg)')
@@ -140,6 +147,7 @@ function parseArgs(argv: string[]): CliOptions {
   if ((o.serverHost === undefined) !== (o.serverPort === undefined)) {
     program.error('--server-host and --server-port go together');
   }
+  if (o.metricsPaired && o.serverHost !== undefined) program.error('--metrics-paired spawns the servers: not with --server-host');
   return o;
 }
 
@@ -147,8 +155,15 @@ function planSettings(o: CliOptions): PlanSettings {
   return { ...o, warmupS: o.warmup, durationS: o.duration };
 }
 
+/** The metrics port a run's server gets: --metrics-port, or with --metrics-paired any free one (0) for the runs with metrics. */
+function metricsPortOf(plan: ScenarioPlan, metrics: boolean, o: CliOptions): number | undefined {
+  if (plan.server !== 'chat' || !metrics) return undefined;
+  return o.metricsPort ?? 0;
+}
+
 /** The server process for a plan: its script and arguments. */
-function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { script: string; args: string[] } {
+function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, metrics: boolean): { script: string; args: string[] } {
+  const metricsPort = metricsPortOf(plan, metrics, o);
   // Headroom over the connections the scenario holds: the connect scenario
   // may briefly have more open while the server handles disconnects.
   const maxConnections = String(Math.max(1024, plan.connections * 2 + 64));
@@ -178,7 +193,7 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions): { sc
       '--max-room-users',
       String(Math.max(10, plan.roomUsers)),
       ...io,
-      ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
+      ...(metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)]),
       ...o.serverArg,
     ],
   };
@@ -188,7 +203,20 @@ let activeServer: ServerProcess | undefined;
 
 let runCounter = 0;
 
-async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string): Promise<RunRecord> {
+/** The port the server printed in "metrics on http://HOST:PORT/metrics", once it has (the line follows "listening on"). */
+async function printedMetricsPort(server: ServerProcess, timeoutMs = 10000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of server.output) {
+      const m = /metrics on http:\/\/[^\s/]+:(\d+)\/metrics/.exec(line);
+      if (m) return Number(m[1]);
+    }
+    if (Date.now() > deadline) throw new Error(`the server did not print its metrics port within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string, metrics: boolean): Promise<RunRecord> {
   // Fresh user ids every run: a long-lived external server may still be
   // logging out the users of the run before.
   const idPrefix = `r${(runCounter++ % 46656).toString(36)}`;
@@ -202,8 +230,10 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     figures: {},
     othersCpuPct: null,
     warnings: [],
+    metrics: metricsPortOf(plan, metrics, o) !== undefined,
   };
   const samples: ServerSamples = {};
+  let polledPort: number | undefined;
   let server: ServerProcess | undefined;
   try {
     let host: string;
@@ -212,9 +242,10 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       host = o.serverHost;
       port = o.serverPort;
     } else {
-      const cmd = serverCommand(plan, backend, o);
+      const cmd = serverCommand(plan, backend, o, metrics);
       server = await startServer(cmd.script, cmd.args);
       activeServer = server;
+      if (record.metrics) polledPort = await printedMetricsPort(server);
       record.server = { command: ['node', path.relative(ROOT, cmd.script), ...cmd.args], samples };
       host = server.host;
       port = server.port;
@@ -237,7 +268,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       String(plan.durationS),
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
-    const poller = o.metricsPort !== undefined && plan.server === 'chat' && server !== undefined ? pollMetrics(o.metricsPort) : undefined;
+    const poller = polledPort !== undefined ? pollMetrics(polledPort) : undefined;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
       if (pid === undefined) return;
       if (phase === 'ready') samples.ready = sample(pid);
@@ -246,6 +277,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     });
     poller?.stop();
     if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
+    record.loadAvg1 = os.loadavg()[0];
     if (pid !== undefined) samples.last = sample(pid);
     record.loadgen = result.report;
     record.figures = computeFigures(plan, result.report, samples);
@@ -312,9 +344,17 @@ async function main(): Promise<void> {
   }
   const loadgen = ensureLoadgen(ROOT, (line) => process.stderr.write(`${line}\n`));
 
-  const jobs: Array<{ plan: ScenarioPlan; backend: string; round: number }> = [];
+  // Without --metrics-paired every run has metrics as --metrics-port says. With it, a chat scenario's
+  // round is two runs back to back, off then on in odd rounds and on then off in even ones, so that
+  // drift of the machine and any order effect hit both alike.
+  const jobs: Array<{ plan: ScenarioPlan; backend: string; round: number; metrics: boolean }> = [];
   for (let round = 1; round <= o.rounds; round++) {
-    for (const plan of plans) for (const backend of backends) jobs.push({ plan, backend, round });
+    for (const plan of plans) {
+      for (const backend of backends) {
+        if (!o.metricsPaired || plan.server !== 'chat') jobs.push({ plan, backend, round, metrics: o.metricsPort !== undefined });
+        else for (const metrics of round % 2 === 1 ? [false, true] : [true, false]) jobs.push({ plan, backend, round, metrics });
+      }
+    }
   }
 
   const bars = new MultiBar(
@@ -343,12 +383,14 @@ async function main(): Promise<void> {
 
   const runs: RunRecord[] = [];
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0];
   for (const job of jobs) {
-    bar?.update({ job: `${job.plan.name} ${job.backend} (round ${job.round})` });
-    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen);
+    const variant = o.metricsPaired && job.plan.server === 'chat' ? (job.metrics ? ' metrics on' : ' metrics off') : '';
+    bar?.update({ job: `${job.plan.name} ${job.backend}${variant} (round ${job.round})` });
+    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen, job.metrics);
     runs.push(record);
     bar?.increment();
-    const name = `${job.plan.name} ${job.backend} #${job.round}`;
+    const name = `${job.plan.name} ${job.backend}${variant} #${job.round}`;
     if (!record.ok) log(`${name}: FAILED: ${record.error}`);
     else if (o.verbose) {
       const figs = job.plan.figures.map((f) => `${f.key}=${record.figures[f.key]?.toFixed(1) ?? 'n/a'}`).join(' ');
@@ -358,15 +400,19 @@ async function main(): Promise<void> {
   }
   bars.stop();
 
-  const summaries = summarize(plans, backends, runs);
+  // With --metrics-paired the main table is of the runs without metrics; the pairs have their own.
+  const summaries = summarize(plans, backends, o.metricsPaired ? runs.filter((r) => !r.metrics) : runs);
+  const pairs = o.metricsPaired ? metricsPairs(plans, backends, runs) : [];
   const info = machine();
   const elapsedS = (Date.now() - started) / 1000;
   const header =
     `iocpnet benchmark: ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB, ${info.kernel}, Node ${info.node}\n` +
     `${o.rounds} rounds, backends alternating (${backends.join(', ')}), medians; load generator: ${o.loadgenThreads} thread(s)` +
+    `; load average ${loadAtStart.toFixed(2)} at the start, ${os.loadavg()[0].toFixed(2)} at the end` +
     (external ? `; external server ${o.serverHost}:${o.serverPort}` : '') +
     `; ${elapsedS.toFixed(0)} s\n`;
   process.stdout.write(`\n${header}\n${formatTable(summaries, backends, o.rounds)}`);
+  if (pairs.length > 0) process.stdout.write(formatPairs(pairs));
 
   const jsonPath = path.resolve(o.json);
   const svgPath = path.resolve(o.svg ?? jsonPath.replace(/\.json$/i, '') + '.svg');
@@ -379,6 +425,7 @@ async function main(): Promise<void> {
     settings: { ...settings, rounds: o.rounds, backends, external: external ? `${o.serverHost}:${o.serverPort}` : null },
     elapsedSeconds: elapsedS,
     summaries,
+    ...(o.metricsPaired ? { metricsPairs: pairs } : {}),
     runs,
   };
   fs.writeFileSync(jsonPath, `${JSON.stringify(doc, null, 2)}\n`);

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DISCONNECT_REASONS, serveMetrics, type MetricsHandle } from '../lib/index';
+import { ChatPacketId, ChatResult, DISCONNECT_REASONS, PacketRouter, serveMetrics, type MetricsHandle } from '../lib/index';
 import { ChatFixture } from './helpers/chat-client';
 import { ROOT, ensureBuilt } from './helpers/chat-cli';
 import { sleep, waitUntil } from './helpers/engine-harness';
@@ -148,6 +149,43 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     } finally {
       stalled.socket.destroy();
       for (const c of others) c.socket.destroy();
+      await server.close();
+    }
+  });
+
+  it("times each packet's handler alone, also when packets of one batch follow each other", async () => {
+    const { server, port } = await startServer(backend);
+    const router = new PacketRouter()
+      .on(300, () => {
+        const until = performance.now() + 4;
+        while (performance.now() < until);
+      })
+      .on(301, () => {})
+      .attach(server);
+    handle = await serveMetrics(server, { port: 0, defaultMetrics: false, router });
+    const c = await RawClient.connect(port);
+    try {
+      // One write: the slow packet, then fast ones, handled in one batch (native) or one read (js).
+      const ROUNDS = 5;
+      for (let i = 0; i < ROUNDS; i++) {
+        c.socket.write(Buffer.concat([frame(300), frame(301), frame(301), frame(301)]));
+        await waitUntil(() => server.stats().packetsIn === 4 * (i + 1));
+      }
+      const { text } = await scrape(handle);
+      const bucket = (id: string, le: string): number | undefined => {
+        for (const line of text.split('\n')) {
+          const m = /^iocpnet_handler_duration_seconds_bucket\{([^}]*)\} (\S+)$/.exec(line);
+          if (m !== null && m[1].split(',').includes(`packet_id="${id}"`) && m[1].split(',').includes(`le="${le}"`)) return Number(m[2]);
+        }
+        return undefined;
+      };
+      expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', '300')).toBe(ROUNDS);
+      expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', '301')).toBe(3 * ROUNDS);
+      // The slow handler's 4 ms are its own: none of its packets under 2.5 ms, and none of the fast ones above.
+      expect(bucket('300', '0.0025')).toBe(0);
+      expect(bucket('301', '0.0025')).toBe(3 * ROUNDS);
+    } finally {
+      c.socket.destroy();
       await server.close();
     }
   });
