@@ -49,6 +49,7 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   serverArg: string[];
   metricsPort?: number;
   metricsPaired: boolean;
+  metricsScrapeInterval: number;
   chatServerCli: string;
   json: string;
   svg?: string;
@@ -67,6 +68,12 @@ function integer(min: number, max: number): (value: string) => number {
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 3600) throw new InvalidArgumentError('expected seconds in [0, 3600]');
+  return n;
+}
+
+function scrapeSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InvalidArgumentError('expected seconds in [1, 3600]');
   return n;
 }
 
@@ -129,13 +136,19 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--chat-server-cli <file>', 'the script with the chat-server command', path.join(ROOT, 'dist', 'lib', 'cli.js'))
     .option(
       '--metrics-port <n>',
-      'chat scenarios: start the server with --metrics-port n and poll /stats.json and /metrics once a second, as an open dashboard and a scraper do',
+      'chat scenarios: start the server with --metrics-port n and poll it as an open dashboard and a scraper do (see --metrics-scrape-interval)',
       integer(1, 65535),
     )
     .option(
       '--metrics-paired',
       'chat scenarios: each round runs the server twice back to back, metrics off and metrics on and polled (the order alternating), and reports the median of the on/off ratios',
       false,
+    )
+    .option(
+      '--metrics-scrape-interval <s>',
+      'with metrics on: seconds between two GET /metrics, as a Prometheus scrape interval (GET /stats.json stays once a second, as the open dashboard asks)',
+      scrapeSeconds,
+      15,
     )
     .option('--server-arg <arg>', 'extra argument for the spawned server (repeatable)', collect, [] as string[])
     .option('--json <file>', 'write every run and the medians here', path.join('.bench', 'bench.json'))
@@ -268,7 +281,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       String(plan.durationS),
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
-    const poller = polledPort !== undefined ? pollMetrics(polledPort) : undefined;
+    const poller = polledPort !== undefined ? pollMetrics(polledPort, o.metricsScrapeInterval * 1000) : undefined;
     const result = await runLoadgen(loadgen, args, timeoutMs, (phase) => {
       if (pid === undefined) return;
       if (phase === 'ready') samples.ready = sample(pid);
@@ -412,7 +425,7 @@ async function main(): Promise<void> {
     (external ? `; external server ${o.serverHost}:${o.serverPort}` : '') +
     `; ${elapsedS.toFixed(0)} s\n`;
   process.stdout.write(`\n${header}\n${formatTable(summaries, backends, o.rounds)}`);
-  if (pairs.length > 0) process.stdout.write(formatPairs(pairs));
+  if (pairs.length > 0) process.stdout.write(formatPairs(pairs, o.metricsScrapeInterval));
 
   const jsonPath = path.resolve(o.json);
   const svgPath = path.resolve(o.svg ?? jsonPath.replace(/\.json$/i, '') + '.svg');
