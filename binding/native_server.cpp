@@ -154,7 +154,8 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   for (size_t t = 0; t < threads; ++t) {
     const ThreadStats& ts = engine_->threadStats(t);
     for (size_t f = 0; f < kThreadStatsFieldCount; ++f) {
-      out[kStatsLength + t * kThreadStatsFieldCount + f] = static_cast<double>(ts.get(static_cast<ThreadStatsField>(f)));
+      out[kStatsLength + t * kThreadStatsFieldCount + f] =
+          static_cast<double>(ts.get(static_cast<ThreadStatsField>(f)));
     }
   }
   return out;

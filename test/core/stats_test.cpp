@@ -50,7 +50,8 @@ TEST(stats, concurrent_adds_are_exact) {
 
 TEST(stats, thread_stats_one_writer_and_a_reader) {
   ThreadStats t;
-  for (size_t f = 0; f < iocpnet::kThreadStatsFieldCount; ++f) CHECK_EQ(t.get(static_cast<ThreadStatsField>(f)), uint64_t{0});
+  for (size_t f = 0; f < iocpnet::kThreadStatsFieldCount; ++f)
+    CHECK_EQ(t.get(static_cast<ThreadStatsField>(f)), uint64_t{0});
   CHECK_EQ(alignof(ThreadStats) % 64, size_t{0});
   constexpr int kAdds = 200000;
   std::thread writer([&] {
