@@ -20,11 +20,15 @@ export function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** CPU seconds (user + system, all threads) the process used so far, or undefined if it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
+/**
+ * CPU seconds (user + system) the process used so far, all threads, or with
+ * thread one thread's: the main thread's id is the pid, so thread = pid
+ * gives the JS thread's. undefined if it is gone.
+ */
+export function cpuSeconds(pid: number, thread?: number): number | undefined {
   let text: string;
   try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = fs.readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   } catch {
     return undefined;
   }
@@ -81,6 +85,8 @@ export function memory(pid: number): MemorySample | undefined {
 export interface ProcessSample {
   atMs: number;
   cpuSeconds: number;
+  /** The JS (main) thread's share of cpuSeconds. */
+  jsThreadCpuSeconds?: number;
   /** machineBusySeconds() at the same moment. */
   machineCpuSeconds: number | undefined;
   rssKiB: number;
@@ -92,5 +98,5 @@ export function sample(pid: number): ProcessSample | undefined {
   const cpu = cpuSeconds(pid);
   const mem = memory(pid);
   if (cpu === undefined || mem === undefined) return undefined;
-  return { atMs: performance.now(), cpuSeconds: cpu, machineCpuSeconds: machineBusySeconds(), ...mem };
+  return { atMs: performance.now(), cpuSeconds: cpu, jsThreadCpuSeconds: cpuSeconds(pid, pid), machineCpuSeconds: machineBusySeconds(), ...mem };
 }

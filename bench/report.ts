@@ -22,8 +22,35 @@ export interface RunRecord {
    * and the load generator (100 = one core): how noisy the machine was.
    */
   othersCpuPct: number | null;
+  /** The machine's 1-minute load average at the end of the measured window. */
+  loadAvg1?: number;
+  /** The server ran with its metrics port on and polled (bench --metrics-port or --metrics-paired). */
+  metrics?: boolean;
   warnings: string[];
 }
+
+/** One round of --metrics-paired: the same scenario and backend with metrics off and on, back to back. */
+export interface MetricsPair {
+  scenario: ScenarioName;
+  backend: string;
+  round: number;
+  /** Which ran first. */
+  first: 'off' | 'on';
+  off: Record<string, number | null>;
+  on: Record<string, number | null>;
+  /** on / off of the throughput (notifies/s), of the server CPU per notify, and of the chat p99. */
+  throughputRatio: number | null;
+  cpuPerOpRatio: number | null;
+  /** on / off of the JS thread's CPU per notify: where the metrics' own work runs. */
+  jsCpuPerOpRatio: number | null;
+  p99Ratio: number | null;
+  /** The larger of the two runs' load averages and other processes' CPU. */
+  loadAvg1: number | null;
+  othersCpuPct: number | null;
+}
+
+/** The target of issue 14: metrics and dashboard on cost at most 3% of the notifies/s. */
+export const METRICS_TARGET_RATIO = 0.97;
 
 export interface ScenarioSummary {
   name: ScenarioName;
@@ -96,6 +123,76 @@ export function summarize(plans: ScenarioPlan[], backends: string[], runs: RunRe
     }
     return summary;
   });
+}
+
+/** The rounds of --metrics-paired whose two runs both succeeded. */
+export function metricsPairs(plans: ScenarioPlan[], backends: string[], runs: RunRecord[]): MetricsPair[] {
+  const out: MetricsPair[] = [];
+  const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+    typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : null;
+  const max = (a: number | null | undefined, b: number | null | undefined): number | null =>
+    typeof a === 'number' && typeof b === 'number' ? Math.max(a, b) : (a ?? b ?? null);
+  for (const plan of plans) {
+    if (plan.server !== 'chat') continue;
+    for (const backend of backends) {
+      const mine = runs.filter((r) => r.scenario === plan.name && r.backend === backend);
+      for (const round of [...new Set(mine.map((r) => r.round))]) {
+        const off = mine.find((r) => r.round === round && !r.metrics);
+        const on = mine.find((r) => r.round === round && r.metrics);
+        if (off === undefined || on === undefined || !off.ok || !on.ok) continue;
+        out.push({
+          scenario: plan.name,
+          backend,
+          round,
+          first: mine.indexOf(off) < mine.indexOf(on) ? 'off' : 'on',
+          off: off.figures,
+          on: on.figures,
+          throughputRatio: ratio(on.figures.throughput, off.figures.throughput),
+          cpuPerOpRatio: ratio(on.figures.cpu_us_per_op, off.figures.cpu_us_per_op),
+          jsCpuPerOpRatio: ratio(on.figures.js_cpu_us_per_op, off.figures.js_cpu_us_per_op),
+          p99Ratio: ratio(on.figures.p99_us, off.figures.p99_us),
+          loadAvg1: max(off.loadAvg1, on.loadAvg1),
+          othersCpuPct: max(off.othersCpuPct, on.othersCpuPct),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The pairs, round by round, and the medians of their ratios against the 0.97 target. */
+export function formatPairs(pairs: MetricsPair[], scrapeS: number): string {
+  const lines: string[] = [];
+  const groups = new Map<string, MetricsPair[]>();
+  for (const p of pairs) groups.set(`${p.scenario} ${p.backend}`, [...(groups.get(`${p.scenario} ${p.backend}`) ?? []), p]);
+  const fmtRatio = (r: number | null): string => (r === null ? 'n/a' : r.toFixed(3));
+  for (const [name, list] of groups) {
+    lines.push(`${name}: metrics on (the dashboard's /stats.json polled once a second, /metrics scraped every ${scrapeS} s) / off, paired rounds`);
+    const rows: string[][] = [['  round', 'first', 'off /s', 'on /s', 'on/off', 'CPU/op on/off', 'JS CPU/op on/off', 'p99 on/off', 'load avg', 'others CPU %']];
+    for (const p of list) {
+      rows.push([
+        `  ${p.round}`,
+        p.first,
+        formatValue(p.off.throughput),
+        formatValue(p.on.throughput),
+        fmtRatio(p.throughputRatio),
+        fmtRatio(p.cpuPerOpRatio),
+        fmtRatio(p.jsCpuPerOpRatio),
+        fmtRatio(p.p99Ratio),
+        p.loadAvg1 === null ? 'n/a' : p.loadAvg1.toFixed(2),
+        p.othersCpuPct === null ? 'n/a' : p.othersCpuPct.toFixed(0),
+      ]);
+    }
+    const med = (key: 'throughputRatio' | 'cpuPerOpRatio' | 'jsCpuPerOpRatio' | 'p99Ratio'): number | null =>
+      median(list.map((p) => p[key]).filter((x): x is number => x !== null));
+    const t = med('throughputRatio');
+    rows.push(['  median', '', '', '', fmtRatio(t), fmtRatio(med('cpuPerOpRatio')), fmtRatio(med('jsCpuPerOpRatio')), fmtRatio(med('p99Ratio')), '', '']);
+    lines.push(...pad(rows));
+    const verdict = t === null ? 'not measured' : t >= METRICS_TARGET_RATIO ? 'met' : 'NOT met';
+    lines.push(`  target: metrics on >= ${METRICS_TARGET_RATIO} x off notifies/s (median of ${list.length} paired ratios): ${verdict}`);
+    lines.push('');
+  }
+  return lines.join('\n');
 }
 
 export function formatValue(v: number | null | undefined): string {

@@ -4,6 +4,7 @@
  *
  *   npm run bench -- --quick
  *   node dist/bench/run.js --scenarios echo,chat100 --backends native,reference --rounds 5 --pin
+ *   npm run bench -- --scenarios chat100 --backends native --metrics-paired --rounds 8
  *
  * Every run starts a fresh server process (the echo server of
  * bench/echo-server.ts, the chat server of the CLI, or the reference server
@@ -28,7 +29,7 @@ import { pollMetrics } from './metrics-poller';
 import { sample, type ProcessSample } from './proc-stats';
 import { RedisServer, redisServerAvailable } from './redis-server';
 import { runLoadgen, startServer, type ServerProcess } from './processes';
-import { formatTable, renderSvg, summarize, type RunRecord } from './report';
+import { formatPairs, formatTable, metricsPairs, renderSvg, summarize, type RunRecord } from './report';
 import {
   CLUSTER_SCENARIOS,
   DEFAULT_SCENARIOS,
@@ -59,6 +60,8 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   label: string;
   serverArg: string[];
   metricsPort?: number;
+  metricsPaired: boolean;
+  metricsScrapeInterval: number;
   serverCpus?: string;
   loadgenCpus?: string;
   pin: boolean;
@@ -80,6 +83,12 @@ function integer(min: number, max: number): (value: string) => number {
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0 || n > 3600) throw new InvalidArgumentError('expected seconds in [0, 3600]');
+  return n;
+}
+
+function scrapeSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 1 || n > 3600) throw new InvalidArgumentError('expected seconds in [1, 3600]');
   return n;
 }
 
@@ -157,8 +166,19 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--chat-server-cli <file>', 'the script with the chat-server command', path.join(ROOT, 'dist', 'lib', 'cli.js'))
     .option(
       '--metrics-port <n>',
-      'chat scenarios: start the server with --metrics-port n and poll /stats.json and /metrics once a second, as an open dashboard and a scraper do',
+      'chat scenarios: start the server with --metrics-port n and poll it as an open dashboard and a scraper do (see --metrics-scrape-interval)',
       integer(1, 65535),
+    )
+    .option(
+      '--metrics-paired',
+      'chat scenarios: each round runs the server twice back to back, metrics off and metrics on and polled (the order alternating), and reports the median of the on/off ratios',
+      false,
+    )
+    .option(
+      '--metrics-scrape-interval <s>',
+      'with metrics on: seconds between two GET /metrics, as a Prometheus scrape interval (GET /stats.json stays once a second, as the open dashboard asks)',
+      scrapeSeconds,
+      15,
     )
     .option('--server-cpus <list>', 'run the spawned server on these CPUs (taskset -c)', cpuList)
     .option('--loadgen-cpus <list>', 'run the load generator on these CPUs (taskset -c)', cpuList)
@@ -173,6 +193,7 @@ function parseArgs(argv: string[]): CliOptions {
   if ((o.serverHost === undefined) !== (o.serverPort === undefined)) {
     program.error('--server-host and --server-port go together');
   }
+  if (o.metricsPaired && o.serverHost !== undefined) program.error('--metrics-paired spawns the servers: not with --server-host');
   if (o.pin) {
     const n = os.cpus().length;
     if (n < 2) program.error('--pin needs at least 2 CPUs');
@@ -187,7 +208,14 @@ function planSettings(o: CliOptions): PlanSettings {
 }
 
 /** The server process for a plan: its script and arguments, or the reference server's command. */
-function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, reference: string): { script: string; args: string[] } {
+/** The metrics port a run's server gets: --metrics-port, or with --metrics-paired any free one (0) for the runs with metrics. */
+function metricsPortOf(plan: ScenarioPlan, metrics: boolean, o: CliOptions): number | undefined {
+  if (plan.server !== 'chat' || !metrics) return undefined;
+  return o.metricsPort ?? 0;
+}
+
+function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, reference: string, metrics: boolean): { script: string; args: string[] } {
+  const metricsPort = metricsPortOf(plan, metrics, o);
   // Headroom over the connections the scenario holds: the connect scenario
   // may briefly have more open while the server handles disconnects.
   const maxConnections = String(Math.max(1024, plan.connections * 2 + 64));
@@ -210,7 +238,7 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, refer
       ...address,
       ...rooms,
       ...io,
-      ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
+      ...(metricsPort === undefined ? [] : ['--metrics-port', String(metricsPort)]),
       ...o.serverArg,
     ],
   };
@@ -248,7 +276,28 @@ function redisWindow(at: Array<{ cpuSeconds: number; calls: Record<string, numbe
 
 let runCounter = 0;
 
-async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: CliOptions, loadgen: string, reference: string): Promise<RunRecord> {
+/** The port the server printed in "metrics on http://HOST:PORT/metrics", once it has (the line follows "listening on"). */
+async function printedMetricsPort(server: ServerProcess, timeoutMs = 10000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of server.output) {
+      const m = /metrics on http:\/\/[^\s/]+:(\d+)\/metrics/.exec(line);
+      if (m) return Number(m[1]);
+    }
+    if (Date.now() > deadline) throw new Error(`the server did not print its metrics port within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function runOnce(
+  plan: ScenarioPlan,
+  backend: string,
+  round: number,
+  o: CliOptions,
+  loadgen: string,
+  reference: string,
+  metrics: boolean,
+): Promise<RunRecord> {
   // Fresh user ids every run: a long-lived external server may still be
   // logging out the users of the run before.
   const idPrefix = `r${(runCounter++ % 46656).toString(36)}`;
@@ -262,8 +311,10 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     figures: {},
     othersCpuPct: null,
     warnings: [],
+    metrics: metricsPortOf(plan, metrics, o) !== undefined,
   };
   const samples: ServerSamples = {};
+  let polledPort: number | undefined;
   const servers: ServerProcess[] = [];
   let redis: RedisServer | undefined;
   try {
@@ -273,7 +324,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       host = o.serverHost;
       ports = [o.serverPort];
     } else {
-      const cmd = serverCommand(plan, backend, o, reference);
+      const cmd = serverCommand(plan, backend, o, reference, metrics);
       if (plan.redis) {
         redis = await RedisServer.start();
         activeRedis = redis;
@@ -287,6 +338,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
         servers.push(server);
         activeServers.push(server);
         if (i === 0) record.server = { command: [...pinned, ...shown, ...args], samples };
+        if (i === 0 && record.metrics) polledPort = await printedMetricsPort(server);
       }
       host = servers[0].host;
       ports = servers.map((s) => s.port);
@@ -315,7 +367,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
       String(plan.durationS),
     ];
     const timeoutMs = (60 + plan.warmupS + plan.durationS + 30) * 1000;
-    const poller = o.metricsPort !== undefined && plan.server === 'chat' && local && plan.nodes === 1 ? pollMetrics(o.metricsPort) : undefined;
+    const poller = polledPort !== undefined ? pollMetrics(polledPort, o.metricsScrapeInterval * 1000) : undefined;
     const result = await runLoadgen(
       loadgen,
       args,
@@ -335,6 +387,7 @@ async function runOnce(plan: ScenarioPlan, backend: string, round: number, o: Cl
     );
     poller?.stop();
     if (poller !== undefined && poller.requests() === 0) record.warnings.push('the metrics port never answered');
+    record.loadAvg1 = os.loadavg()[0];
     if (local) samples.last = sampleAll(servers);
     record.loadgen = result.report;
     const redisInWindow = redisWindow(await Promise.all(redisAt));
@@ -409,10 +462,20 @@ async function main(): Promise<void> {
   const loadgen = ensureLoadgen(ROOT, (line) => process.stderr.write(`${line}\n`));
   const reference = !external && backends.includes(REFERENCE) ? ensureReference(ROOT, (line) => process.stderr.write(`${line}\n`)) : '';
 
-  const jobs: Array<{ plan: ScenarioPlan; backend: string; round: number }> = [];
+  // Without --metrics-paired every run has metrics as --metrics-port says. With it, a chat scenario's
+  // round is two runs back to back, off then on in odd rounds and on then off in even ones, so that
+  // drift of the machine and any order effect hit both alike. The reference server has neither
+  // metrics nor a cluster: the scenarios on Redis run on the iocpnet backends only.
+  const jobs: Array<{ plan: ScenarioPlan; backend: string; round: number; metrics: boolean }> = [];
   for (let round = 1; round <= o.rounds; round++) {
-    // The reference server has no cluster: the scenarios on Redis run on the iocpnet backends only.
-    for (const plan of plans) for (const backend of backends) if (!(plan.redis && backend === REFERENCE)) jobs.push({ plan, backend, round });
+    for (const plan of plans) {
+      for (const backend of backends) {
+        if (plan.redis && backend === REFERENCE) continue;
+        if (!o.metricsPaired || plan.server !== 'chat' || backend === REFERENCE)
+          jobs.push({ plan, backend, round, metrics: o.metricsPort !== undefined && backend !== REFERENCE });
+        else for (const metrics of round % 2 === 1 ? [false, true] : [true, false]) jobs.push({ plan, backend, round, metrics });
+      }
+    }
   }
 
   const bars = new MultiBar(
@@ -443,11 +506,12 @@ async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const loadAtStart = loadStart.map((l) => l.toFixed(2)).join(' ');
   for (const job of jobs) {
-    bar?.update({ job: `${job.plan.name} ${job.backend} (round ${job.round})` });
-    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen, reference);
+    const variant = o.metricsPaired && job.plan.server === 'chat' && job.backend !== REFERENCE ? (job.metrics ? ' metrics on' : ' metrics off') : '';
+    bar?.update({ job: `${job.plan.name} ${job.backend}${variant} (round ${job.round})` });
+    const record = await runOnce(job.plan, job.backend, job.round, o, loadgen, reference, job.metrics);
     runs.push(record);
     bar?.increment();
-    const name = `${job.plan.name} ${job.backend} #${job.round}`;
+    const name = `${job.plan.name} ${job.backend}${variant} #${job.round}`;
     if (!record.ok) log(`${name}: FAILED: ${record.error}`);
     else if (o.verbose) {
       const figs = job.plan.figures.map((f) => `${f.key}=${record.figures[f.key]?.toFixed(1) ?? 'n/a'}`).join(' ');
@@ -457,7 +521,9 @@ async function main(): Promise<void> {
   }
   bars.stop();
 
-  const summaries = summarize(plans, backends, runs);
+  // With --metrics-paired the main table is of the runs without metrics; the pairs have their own.
+  const summaries = summarize(plans, backends, o.metricsPaired ? runs.filter((r) => !r.metrics) : runs);
+  const pairs = o.metricsPaired ? metricsPairs(plans, backends, runs) : [];
   const info = machine();
   const elapsedS = (Date.now() - started) / 1000;
   const header =
@@ -472,6 +538,7 @@ async function main(): Promise<void> {
     (external ? `; external server ${o.serverHost}:${o.serverPort}` : '') +
     `; ${elapsedS.toFixed(0)} s\n`;
   process.stdout.write(`\n${header}\n${formatTable(summaries, backends, o.rounds)}`);
+  if (pairs.length > 0) process.stdout.write(formatPairs(pairs, o.metricsScrapeInterval));
 
   const jsonPath = path.resolve(o.json);
   const svgPath = path.resolve(o.svg ?? jsonPath.replace(/\.json$/i, '') + '.svg');
@@ -493,6 +560,7 @@ async function main(): Promise<void> {
     },
     elapsedSeconds: elapsedS,
     summaries,
+    ...(o.metricsPaired ? { metricsPairs: pairs } : {}),
     runs,
   };
   fs.writeFileSync(jsonPath, `${JSON.stringify(doc, null, 2)}\n`);

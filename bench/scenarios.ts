@@ -130,6 +130,7 @@ const latencyFigures = (what: string): Figure[] => [
 const serverFigures = (per: string): Figure[] => [
   { key: 'server_cpu_pct', label: 'server CPU (100 = one core)', unit: '%', better: 'info', fromServer: true },
   { key: 'cpu_us_per_op', label: `server CPU per ${per}`, unit: 'us', better: 'lower', fromServer: true },
+  { key: 'js_cpu_us_per_op', label: `server JS thread CPU per ${per}`, unit: 'us', better: 'lower', fromServer: true },
   { key: 'peak_rss_mb', label: 'server peak RSS', unit: 'MB', better: 'lower', fromServer: true },
 ];
 
@@ -407,6 +408,13 @@ export function computeFigures(plan: ScenarioPlan, report: LoadgenReport, sample
       case 'cpu_us_per_op': {
         const ops = report.throughput.value * report.duration_s;
         v = cpuS !== undefined && ops > 0 ? (cpuS * 1e6) / ops : null;
+        break;
+      }
+      case 'js_cpu_us_per_op': {
+        const ops = report.throughput.value * report.duration_s;
+        const a = s0?.jsThreadCpuSeconds;
+        const b = s1?.jsThreadCpuSeconds;
+        v = a !== undefined && b !== undefined && ops > 0 ? ((b - a) * 1e6) / ops : null;
         break;
       }
       case 'peak_rss_mb':

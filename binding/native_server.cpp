@@ -143,21 +143,32 @@ Napi::Value NativeServer::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   iocpnet::Stats& s = engine_->stats();
   auto load = [](const std::atomic<uint64_t>& v) { return static_cast<double>(v.load(std::memory_order_relaxed)); };
-  Napi::Float64Array out = Napi::Float64Array::New(env, kStatsLength);
+  size_t threads = engine_->ioThreadCount();
+  Napi::Float64Array out = Napi::Float64Array::New(env, kStatsLength + threads * kThreadStatsFieldCount);
   auto set = [&out](StatsField field, double value) { out[static_cast<size_t>(field)] = value; };
+  auto total = [this](ThreadStatsField field) { return static_cast<double>(engine_->total(field)); };
   set(StatsField::Connections, static_cast<double>(engine_->openConnections()));
   set(StatsField::Accepted, load(s.accepted));
-  set(StatsField::PacketsIn, load(s.packetsIn));
-  set(StatsField::PacketsOut, load(s.packetsOut));
-  set(StatsField::BytesIn, load(s.bytesIn));
-  set(StatsField::BytesOut, load(s.bytesOut));
+  set(StatsField::PacketsIn, total(ThreadStatsField::PacketsIn));
+  set(StatsField::PacketsOut, total(ThreadStatsField::PacketsOut));
+  set(StatsField::BytesIn, total(ThreadStatsField::BytesIn));
+  set(StatsField::BytesOut, total(ThreadStatsField::BytesOut));
   set(StatsField::Pings, load(s.pings));
   set(StatsField::IgnoredSystemPackets, load(s.ignoredSystemPackets));
   set(StatsField::StaleRefused, load(s.staleRefused));
   set(StatsField::ReadPauses, load(s.readPauses));
   set(StatsField::ReadPausesSendQueue, load(s.readPausesSendQueue));
   set(StatsField::DescriptorRefused, load(s.descriptorRefused));
+  set(StatsField::PendingBytes, static_cast<double>(engine_->pendingBytes()));
+  set(StatsField::SendQueueBytes, total(ThreadStatsField::SendQueueBytes));
   for (size_t i = 0; i < kCloseReasonCount; ++i) out[kStatsFieldCount + i] = load(s.closes[i]);
+  for (size_t t = 0; t < threads; ++t) {
+    const ThreadStats& ts = engine_->threadStats(t);
+    for (size_t f = 0; f < kThreadStatsFieldCount; ++f) {
+      out[kStatsLength + t * kThreadStatsFieldCount + f] =
+          static_cast<double>(ts.get(static_cast<ThreadStatsField>(f)));
+    }
+  }
   return out;
 }
 

@@ -26,7 +26,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
   Napi::Value Submit(const Napi::CallbackInfo& info);
   // shutdown(): void; onEvents(undefined, true) follows once every thread is done
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
-  // stats(): Float64Array
+  // stats(): Float64Array (the contract's layout: counters, closes, one block per IO thread)
   Napi::Value Stats(const Napi::CallbackInfo& info);
 
   // Runs on the JS thread for each wake-up.

@@ -160,6 +160,17 @@ export const STATS_FIELDS = [
   'readPauses',
   'readPausesSendQueue',
   'descriptorRefused',
+  // Gauges, not counters: bytes of received packets waiting for the JS thread, and bytes queued for sending.
+  'pendingBytes',
+  'sendQueueBytes',
 ] as const;
 
 export type StatsField = (typeof STATS_FIELDS)[number];
+
+/**
+ * One IO thread's figures, in the order of each thread's block in the native
+ * stats array, after the closes by reason (one block per IO thread).
+ */
+export const THREAD_STATS_FIELDS = ['connections', 'packetsIn', 'packetsOut', 'bytesIn', 'bytesOut', 'sendQueueBytes'] as const;
+
+export type ThreadStatsField = (typeof THREAD_STATS_FIELDS)[number];

@@ -28,7 +28,7 @@ export { HandlerError, IocpnetError, ListenError } from './server/errors';
 export { DEFAULT_OPTIONS, defaultIoThreads } from './server/options';
 export { Server } from './server/server';
 export type { ServerEvents, ServerObserver } from './server/server';
-export type { BackendName, CloseReason, ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './server/types';
+export type { BackendName, CloseReason, IoThreadStats, ListenAddress, ResolvedServerOptions, ServerOptions, ServerStats } from './server/types';
 
 export { PacketRouter } from './toolkit/packet-router';
 export type { PacketHandler, PacketRouterOptions, PacketRouterStats } from './toolkit/packet-router';
@@ -47,7 +47,7 @@ export { LocalChatAdapter } from './chat/chat-adapter';
 export type { ChatAdapter, ChatAdapterHost, EnterOutcome } from './chat/chat-adapter';
 // Types only: the cluster layer itself is loaded by a chat server that joins a cluster.
 export type { ClusterOptions, ResolvedClusterOptions } from './cluster/cluster-options';
-export type { ClusterStats } from './cluster/redis-chat-adapter';
+export type { ClusterStats } from './cluster/cluster-stats';
 export { Room, RoomManager } from './chat/room-manager';
 export { User, UserManager } from './chat/user-manager';
 export type { UserState } from './chat/user-manager';

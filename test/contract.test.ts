@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONTRACT_HEADER, renderContractHeader } from '../scripts/codegen/contract-header';
-import { DISCONNECT_REASONS, ENGINE_OPTIONS, STATS_FIELDS } from '../lib/contract';
+import { DISCONNECT_REASONS, ENGINE_OPTIONS, STATS_FIELDS, THREAD_STATS_FIELDS } from '../lib/contract';
 import { createServer, DEFAULT_OPTIONS } from '../lib/index';
 
 const root = path.resolve(__dirname, '..');
@@ -44,9 +44,11 @@ describe('the one contract (lib/contract.ts)', () => {
     try {
       await server.listen(0, '127.0.0.1');
       const stats = server.stats();
-      expect(Object.keys(stats).sort()).toEqual([...STATS_FIELDS, 'closes'].sort());
+      expect(Object.keys(stats).sort()).toEqual([...STATS_FIELDS, 'closes', 'threads'].sort());
       expect(Object.keys(stats.closes)).toEqual([...DISCONNECT_REASONS]);
       for (const field of STATS_FIELDS) expect(typeof stats[field], field).toBe('number');
+      expect(stats.threads).toHaveLength(1);
+      expect(Object.keys(stats.threads[0])).toEqual([...THREAD_STATS_FIELDS]);
     } finally {
       await server.close();
     }
@@ -57,8 +59,10 @@ describe('the one contract (lib/contract.ts)', () => {
     try {
       await server.listen(0, '127.0.0.1');
       const stats = server.stats();
-      expect(Object.keys(stats).sort()).toEqual([...STATS_FIELDS, 'closes'].sort());
+      expect(Object.keys(stats).sort()).toEqual([...STATS_FIELDS, 'closes', 'threads'].sort());
       expect(Object.keys(stats.closes)).toEqual([...DISCONNECT_REASONS]);
+      expect(stats.threads).toHaveLength(1);
+      expect(Object.keys(stats.threads[0]).sort()).toEqual([...THREAD_STATS_FIELDS].sort());
     } finally {
       await server.close();
     }

@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PacketRouter, attachLogger, createLogger, serveMetrics, type Logger } from '../lib/index';
+import { PacketRouter, attachLogger, createChatServer, createLogger, serveMetrics, type Logger } from '../lib/index';
 import { ChatFixture } from './helpers/chat-client';
 import { ROOT, ensureBuilt, runCli } from './helpers/chat-cli';
 import { waitUntil } from './helpers/engine-harness';
 import { RawClient, backends, startServer } from './helpers/raw-client';
+import { RedisServer, redisServerAvailable } from './helpers/redis';
 
 interface Entry {
   level: 'error' | 'warn' | 'info' | 'debug';
@@ -66,6 +67,80 @@ describe.each(backends())('attachLogger (%s backend)', (backend) => {
     await waitUntil(() => server.connections.size === 0);
     expect(log.entries).toEqual([]);
     expect(server.listenerCount('connect')).toBe(0);
+  });
+});
+
+describe.each(backends())('createChatServer({ logger }) (%s backend)', (backend) => {
+  const fx = new ChatFixture();
+  afterEach(() => fx.dispose());
+
+  it('logs listening, a handler error with the connection id, the packet id and the stack, and the close', async () => {
+    const log = recorder(false);
+    const consoleError = vi.spyOn(console, 'error');
+    try {
+      const chat = await fx.start(backend, { logger: log });
+      chat.router.on(300, () => {
+        throw new Error('chat handler boom');
+      });
+      const c = await fx.client();
+      await c.join('alice', 1);
+      c.raw.send(300);
+      await waitUntil(() => log.entries.some((e) => e.level === 'error'));
+      const conn = [...chat.server.connections.values()][0];
+      const error = log.entries.find((e) => e.level === 'error');
+      expect(error?.obj).toMatchObject({ connectionId: conn.id, packetId: 300 });
+      expect((error?.obj.err as Error).stack).toMatch(/chat handler boom[\s\S]*logs\.test\.ts/);
+      // The logger took the error: nothing went to the console.
+      expect(consoleError).not.toHaveBeenCalled();
+      await fx.dispose();
+      expect(log.entries.map((e) => [e.level, e.msg])).toEqual([
+        ['info', `listening on 127.0.0.1:${fx.port}`],
+        ['error', error?.msg],
+        ['info', 'closed'],
+      ]);
+    } finally {
+      consoleError.mockRestore();
+    }
+  });
+
+  it('refuses a logger without the methods it needs', () => {
+    // @ts-expect-error: not a logger
+    expect(() => createChatServer({ backend, logger: { info() {} } })).toThrow(/logger must have a error\(\) method/);
+    // @ts-expect-error: not a logger
+    expect(() => createChatServer({ backend, logger: 'debug' })).toThrow(TypeError);
+  });
+});
+
+describe.skipIf(!redisServerAvailable())('cluster logs', () => {
+  it('logs joining, the nodes that come and go, a Redis outage at warn and its end, and leaving', async () => {
+    const redis = await RedisServer.start();
+    const fx = new ChatFixture();
+    const fy = new ChatFixture();
+    const log = recorder(false);
+    try {
+      const cluster = { redis: redis.url, prefix: 'logs-test:', leaseMs: 1000 };
+      await fx.start('js', { cluster: { ...cluster, nodeId: 'node-a' }, logger: log });
+      const msgs = (): Array<string | undefined> => log.entries.map((e) => e.msg);
+      await waitUntil(() => msgs().includes('cluster: 1 nodes'));
+      expect(log.entries[0]).toMatchObject({ level: 'info', msg: 'cluster: joined as node-a', obj: { nodeId: 'node-a', prefix: 'logs-test:' } });
+      await fy.start('js', { cluster: { ...cluster, nodeId: 'node-b' } });
+      await waitUntil(() => msgs().includes('cluster: node node-b joined'));
+      await fy.dispose();
+      await waitUntil(() => msgs().includes('cluster: node node-b left'));
+      await redis.crash();
+      await waitUntil(() => log.entries.some((e) => e.level === 'warn'));
+      const warn = log.entries.find((e) => e.level === 'warn');
+      expect(warn?.obj).toMatchObject({ code: 'ECLUSTERREDIS' });
+      expect(log.entries.filter((e) => e.level === 'error')).toEqual([]);
+      await redis.revive();
+      await waitUntil(() => msgs().includes('cluster: Redis is back'));
+      await fx.dispose();
+      expect(msgs().slice(-2)).toEqual(['closed', 'cluster: left']);
+    } finally {
+      await fy.dispose();
+      await fx.dispose();
+      await redis.stop();
+    }
   });
 });
 

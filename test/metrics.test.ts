@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import parsePrometheus, { type ParsedFamily } from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DISCONNECT_REASONS, serveMetrics, type MetricsHandle } from '../lib/index';
+import { ChatPacketId, ChatResult, DISCONNECT_REASONS, PacketRouter, serveMetrics, type MetricsHandle } from '../lib/index';
 import { ChatFixture } from './helpers/chat-client';
 import { ROOT, ensureBuilt } from './helpers/chat-cli';
-import { waitUntil } from './helpers/engine-harness';
-import { backends, frame } from './helpers/raw-client';
+import { sleep, waitUntil } from './helpers/engine-harness';
+import { RawClient, backends, frame, startServer } from './helpers/raw-client';
 import { RedisServer, redisServerAvailable } from './helpers/redis';
 
 async function scrape(handle: MetricsHandle): Promise<{ text: string; families: Map<string, ParsedFamily> }> {
@@ -109,6 +110,86 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     expect(text).not.toMatch(/alice|bob/);
   });
 
+  it('reports the bytes queued for a client that does not read, in total and per IO thread', async () => {
+    const { server, port } = await startServer(backend, { ioThreads: 2, maxSendQueueBytes: 64 << 20 });
+    const body = Buffer.alloc(32 * 1024, 7);
+    const PACKETS = 1024; // 32 MiB: more than the loopback's socket buffers take
+    server.on('connect', (conn) => {
+      // The first connection is the one that stops reading.
+      if (server.connections.size === 1) for (let i = 0; i < PACKETS; i++) conn.send(200, body);
+    });
+    handle = await serveMetrics(server, { port: 0, defaultMetrics: false });
+    const stalled = await RawClient.connect(port);
+    stalled.socket.pause();
+    const others = await Promise.all([RawClient.connect(port), RawClient.connect(port), RawClient.connect(port)]);
+    try {
+      await waitUntil(() => server.stats().connections === 4 && server.stats().packetsOut === PACKETS);
+      await sleep(200);
+      const { families } = await scrape(handle);
+      const queued = value(families, 'iocpnet_send_queue_bytes');
+      expect(queued).toBeGreaterThan(8 << 20);
+      expect(queued).toBeLessThanOrEqual(PACKETS * (body.length + 6));
+      expect(value(families, 'iocpnet_js_pending_bytes')).toBe(0);
+      const threads = server.stats().threads.length;
+      expect(threads).toBe(backend === 'native' ? 2 : 1);
+      // The per-thread series add up to the totals.
+      const perThread = (name: string): number[] => Array.from({ length: threads }, (_, i) => value(families, name, { thread: String(i) }));
+      const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+      expect(sum(perThread('iocpnet_io_thread_connections'))).toBe(4);
+      expect(sum(perThread('iocpnet_io_thread_send_queue_bytes'))).toBe(queued);
+      expect(sum(perThread('iocpnet_io_thread_packets_sent_total'))).toBe(value(families, 'iocpnet_packets_sent_total'));
+      expect(sum(perThread('iocpnet_io_thread_received_bytes_total'))).toBe(value(families, 'iocpnet_received_bytes_total'));
+      expect(families.get('iocpnet_io_thread_connections')?.metrics).toHaveLength(threads);
+      if (backend === 'native') expect(perThread('iocpnet_io_thread_connections')).toEqual([2, 2]);
+      // Once the client reads, the queue empties.
+      stalled.socket.resume();
+      await waitUntil(() => stalled.packets.length === PACKETS, 20000);
+      await waitUntil(() => server.stats().sendQueueBytes === 0);
+      expect(value((await scrape(handle)).families, 'iocpnet_send_queue_bytes')).toBe(0);
+    } finally {
+      stalled.socket.destroy();
+      for (const c of others) c.socket.destroy();
+      await server.close();
+    }
+  });
+
+  it("times each packet's handler alone, also when packets of one batch follow each other", async () => {
+    const { server, port } = await startServer(backend);
+    const router = new PacketRouter()
+      .on(300, () => {
+        const until = performance.now() + 4;
+        while (performance.now() < until);
+      })
+      .on(301, () => {})
+      .attach(server);
+    handle = await serveMetrics(server, { port: 0, defaultMetrics: false, router });
+    const c = await RawClient.connect(port);
+    try {
+      // One write: the slow packet, then fast ones, handled in one batch (native) or one read (js).
+      const ROUNDS = 5;
+      for (let i = 0; i < ROUNDS; i++) {
+        c.socket.write(Buffer.concat([frame(300), frame(301), frame(301), frame(301)]));
+        await waitUntil(() => server.stats().packetsIn === 4 * (i + 1));
+      }
+      const { text } = await scrape(handle);
+      const bucket = (id: string, le: string): number | undefined => {
+        for (const line of text.split('\n')) {
+          const m = /^iocpnet_handler_duration_seconds_bucket\{([^}]*)\} (\S+)$/.exec(line);
+          if (m !== null && m[1].split(',').includes(`packet_id="${id}"`) && m[1].split(',').includes(`le="${le}"`)) return Number(m[2]);
+        }
+        return undefined;
+      };
+      expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', '300')).toBe(ROUNDS);
+      expect(histogramCount(text, 'iocpnet_handler_duration_seconds', 'packet_id', '301')).toBe(3 * ROUNDS);
+      // The slow handler's 4 ms are its own: none of its packets under 2.5 ms, and none of the fast ones above.
+      expect(bucket('300', '0.0025')).toBe(0);
+      expect(bucket('301', '0.0025')).toBe(3 * ROUNDS);
+    } finally {
+      c.socket.destroy();
+      await server.close();
+    }
+  });
+
   it('counts a connection refused while the server is full', async () => {
     const chat = await fx.start(backend, { maxConnections: 1 });
     handle = await serveMetrics(chat, { port: 0, defaultMetrics: false });
@@ -123,24 +204,50 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
 });
 
 describe.skipIf(!redisServerAvailable())('metrics endpoint of a cluster node', () => {
-  it("exports the cluster's counters and its node id", async () => {
+  it("exports the cluster's counters, gauges and Redis round trips, and its node id", async () => {
     const redis = await RedisServer.start();
     const fx = new ChatFixture();
+    const fy = new ChatFixture();
     let handle: MetricsHandle | undefined;
     try {
-      const chat = await fx.start('js', { cluster: { redis: redis.url, nodeId: 'metrics-node', prefix: 'metrics-test:' } });
+      const cluster = { redis: redis.url, prefix: 'metrics-test:', leaseMs: 1000 };
+      const chat = await fx.start('js', { cluster: { ...cluster, nodeId: 'metrics-node' } });
       handle = await serveMetrics(chat, { port: 0, defaultMetrics: false });
+      await waitUntil(() => chat.stats().cluster?.nodes === 1);
+      await fy.start('js', { cluster: { ...cluster, nodeId: 'other-node' } });
+      // Seen at this node's next heartbeat (every leaseMs / 5).
+      await waitUntil(() => chat.stats().cluster?.nodes === 2);
       const a = await fx.client();
       await a.join('alice', 1);
-      expect(await a.chat('hello')).toBe(ChatResult.NONE);
-      await waitUntil(() => (chat.stats().cluster?.chatsPublished ?? 0) >= 1);
-      const { families } = await scrape(handle);
-      expect(value(families, 'iocpnet_cluster_chats_published_total')).toBe(chat.stats().cluster?.chatsPublished);
+      const b = await fy.client();
+      await b.join('bob', 1);
+      const CHATS = 5;
+      for (let i = 0; i < CHATS; i++) expect(await a.chat(`hello ${i}`)).toBe(ChatResult.NONE);
+      await b.waitFor(() => b.notifies().length === CHATS);
+      await waitUntil(() => chat.stats().cluster?.bufferedChats === 0);
+      const { text, families } = await scrape(handle);
+      expect(value(families, 'iocpnet_cluster_chats_published_total')).toBe(CHATS);
       expect(value(families, 'iocpnet_cluster_lost_chats_total')).toBe(0);
+      expect(value(families, 'iocpnet_cluster_nodes')).toBe(2);
+      expect(value(families, 'iocpnet_cluster_buffered_messages')).toBe(0);
+      expect(value(families, 'iocpnet_cluster_buffered_bytes')).toBe(0);
+      expect(families.get('iocpnet_cluster_nodes')?.type).toBe('GAUGE');
+      // Round trips: the register, the heartbeats, the claim, the enter and at least one stream append.
+      const rtt = families.get('iocpnet_cluster_redis_round_trip_seconds')?.metrics[0];
+      expect(families.get('iocpnet_cluster_redis_round_trip_seconds')?.type).toBe('HISTOGRAM');
+      expect(Number(rtt?.count)).toBeGreaterThanOrEqual(5);
+      expect(Number(rtt?.sum)).toBeGreaterThan(0);
+      expect(Number(rtt?.sum)).toBeLessThan(Number(rtt?.count) * 5);
+      expect(text).toMatch(/^iocpnet_cluster_redis_round_trip_seconds_bucket\{le="\+Inf"\} \d+$/m);
       const json = (await (await fetch(`http://127.0.0.1:${handle.address().port}/stats.json`)).json()) as { node: { id: string | null } };
       expect(json.node.id).toBe('metrics-node');
+      // The other node leaves: seen once its heartbeat says so.
+      await fy.dispose();
+      await waitUntil(() => chat.stats().cluster?.nodes === 1);
+      expect(value((await scrape(handle)).families, 'iocpnet_cluster_nodes')).toBe(1);
     } finally {
       await handle?.close();
+      await fy.dispose();
       await fx.dispose();
       await redis.stop();
     }

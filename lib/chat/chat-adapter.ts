@@ -1,3 +1,4 @@
+import type { Buckets } from '../http/buckets';
 import type { Server } from '../server/server';
 import { ChatPacketId, ChatResult, RoomLeaveUserNotify, RoomNewUserNotify } from './packets';
 import type { Room } from './room-manager';
@@ -55,6 +56,8 @@ export interface ChatAdapter {
   close(): Promise<void>;
   /** The adapter's counters, if it has any. */
   stats(): Readonly<Record<string, number>> | undefined;
+  /** The round trips to the shared state (Redis), in seconds, if there is one. */
+  readonly roundTrip?: Buckets;
 }
 
 /** The users and rooms of this process only: what a single chat server does. JS thread only. */

@@ -10,6 +10,9 @@ import { PacketRouter, type PacketRouterStats } from '../toolkit/packet-router';
 import { charValue } from '../toolkit/struct-codec';
 import { TokenBucket } from '../toolkit/token-bucket';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from '../cluster/cluster-options';
+import type { Buckets } from '../http/buckets';
+import type { Logger } from '../http/logger';
+import { attachLogger } from '../http/logs';
 import { LocalChatAdapter, type ChatAdapter, type ChatAdapterHost, type EnterOutcome } from './chat-adapter';
 import {
   ChatPacketId,
@@ -52,6 +55,15 @@ export interface ChatOptions {
   authenticate?: Authenticate;
   /** Joins a cluster of chat servers on Redis (docs/CLUSTER.md); default: this process alone. */
   cluster?: ClusterOptions;
+  /**
+   * Where the server logs (a pino logger, or anything with its error, warn,
+   * info and debug methods): listening and closing, cluster join and leave
+   * and Redis faults at info and warn, handler errors at error with the
+   * connection id, the packet id and the stack, connects and disconnects at
+   * debug. Handler errors then go to it instead of the console. Default: no
+   * logging at all.
+   */
+  logger?: Logger;
 }
 
 export interface ResolvedChatOptions {
@@ -62,6 +74,7 @@ export interface ResolvedChatOptions {
   chatRateLimit: number;
   authenticate: Authenticate | undefined;
   cluster: ResolvedClusterOptions | undefined;
+  logger: Logger | undefined;
 }
 
 export interface ChatServerOptions extends ServerOptions, ChatOptions {}
@@ -105,7 +118,8 @@ export const CHAT_DEFAULTS = {
   chatRateLimit: CHAT_OPTIONS.chatRateLimit.default,
 } as const;
 
-const CHAT_KEYS = new Set<string>([...Object.keys(CHAT_OPTIONS), 'authenticate', 'cluster']);
+const CHAT_KEYS = new Set<string>([...Object.keys(CHAT_OPTIONS), 'authenticate', 'cluster', 'logger']);
+const LOGGER_METHODS = ['error', 'warn', 'info', 'debug'] as const;
 
 /** Validates chat options and fills in defaults; maxConnections is the default of maxUsers. */
 export function resolveChatOptions(options: ChatOptions | undefined, maxConnections: number): ResolvedChatOptions {
@@ -137,7 +151,14 @@ export function resolveChatOptions(options: ChatOptions | undefined, maxConnecti
     throw new TypeError(`authenticate must be a function, got ${describe(authenticate)}`);
   }
   const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
-  return { startRoom, maxRooms, maxRoomUsers, maxUsers, chatRateLimit, authenticate, cluster };
+  const logger = options.logger;
+  if (logger !== undefined) {
+    if (typeof logger !== 'object' || logger === null) throw new TypeError(`logger must be an object such as a pino logger, got ${describe(logger)}`);
+    for (const method of LOGGER_METHODS) {
+      if (typeof logger[method] !== 'function') throw new TypeError(`logger must have a ${method}() method, as a pino logger does`);
+    }
+  }
+  return { startRoom, maxRooms, maxRoomUsers, maxUsers, chatRateLimit, authenticate, cluster, logger };
 }
 
 /** Splits combined options into the Server's and the chat layer's. */
@@ -196,6 +217,7 @@ export class ChatServer {
       .on(ChatPacketId.ROOM_LEAVE_REQUEST, (conn, _id, body) => this.#onLeave(conn, body))
       .on(ChatPacketId.ROOM_CHAT_REQUEST, (conn, _id, body) => this.#onChat(conn, body));
     server.on('disconnect', (conn, reason) => this.#onDisconnect(conn, reason));
+    if (this.options.logger !== undefined) attachLogger(this, this.options.logger);
   }
 
   /** Joins the cluster when there is one, then binds and starts accepting (see Server.listen). */
@@ -210,7 +232,7 @@ export class ChatServer {
     if (cluster !== undefined) {
       // The cluster layer and its Redis client are loaded only by a server that joins a cluster (.js: an import() resolves as ESM does).
       const { RedisChatAdapter } = await import('../cluster/redis-chat-adapter.js');
-      this.#adapter = new RedisChatAdapter(this.#host(), cluster, this.options.maxRoomUsers);
+      this.#adapter = new RedisChatAdapter(this.#host(), cluster, this.options.maxRoomUsers, this.options.logger);
     }
     await this.#adapter.start();
   }
@@ -222,6 +244,11 @@ export class ChatServer {
     } finally {
       await this.#adapter.close();
     }
+  }
+
+  /** @internal The cluster's Redis round trips in seconds, for the metrics; undefined outside a cluster and before listen(). */
+  _redisRoundTrip(): Buckets | undefined {
+    return this.#adapter.roundTrip;
   }
 
   /** The user logged in on conn, if any. */

@@ -5,7 +5,6 @@ import { ENGINE_OPTIONS as E } from '../contract';
 import type { BackendName } from '../server/types';
 import { IocpnetError, ListenError } from '../server/errors';
 import { LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../http/logger';
-import { attachLogger } from '../http/logs';
 import { serveMetrics, type MetricsHandle } from '../http/serve-metrics';
 import { intOption } from './int-option';
 import { MAX_WORKERS, PrimaryChannel, WORKER_PORT_ENV, runWorkers, workerSlot } from './workers';
@@ -110,6 +109,7 @@ export function addChatServerCommand(program: Command): void {
         return;
       }
       const channel = worker === undefined ? undefined : new PrimaryChannel(parent);
+      const logger = createCliLogger(flags, worker === undefined ? {} : { worker });
       let chat: ChatServer;
       try {
         chat = createChatServer({
@@ -127,13 +127,14 @@ export function addChatServerCommand(program: Command): void {
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
           ...clusterOptions(flags, command, worker),
+          ...(logger === undefined ? {} : { logger }),
         });
       } catch (err) {
         // Flags that are fine alone but not together, e.g. --start-room near the i32 limit with many rooms.
         if (err instanceof RangeError || err instanceof TypeError) command.error(`error: ${err.message}`);
         throw err;
       }
-      await serve(chat, flags, parent, worker === undefined || channel === undefined ? undefined : { slot: worker, channel });
+      await serve(chat, flags, parent, worker === undefined || channel === undefined ? undefined : { slot: worker, channel }, logger);
     });
 }
 
@@ -208,13 +209,12 @@ interface WorkerRole {
  * printing it, leaves SIGINT to the primary (PrimaryChannel), takes a
  * repeated request calmly, and always follows its primary out.
  */
-async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, worker: WorkerRole | undefined): Promise<void> {
-  const logger = createCliLogger(flags, worker === undefined ? {} : { worker: worker.slot });
+async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, worker: WorkerRole | undefined, logger: Logger | undefined): Promise<void> {
   const tag = worker === undefined ? '' : `worker ${worker.slot}: `;
   const say = (message: string, fields: object = {}): void => (logger === undefined ? console.log(`${tag}${message}`) : logger.info(fields, message));
   const fail = (message: string): void => console.error(`${tag}error: ${message}`);
-  if (logger !== undefined) attachLogger(chat, logger);
-  else chat.server.on('error', (err) => fail(err.message));
+  // With a logger, the chat server logs its errors itself.
+  if (logger === undefined) chat.server.on('error', (err) => fail(err.message));
   const port = worker === undefined ? flags.port : Number(process.env[WORKER_PORT_ENV] ?? flags.port);
   let address;
   try {

@@ -1,12 +1,16 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { ChatAdapter, ChatAdapterHost, EnterOutcome } from '../chat/chat-adapter';
 import { ChatPacketId, ChatResult, RoomChatNotify, RoomLeaveUserNotify, RoomNewUserNotify } from '../chat/packets';
 import type { Room } from '../chat/room-manager';
 import type { User } from '../chat/user-manager';
+import { Buckets } from '../http/buckets';
+import type { Logger } from '../http/logger';
 import { IocpnetError } from '../server/errors';
 import { batchedSize, decodeChatBatch, encodeChatBatch, type BatchedChat } from './chat-batch';
 import type { ResolvedClusterOptions } from './cluster-options';
+import { REDIS_SECONDS_BUCKETS, type ClusterStats } from './cluster-stats';
 import { CLAIM, DEREGISTER, ENTER, HEARTBEAT, LEAVE, REBUILD, REGISTER, RELEASE } from './scripts';
 
 /** The stream is trimmed to about this many entries. */
@@ -23,34 +27,6 @@ const MAX_SENDERS = 10_000;
  * grows past this many bytes goes at once all the same.
  */
 const MAX_ENTRY_BYTES = 256 * 1024;
-
-/** The cluster's counters, in ChatStats.cluster. */
-// A type, not an interface, so that it is a Record<string, number> for ChatStats.
-export type ClusterStats = {
-  /** Stream entries of chats this node appended (one per flush with chats). */
-  batchesPublished: number;
-  chatsPublished: number;
-  /** Chats of other nodes read from the stream. */
-  chatsReceived: number;
-  /** Chat entries read twice (a resent XADD) and dropped. */
-  duplicatesDropped: number;
-  /** Chats missing from the stream (a gap in a sender's sequence numbers, or an XADD that Redis refused). */
-  lostChats: number;
-  /** Chats refused because maxBufferBytes were waiting for Redis. */
-  chatsRefused: number;
-  /** Logins and enters refused because Redis did not answer within the lease. */
-  claimTimeouts: number;
-  enterTimeouts: number;
-  /** Users of dead nodes this node removed. */
-  usersRemoved: number;
-  /** Times this node wrote its state back into an empty Redis. */
-  rebuilds: number;
-  /** Times this node found itself removed as dead. */
-  leasesLost: number;
-  /** Connection errors of the two Redis connections, and their reconnections. */
-  redisErrors: number;
-  reconnects: number;
-};
 
 interface PendingEnter {
   room: number;
@@ -99,7 +75,15 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
  */
 export class RedisChatAdapter implements ChatAdapter {
   readonly options: ResolvedClusterOptions;
+  /** Seconds from sending each command (script, XADD) to its answer; the stream reader's blocking XREAD is not counted. */
+  readonly roundTrip = new Buckets(REDIS_SECONDS_BUCKETS);
   readonly #host: ChatAdapterHost;
+  readonly #logger: Logger | undefined;
+  /** The live nodes at the last heartbeat. */
+  #nodes = new Set<string>();
+  #inFlightChats = 0;
+  /** A Redis connection failed and has not been ready since. */
+  #redisDown = false;
   readonly #maxRoomUsers: number;
   readonly #cmd: Redis;
   readonly #reader: Redis;
@@ -141,10 +125,15 @@ export class RedisChatAdapter implements ChatAdapter {
     leasesLost: 0,
     redisErrors: 0,
     reconnects: 0,
+    bufferedChats: 0,
+    bufferedBytes: 0,
+    nodes: 0,
   };
 
-  constructor(host: ChatAdapterHost, options: ResolvedClusterOptions, maxRoomUsers: number) {
+  /** logger, when given, is told of the cluster's lifecycle: this node joining and leaving, other nodes seen coming and going, Redis coming back. */
+  constructor(host: ChatAdapterHost, options: ResolvedClusterOptions, maxRoomUsers: number, logger?: Logger) {
     this.#host = host;
+    this.#logger = logger;
     this.options = options;
     this.#maxRoomUsers = maxRoomUsers;
     this.#stream = `${options.prefix}events`;
@@ -164,6 +153,8 @@ export class RedisChatAdapter implements ChatAdapter {
       conn.on('error', (err: Error) => this.#onRedisError(err));
       conn.on('ready', () => {
         this.#errorReported = false;
+        if (this.#redisDown && !this.#closing) this.#logger?.info({ nodeId: options.nodeId, redis: this.#where() }, 'cluster: Redis is back');
+        this.#redisDown = false;
       });
       conn.on('reconnecting', () => {
         this.#stats.reconnects++;
@@ -204,8 +195,11 @@ export class RedisChatAdapter implements ChatAdapter {
       throw err;
     }
     this.#started = true;
+    this.#logger?.info({ nodeId: this.options.nodeId, redis: this.#where(), prefix: this.options.prefix }, `cluster: joined as ${this.options.nodeId}`);
     this.#heartbeat = setInterval(() => this.#beat(), Math.max(1, Math.floor(this.options.leaseMs / 5)));
     this.#heartbeat.unref();
+    // The first beat at once: it tells which nodes are there.
+    this.#beat();
     this.#readLoop = this.#read();
   }
 
@@ -348,7 +342,7 @@ export class RedisChatAdapter implements ChatAdapter {
   }
 
   stats(): ClusterStats {
-    return { ...this.#stats };
+    return { ...this.#stats, bufferedChats: this.#batch.length + this.#inFlightChats, bufferedBytes: this.#batchBytes + this.#inFlightBytes };
   }
 
   async #close(): Promise<void> {
@@ -367,11 +361,21 @@ export class RedisChatAdapter implements ChatAdapter {
     this.#cmd.disconnect();
     this.#reader.disconnect();
     await this.#readLoop;
+    if (this.#started) this.#logger?.info({ nodeId: this.options.nodeId }, 'cluster: left');
   }
 
   /** Runs a script of scripts.ts with the common arguments (prefix, node id, stream length) first. */
   #run(script: string, ...args: Array<string | number>): Promise<unknown> {
-    return this.#cmd.eval(script, 0, this.options.prefix, this.options.nodeId, STREAM_MAX_LEN, ...args);
+    return this.#timed(this.#cmd.eval(script, 0, this.options.prefix, this.options.nodeId, STREAM_MAX_LEN, ...args));
+  }
+
+  /** Counts the command's round trip once it is answered (a failed command is not a round trip). */
+  #timed<T>(command: Promise<T>): Promise<T> {
+    const sent = performance.now();
+    return command.then((value) => {
+      this.roundTrip.observe((performance.now() - sent) / 1000);
+      return value;
+    });
   }
 
   /** Runs a script whose answer nobody waits for; a failure is reported. */
@@ -394,11 +398,12 @@ export class RedisChatAdapter implements ChatAdapter {
     this.#nextSeq += chats.length;
     this.#inFlightBytes += bytes;
     this.#xaddsInFlight++;
+    this.#inFlightChats += chats.length;
     this.#stats.batchesPublished++;
     this.#stats.chatsPublished += chats.length;
     const o = this.options;
-    this.#cmd
-      .xadd(
+    this.#timed(
+      this.#cmd.xadd(
         this.#stream,
         'MAXLEN',
         '~',
@@ -416,13 +421,16 @@ export class RedisChatAdapter implements ChatAdapter {
         chats.length,
         'd',
         encodeChatBatch(chats),
-      )
+      ),
+    )
       .then(
         () => {
           this.#inFlightBytes -= bytes;
+          this.#inFlightChats -= chats.length;
         },
         (err: unknown) => {
           this.#inFlightBytes -= bytes;
+          this.#inFlightChats -= chats.length;
           this.#stats.lostChats += chats.length;
           this.#report(err);
         },
@@ -437,16 +445,17 @@ export class RedisChatAdapter implements ChatAdapter {
     if (this.#beating || this.#closing) return;
     this.#beating = true;
     this.#run(HEARTBEAT, this.#boot, this.#ttl, this.#epoch)
-      .then((reply) => this.#afterBeat(reply as [string, number]))
+      .then((reply) => this.#afterBeat(reply as [string, number, string[]?]))
       .catch((err: unknown) => this.#report(err))
       .finally(() => {
         this.#beating = false;
       });
   }
 
-  async #afterBeat([state, removed]: [string, number]): Promise<void> {
+  async #afterBeat([state, removed, nodes]: [string, number, string[]?]): Promise<void> {
     this.#stats.usersRemoved += Number(removed);
     if (this.#closing) return;
+    if (Array.isArray(nodes)) this.#sawNodes(nodes.map(String));
     if (state === 'rebuild') {
       const args: string[] = [];
       for (const [userId, u] of this.#local) args.push(userId, u.room === undefined ? '' : String(u.room), u.score ?? '');
@@ -551,9 +560,24 @@ export class RedisChatAdapter implements ChatAdapter {
     if (pending.outcome !== undefined) pending.finish(pending.outcome);
   }
 
+  /** The live nodes of a heartbeat: logs the ones that came and went since the one before. */
+  #sawNodes(nodes: string[]): void {
+    const now = new Set(nodes);
+    const first = this.#stats.nodes === 0;
+    if (!first) {
+      for (const id of now) if (!this.#nodes.has(id)) this.#logger?.info({ nodeId: this.options.nodeId, node: id }, `cluster: node ${id} joined`);
+      for (const id of this.#nodes) if (!now.has(id)) this.#logger?.info({ nodeId: this.options.nodeId, node: id }, `cluster: node ${id} left`);
+    } else {
+      this.#logger?.info({ nodeId: this.options.nodeId, nodes: [...now].sort() }, `cluster: ${now.size} nodes`);
+    }
+    this.#nodes = now;
+    this.#stats.nodes = now.size;
+  }
+
   #onRedisError(err: Error): void {
     this.#stats.redisErrors++;
     this.#lastError = err;
+    if (this.#started && !this.#closing) this.#redisDown = true;
     // Before start() has joined, start() itself reports what went wrong.
     if (this.#closing || this.#errorReported || !this.#started) return;
     // Once per outage: ioredis retries every half second and would say the same each time.

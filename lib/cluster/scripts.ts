@@ -58,9 +58,10 @@ return {'ok', redis.call('GET', P .. 'cluster')}
 /**
  * ARGV[4] boot id, ARGV[5] lease key TTL in ms, ARGV[6] the epoch this node
  * joined. Renews the lease and removes the nodes whose lease expired.
- * Returns {state, users removed}: state 'ok', 'rebuild' (Redis lost its
+ * Returns {state, users removed, the live node ids}: state 'ok', 'rebuild' (Redis lost its
  * data since this node wrote its state: the epoch is missing or another) or
- * 'removed' (this node's lease had run out: it was removed as dead).
+ * 'removed' (this node's lease had run out: it was removed as dead); a
+ * 'rebuild' answer has no node ids.
  */
 export const HEARTBEAT = `${COMMON}
 local boot, ttl, epoch = ARGV[4], ARGV[5], ARGV[6]
@@ -71,7 +72,7 @@ local removed = 0
 for _, id in ipairs(redis.call('SMEMBERS', P .. 'nodes')) do
   if redis.call('EXISTS', P .. 'node:' .. id) == 0 then removed = removed + remove_node(id) end
 end
-return {state, removed}
+return {state, removed, redis.call('SMEMBERS', P .. 'nodes')}
 `;
 
 /**

@@ -1,9 +1,12 @@
 /**
  * The dashboard served at GET /: one static page, no external resource. It
  * polls GET /stats.json about once a second and draws its charts on plain
- * canvases. Rates are counted over the time between two samples (a tab in
- * the background polls less often); a counter that went down means the
- * server restarted, and that interval gets no rate instead of a negative one.
+ * canvases. Rates are counted over the time between two samples; a counter
+ * that went down means the server restarted, and that interval gets no rate
+ * instead of a negative one. A hidden tab stops polling, and a tab the
+ * browser froze cannot poll: when it is visible or resumed again it polls at
+ * once, and the charts show a gap for the time it was away (one empty point,
+ * not an average over the whole absence drawn as if it were a second).
  */
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en">
@@ -66,11 +69,15 @@ export const DASHBOARD_HTML = `<!doctype html>
 'use strict';
 (function () {
   const HISTORY = 120;
+  const PERIOD_MS = 1000;
+  // Two samples further apart than this have a gap between them on the charts.
+  const GAP_MS = 3 * PERIOD_MS;
   const css = getComputedStyle(document.documentElement);
   const color = (name) => css.getPropertyValue(name).trim();
   const series = { connections: [], in: [], out: [], notifies: [], handler: [], lag: [] };
   // For tests and the curious: what the page took and every rate it computed.
-  const state = { samples: 0, resets: 0, errors: 0, last: null, rates: [] };
+  const state = { samples: 0, resets: 0, gaps: 0, errors: 0, last: null, rates: [], times: [], polls: 0 };
+  state.series = series;
   window.__dashboard = state;
   let prev = null;
   let node = null;
@@ -148,11 +155,13 @@ export const DASHBOARD_HTML = `<!doctype html>
     $('node-pid').textContent = node.pid;
     $('node-backend').textContent = node.backend;
     $('node-up').textContent = duration((s.time - node.startedAt) / 1000);
-    const old = restarted ? null : prev;
-    if (restarted || (prev && s.engine.packetsIn < prev.engine.packetsIn)) {
-      state.resets++;
-      for (const k in series) push(series[k], null);
-    }
+    const reset = restarted || (prev !== null && s.engine.packetsIn < prev.engine.packetsIn);
+    // Back from the background (or from a server that did not answer for a while): no rate over the absence.
+    const away = !reset && prev !== null && s.time - prev.time > GAP_MS;
+    const old = reset || away ? null : prev;
+    if (reset) state.resets++;
+    if (away) state.gaps++;
+    if (reset || away) for (const k in series) push(series[k], null);
     const dt = old ? (s.time - old.time) / 1000 : 0;
     const e = s.engine, o = old ? old.engine : {};
     const pin = rate(e.packetsIn, o.packetsIn, dt), pout = rate(e.packetsOut, o.packetsOut, dt);
@@ -178,23 +187,42 @@ export const DASHBOARD_HTML = `<!doctype html>
       : rooms.map((r) => '<tr><td>' + r.room + '</td><td>' + r.members + '</td></tr>').join('');
     prev = s;
     state.samples++;
+    state.times.push(s.time); if (state.times.length > 1000) state.times.shift();
     for (const r of [pin, pout, notifies]) { state.rates.push(r); if (state.rates.length > 1000) state.rates.shift(); }
     state.last = { connections: e.connections, packetsInPerSecond: pin, packetsOutPerSecond: pout, notifiesPerSecond: notifies, handlerP99: handler, eventLoopP99: s.eventLoop.p99 };
   }
 
+  // One request at a time, one timer at most: a tab coming back never fires a burst of polls.
+  let timer = null;
+  let inFlight = false;
   async function poll() {
+    timer = null;
+    if (inFlight || document.hidden) return;
+    inFlight = true;
+    state.polls++;
     try {
       const res = await fetch('stats.json', { cache: 'no-store' });
       if (!res.ok) throw new Error('HTTP ' + res.status);
-      render(await res.json());
+      const data = await res.json();
+      render(data);
       $('status').textContent = 'live'; $('status').className = 'ok';
     } catch (err) {
       state.errors++;
       $('status').textContent = 'no answer (' + (err && err.message ? err.message : err) + '), retrying';
       $('status').className = 'bad';
+    } finally {
+      inFlight = false;
     }
-    setTimeout(poll, 1000);
+    schedule(PERIOD_MS);
   }
+  function schedule(ms) {
+    if (timer !== null) clearTimeout(timer);
+    timer = document.hidden ? null : setTimeout(poll, ms);
+  }
+  // Hidden: no polling (the server does no work for a tab nobody looks at). Visible or resumed: a sample now.
+  document.addEventListener('visibilitychange', () => schedule(0));
+  document.addEventListener('resume', () => schedule(0));
+  window.addEventListener('pageshow', () => schedule(0));
   poll();
 })();
 </script>

@@ -1,5 +1,5 @@
 import type { ChatServer } from '../chat/chat-server';
-import { HandlerError } from '../server/errors';
+import { HandlerError, IocpnetError } from '../server/errors';
 import type { Server } from '../server/server';
 import type { Logger } from './logger';
 
@@ -11,7 +11,8 @@ function packetIdOf(event: string): number | undefined {
 
 /**
  * Logs target's events to logger: handler errors at error (with the
- * connection id, the packet id and the stack), listen and close at info, and,
+ * connection id, the packet id and the stack), the cluster's Redis faults
+ * (ECLUSTERREDIS, ECLUSTERLOST) at warn, listen and close at info, and,
  * when debug is enabled, every connect and disconnect. The 'error' listener
  * it adds replaces the default printing to the console. Returns a function
  * that removes every listener it added.
@@ -27,6 +28,9 @@ export function attachLogger(target: Server | ChatServer, logger: Logger): () =>
         { event: err.event, connectionId: err.connectionId, ...(packetId === undefined ? {} : { packetId }), err: cause instanceof Error ? cause : err },
         err.message,
       );
+    } else if (err instanceof IocpnetError && err.code.startsWith('ECLUSTER')) {
+      // Redis away or chats lost in a Redis restart: the cluster carries on, so a warning.
+      logger.warn({ code: err.code, err }, err.message);
     } else {
       logger.error({ err }, err.message);
     }

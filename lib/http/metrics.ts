@@ -6,17 +6,37 @@
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type * as Prom from 'prom-client';
-import { DISCONNECT_REASONS, STATS_FIELDS } from '../contract';
+import { DISCONNECT_REASONS, STATS_FIELDS, THREAD_STATS_FIELDS, type ThreadStatsField } from '../contract';
 import { ChatServer } from '../chat/chat-server';
 import type { Server, ServerObserver } from '../server/server';
 import type { ServerStats } from '../server/types';
 import type { PacketRouter } from '../toolkit/packet-router';
+import { CLUSTER_STATS_FIELDS, REDIS_SECONDS_BUCKETS, type ClusterStats } from '../cluster/cluster-stats';
 import { Buckets } from './buckets';
+
+/** The cluster's gauges (CLUSTER_GAUGES); every other field of ClusterStats is a counter. */
+const CLUSTER_GAUGE_NAMES: Partial<Record<keyof ClusterStats, { name: string; help: string }>> = {
+  bufferedChats: {
+    name: 'iocpnet_cluster_buffered_messages',
+    help: 'Chats of this node waiting for Redis to take them for the other nodes (not sent yet, or sent and not acknowledged).',
+  },
+  bufferedBytes: { name: 'iocpnet_cluster_buffered_bytes', help: 'The bytes of those chats (bounded by the cluster option maxBufferBytes).' },
+  nodes: { name: 'iocpnet_cluster_nodes', help: 'Live nodes of the cluster seen at the last heartbeat, this one included.' },
+};
 
 /** Upper bounds of the handler-time histogram, in seconds. */
 export const HANDLER_SECONDS_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1] as const;
 /** Upper bounds of the batch-size histogram, in packets. */
 export const BATCH_PACKETS_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096] as const;
+/**
+ * Milliseconds between two samples of the event loop's delay, for the
+ * dashboard's monitor and prom-client's (nodejs_eventloop_lag_*). Each sample
+ * wakes the JS thread: at prom-client's default of 10 ms, the two monitors
+ * cost an idle server about 9 ms of CPU a second on this project's test
+ * machine, at 20 ms about 4 ms. A stall shorter than this is caught in
+ * proportion to its length; longer ones always.
+ */
+export const EVENT_LOOP_RESOLUTION_MS = 20;
 /** Upper bounds of the members-per-room histogram. */
 export const ROOM_MEMBERS_BUCKETS = [1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000] as const;
 
@@ -61,6 +81,22 @@ const ENGINE_FIELDS: Readonly<Record<string, FieldSpec>> = {
     type: 'counter',
     label: ['cause', 'no_descriptor'],
   },
+  pendingBytes: {
+    name: 'iocpnet_js_pending_bytes',
+    help: 'Bytes of received packets waiting for the JS thread now (native backend; the js backend hands each read over at once: 0).',
+    type: 'gauge',
+  },
+  sendQueueBytes: { name: 'iocpnet_send_queue_bytes', help: 'Bytes queued for sending and not yet written to the sockets now.', type: 'gauge' },
+};
+
+/** The per-IO-thread series, labelled thread="<index>" (at most ioThreads of them, 64). */
+const THREAD_FIELDS: Readonly<Record<ThreadStatsField, { name: string; help: string; type: 'counter' | 'gauge' }>> = {
+  connections: { name: 'iocpnet_io_thread_connections', help: 'Connections open now, by the IO thread that owns them.', type: 'gauge' },
+  packetsIn: { name: 'iocpnet_io_thread_packets_received_total', help: 'Framed packets received, by IO thread.', type: 'counter' },
+  packetsOut: { name: 'iocpnet_io_thread_packets_sent_total', help: 'Packets queued for sending, by IO thread.', type: 'counter' },
+  bytesIn: { name: 'iocpnet_io_thread_received_bytes_total', help: 'Bytes received, by IO thread.', type: 'counter' },
+  bytesOut: { name: 'iocpnet_io_thread_sent_bytes_total', help: 'Bytes written to sockets, by IO thread.', type: 'counter' },
+  sendQueueBytes: { name: 'iocpnet_io_thread_send_queue_bytes', help: 'Bytes queued for sending and not yet written now, by IO thread.', type: 'gauge' },
 };
 
 /** The engine's Prometheus names, for the docs and tests: every field of STATS_FIELDS, then the closes. */
@@ -125,13 +161,13 @@ export class ServerMetrics implements ServerObserver {
   constructor(prom: typeof Prom, source: MetricsSource, options: { defaultMetrics: boolean; extensions: readonly MetricsExtension[] }) {
     this.#source = source;
     this.registry = new prom.Registry();
-    this.#loop = monitorEventLoopDelay({ resolution: 10 });
+    this.#loop = monitorEventLoopDelay({ resolution: EVENT_LOOP_RESOLUTION_MS });
     this.#loop.enable();
     this.#engine(prom);
     this.#js(prom);
     if (source.chat !== undefined) this.#chat(prom, source.chat);
     if (source.router !== undefined) this.#router(prom, source.router);
-    if (options.defaultMetrics) prom.collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics) prom.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
     for (const extend of options.extensions) extend(prom, this.registry);
   }
 
@@ -249,6 +285,29 @@ export class ServerMetrics implements ServerObserver {
       }
     }
     const stats = (): ServerStats => this.#engineStats();
+    for (const field of THREAD_STATS_FIELDS) {
+      const spec = THREAD_FIELDS[field];
+      const fill = (set: (labels: { thread: string }, value: number) => void): void => {
+        stats().threads.forEach((t, i) => set({ thread: String(i) }, t[field]));
+      };
+      const options = { name: spec.name, help: spec.help, labelNames: ['thread'], registers: [this.registry] };
+      if (spec.type === 'gauge') {
+        new prom.Gauge({
+          ...options,
+          collect() {
+            fill((labels, value) => this.set(labels, value));
+          },
+        });
+      } else {
+        new prom.Counter({
+          ...options,
+          collect() {
+            this.reset();
+            fill((labels, value) => this.inc(labels, value));
+          },
+        });
+      }
+    }
     new prom.Counter({
       name: 'iocpnet_connections_closed_total',
       help: 'Connections ended, by reason (server_full: refused at accept, counted here too).',
@@ -345,15 +404,7 @@ export class ServerMetrics implements ServerObserver {
     counter('iocpnet_chat_messages_total', 'Chat messages relayed to a room.', () => stats().chats);
     counter('iocpnet_chat_messages_rate_limited_total', 'Chat messages refused by the rate limit (ROOM_TOO_MANY_PACKET).', () => stats().rateLimited);
     counter('iocpnet_chat_notifies_total', 'ROOM_CHAT_NOTIFY packets queued, one per receiver.', () => stats().notifies);
-    // The cluster's counters, when the chat server is in one: every field of ClusterStats, read at scrape time.
-    const cluster = chat.options.cluster === undefined ? undefined : stats().cluster;
-    for (const field of Object.keys(cluster ?? {})) {
-      counter(
-        `iocpnet_cluster_${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
-        `The cluster's ${field} counter (ChatStats.cluster.${field}, docs/CLUSTER.md).`,
-        () => stats().cluster?.[field] ?? 0,
-      );
-    }
+    if (chat.options.cluster !== undefined) this.#cluster(prom, chat, () => stats().cluster);
     new prom.Counter({
       name: 'iocpnet_chat_logins_refused_total',
       help: 'Chat logins refused, by result code.',
@@ -363,6 +414,45 @@ export class ServerMetrics implements ServerObserver {
         this.reset();
         for (const [code, n] of Object.entries(stats().loginsRefusedByCode)) this.inc({ code }, n);
       },
+    });
+  }
+
+  /** The cluster's figures: every field of ClusterStats, read at scrape time, and the Redis round trips. */
+  #cluster(prom: typeof Prom, chat: ChatServer, stats: () => Readonly<Record<string, number>> | undefined): void {
+    const registers = [this.registry];
+    for (const field of CLUSTER_STATS_FIELDS) {
+      const gauge = CLUSTER_GAUGE_NAMES[field];
+      const read = (): number => stats()?.[field] ?? 0;
+      if (gauge !== undefined) {
+        new prom.Gauge({
+          name: gauge.name,
+          help: gauge.help,
+          registers,
+          collect() {
+            this.set(read());
+          },
+        });
+        continue;
+      }
+      new prom.Counter({
+        name: `iocpnet_cluster_${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_total`,
+        help:
+          field === 'lostChats'
+            ? 'Chats of other nodes missing from the stream (lost when Redis restarted empty), or that Redis refused.'
+            : `The cluster's ${field} counter (ChatStats.cluster.${field}, docs/CLUSTER.md).`,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    }
+    const empty = new Buckets(REDIS_SECONDS_BUCKETS);
+    histogramMetric(prom, this.registry, {
+      name: 'iocpnet_cluster_redis_round_trip_seconds',
+      help: "Time from sending a command to Redis (a script, a stream append) to its answer; the stream reader's blocking read is not counted.",
+      bounds: REDIS_SECONDS_BUCKETS,
+      series: () => [['', chat._redisRoundTrip() ?? empty]],
     });
   }
 

@@ -3,7 +3,7 @@
  * and nothing here imports the server or the backends.
  */
 
-import type { DisconnectReason } from '../contract';
+import type { DisconnectReason, ThreadStatsField } from '../contract';
 
 export type { DisconnectReason } from '../contract';
 
@@ -93,9 +93,25 @@ export interface ServerStats {
    * telling JS, so the js backend counts 0.
    */
   descriptorRefused: number;
+  /**
+   * Bytes of received packets waiting for the JS thread now (a gauge). The
+   * js backend hands each read to JS at once, so it reports 0.
+   */
+  pendingBytes: number;
+  /** Bytes queued for sending and not yet written to the sockets now, over every connection (a gauge). */
+  sendQueueBytes: number;
   /** Connections ended, by reason. */
   closes: Record<DisconnectReason, number>;
+  /**
+   * The same figures per IO thread, index = thread. The native engine has
+   * ioThreads of them; the js backend does all its I/O on the JS thread and
+   * reports that one. Empty before listen().
+   */
+  threads: IoThreadStats[];
 }
+
+/** One IO thread's share of the ServerStats of the same names (the contract's THREAD_STATS_FIELDS). */
+export type IoThreadStats = Record<ThreadStatsField, number>;
 
 export interface ListenAddress {
   address: string;

@@ -93,7 +93,8 @@ struct BooleanOption {
 };
 constexpr BooleanOption kReusePortOption{"reusePort", false};
 
-// The stats array the binding hands to JS: these counters, then the closes by reason.
+// The stats array the binding hands to JS: these counters, then the closes by reason, then one
+// block of ThreadStatsField per IO thread.
 enum class StatsField : size_t {
   Connections = 0,
   Accepted = 1,
@@ -107,8 +108,19 @@ enum class StatsField : size_t {
   ReadPauses = 9,
   ReadPausesSendQueue = 10,
   DescriptorRefused = 11,
+  PendingBytes = 12,
+  SendQueueBytes = 13,
 };
-constexpr size_t kStatsFieldCount = 12;
+constexpr size_t kStatsFieldCount = 14;
 constexpr size_t kStatsLength = kStatsFieldCount + kCloseReasonCount;
+enum class ThreadStatsField : size_t {
+  Connections = 0,
+  PacketsIn = 1,
+  PacketsOut = 2,
+  BytesIn = 3,
+  BytesOut = 4,
+  SendQueueBytes = 5,
+};
+constexpr size_t kThreadStatsFieldCount = 6;
 
 }  // namespace iocpnet

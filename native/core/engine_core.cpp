@@ -65,6 +65,12 @@ EngineCore::EngineCore(const EngineOptions& options)
 
 EngineCore::~EngineCore() = default;
 
+uint64_t EngineCore::total(ThreadStatsField field) const noexcept {
+  uint64_t sum = 0;
+  for (const std::unique_ptr<IoThreadCore>& t : threads_) sum += t->stats.get(field);
+  return sum;
+}
+
 // ---- JS thread ----
 
 std::string EngineCore::submit(const uint8_t* data, size_t len) {
@@ -275,6 +281,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
           break;
         }
         open_.fetch_add(1, std::memory_order_relaxed);
+        t.stats.add(ThreadStatsField::Connections);
         Stats::add(stats_.accepted);
         t.events.connect(cmd.id, cmd.remoteAddress, cmd.remotePort);
         break;
@@ -420,7 +427,9 @@ void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
     else drop(c);
     return;
   }
-  Stats::add(stats_.packetsOut);
+  IoThreadCore& t = threadOf(c);
+  t.stats.add(ThreadStatsField::PacketsOut);
+  t.stats.add(ThreadStatsField::SendQueueBytes, slice.length);
   c.sendq.push(std::move(slice));
   markDirty(c);
   checkHighWater(c);
@@ -525,15 +534,15 @@ size_t EngineCore::readLimit(const ConnectionCore& c, size_t bufferSize) {
 }
 
 void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
-  Stats::add(stats_.bytesIn, len);
   IoThreadCore& t = threadOf(c);
+  t.stats.add(ThreadStatsField::BytesIn, len);
   if (c.phase != ConnectionCore::Phase::Open || t.draining) return;  // closing: discard
   c.lastActivityMs = nowMs(t);
   bool full = inbound_.full(t.events.size());
   bool forJs = false;
   uint32_t delivered = 0;
   FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
-    Stats::add(stats_.packetsIn);
+    t.stats.add(ThreadStatsField::PacketsIn);
     if (p.id >= kFirstAppPacketId) {
       t.events.packet(c.id, p.id, p.body, p.bodyLength);
       forJs = true;
@@ -594,7 +603,10 @@ void EngineCore::onReadError(ConnectionCore& c) {
 }
 
 void EngineCore::onWriteDone(ConnectionCore& c, bool ok) {
-  Stats::add(stats_.bytesOut, ok ? c.sendq.inFlightBytes() : 0);
+  IoThreadCore& t = threadOf(c);
+  size_t written = c.sendq.inFlightBytes();
+  if (ok) t.stats.add(ThreadStatsField::BytesOut, written);
+  t.stats.sub(ThreadStatsField::SendQueueBytes, written);
   c.sendq.completeWrite();
   c.writeInFlight = false;
   if (c.phase == ConnectionCore::Phase::Dropping) return;
@@ -622,6 +634,7 @@ void EngineCore::beginClose(ConnectionCore& c, CloseReason reason, NotifyCode no
   IoThreadCore& t = threadOf(c);
   c.phase = ConnectionCore::Phase::Closing;
   open_.fetch_sub(1, std::memory_order_relaxed);
+  t.stats.sub(ThreadStatsField::Connections);
   Stats::add(stats_.closes[static_cast<size_t>(reason)]);
   c.closeReason = reason;
   t.events.disconnect(c.id, reason, mode == CloseMode::AfterRelease);
@@ -669,7 +682,9 @@ void EngineCore::queueNotify(ConnectionCore& c, NotifyCode notify) {
   if (notify == NotifyCode::None) return;
   DisconnectNotifyPacket packet = disconnectNotifyPacket(notify);
   ChunkRef chunk = ChunkRef::allocate(packet.size(), packet.data());
-  Stats::add(stats_.packetsOut);
+  IoThreadCore& t = threadOf(c);
+  t.stats.add(ThreadStatsField::PacketsOut);
+  t.stats.add(ThreadStatsField::SendQueueBytes, kDisconnectNotifySize);
   // The notify goes out even past maxSendQueueBytes: it is the last packet.
   c.sendq.push(Slice{std::move(chunk), 0, kDisconnectNotifySize});
 }
@@ -691,13 +706,17 @@ void EngineCore::drop(ConnectionCore& c) {
   if (c.phase == ConnectionCore::Phase::Dropping || c.phase == ConnectionCore::Phase::Free) return;
   table_.retire(c.id);
   c.awaitingRelease = false;
-  if (c.phase == ConnectionCore::Phase::Open) open_.fetch_sub(1, std::memory_order_relaxed);
+  if (c.phase == ConnectionCore::Phase::Open) {
+    open_.fetch_sub(1, std::memory_order_relaxed);
+    threadOf(c).stats.sub(ThreadStatsField::Connections);
+  }
   c.phase = ConnectionCore::Phase::Dropping;
   closeSocket(c);
 }
 
 void EngineCore::onSocketClosed(ConnectionCore& c) {
   IoThreadCore& t = threadOf(c);
+  t.stats.sub(ThreadStatsField::SendQueueBytes, c.sendq.queuedBytes());
   c.sendq.clear();
   c.assembler.reset();
   endFlowPause(c);

@@ -149,6 +149,8 @@ class Inbox {
 // Per-IO-thread state kept by the core.
 struct IoThreadCore {
   uint16_t index = 0;
+  // This thread's figures; written here only, read by the JS thread.
+  ThreadStats stats;
   Inbox inbox;
   EventBatch events;  // records of this loop iteration, appended to the queue at its end
   std::vector<ConnectionCore*> connections;
@@ -181,6 +183,12 @@ class EngineCore {
   const EngineOptions& options() const noexcept { return options_; }
   Stats& stats() noexcept { return stats_; }
   uint32_t openConnections() const noexcept { return open_.load(std::memory_order_relaxed); }
+  // Any thread: IO thread i's figures (i below ioThreadCount()), and their sum over the threads.
+  size_t ioThreadCount() const noexcept { return threads_.size(); }
+  const ThreadStats& threadStats(size_t i) const noexcept { return threads_[i]->stats; }
+  uint64_t total(ThreadStatsField field) const noexcept;
+  // Any thread: bytes of event records queued for the JS thread and not taken yet.
+  size_t pendingBytes() const noexcept { return inbound_.pendingBytes(); }
 
   // JS thread: binds and starts the IO threads; returns the bound port.
   virtual EngineError listen(const std::string& ip, uint16_t port, uint16_t* boundPort) = 0;

@@ -208,6 +208,8 @@ class FakeJs {
     }
   }
   Stats& stats() { return engine_->stats(); }  // relaxed atomics: any thread
+  uint64_t total(ThreadStatsField field) { return engine_->total(field); }
+  const EngineCore& engine() const { return *engine_; }
 
   // Waits until pred(events) holds; bounded.
   bool waitFor(const std::function<bool()>& pred, int timeoutMs = 5000) {
@@ -417,8 +419,26 @@ TEST(engine, echo_in_order_on_two_io_threads) {
       if (!p.body.empty()) CHECK_EQ(p.body[0], static_cast<uint8_t>(i));
     }
   }
-  CHECK_EQ(js.stats().packetsIn.load(), uint64_t{200});
+  CHECK_EQ(js.total(ThreadStatsField::PacketsIn), uint64_t{200});
   CHECK_EQ(js.stats().accepted.load(), uint64_t{4});
+  // Round robin: each IO thread has two of the connections and read their 100 packets.
+  const EngineCore& engine = js.engine();
+  REQUIRE(engine.ioThreadCount() == 2);
+  uint64_t bytesIn = 0;
+  for (size_t t = 0; t < 2; ++t) {
+    CHECK_EQ(engine.threadStats(t).get(ThreadStatsField::Connections), uint64_t{2});
+    CHECK_EQ(engine.threadStats(t).get(ThreadStatsField::PacketsIn), uint64_t{100});
+    CHECK_EQ(engine.threadStats(t).get(ThreadStatsField::PacketsOut), uint64_t{100});
+    bytesIn += engine.threadStats(t).get(ThreadStatsField::BytesIn);
+  }
+  CHECK_EQ(bytesIn, js.total(ThreadStatsField::BytesIn));
+  CHECK(bytesIn > 200 * 4);
+  // Every reply was read, so the writes are done and nothing stays queued.
+  CHECK(js.waitFor([&] { return js.total(ThreadStatsField::SendQueueBytes) == 0; }, 5000));
+  CHECK_EQ(js.total(ThreadStatsField::BytesOut), js.total(ThreadStatsField::BytesIn));
+  clients.clear();
+  CHECK(js.waitFor([&] { return js.total(ThreadStatsField::Connections) == 0; }, 5000));
+  CHECK_EQ(js.engine().openConnections(), 0u);
 }
 
 TEST(engine, packets_split_byte_by_byte) {
@@ -585,7 +605,7 @@ TEST(engine, broadcast_reaches_every_connection) {
     Packet p;
     CHECK(c->read(p) && p.id == kBroadcastOut && p.body == bytesOf("to all"));
   }
-  CHECK_EQ(js.stats().packetsOut.load(), uint64_t{5});
+  CHECK_EQ(js.total(ThreadStatsField::PacketsOut), uint64_t{5});
 }
 
 TEST(engine, kick_flushes_then_notifies_and_destroy_drops) {
@@ -749,6 +769,10 @@ TEST(engine, a_pipelining_client_is_paused_not_closed_and_gets_every_reply) {
   // Still not reading: the pause holds, and the queue stays within its bound.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::SlowConsumer)].load(), uint64_t{0});
+  // The replies it does not read wait in its send queue, within the bound.
+  uint64_t queuedNow = js.total(ThreadStatsField::SendQueueBytes);
+  CHECK(queuedNow > o.sendQueueLowWaterBytes);
+  CHECK(queuedNow <= o.maxSendQueueBytes);
   uint32_t next = 0;
   Packet p;
   while (next < kPackets && c.read(p, 10000)) {
@@ -807,6 +831,10 @@ TEST(engine, inbound_bytes_are_bounded_when_js_falls_behind) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   CHECK(paused);
+  // What waits for JS is the bound's worth, give or take a read.
+  CHECK(js.waitFor([&] { return js.engine().pendingBytes() >= o.maxPendingBytes; }, 2000));
+  size_t waiting = js.engine().pendingBytes();
+  CHECK(waiting <= o.maxPendingBytes + 256 * 1024 + 65536 + 4096);
   js.setDraining(true);
   bool all = js.waitFor([&] { return js.countLocked(InboundKind::Packet) == kPackets; }, 20000);
   sender.join();
@@ -820,6 +848,7 @@ TEST(engine, inbound_bytes_are_bounded_when_js_falls_behind) {
     ++next;
   }
   CHECK_EQ(next, kPackets);
+  CHECK(js.waitFor([&] { return js.engine().pendingBytes() == 0; }, 5000));
 }
 
 TEST(engine, graceful_shutdown_notifies_and_joins_every_thread) {

@@ -231,9 +231,25 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     dirty.length = 0;
   }
 
+  /**
+   * The counters, and the gauges read now: sendQueueBytes walks the live
+   * connections (a scrape's cost, not the hot path's). Every read and write
+   * is the JS thread's, reported as the one IO thread.
+   */
   stats(): ServerStats {
     const s = this.#stats;
-    return { ...s, connections: this.#open, closes: { ...s.closes } };
+    let queued = 0;
+    const live = this.#live;
+    for (let i = 0; i < live.length; i++) if (live[i].phase !== Phase.Dead) queued += this.#queued(live[i]);
+    const thread = {
+      connections: this.#open,
+      packetsIn: s.packetsIn,
+      packetsOut: s.packetsOut,
+      bytesIn: s.bytesIn,
+      bytesOut: s.bytesOut,
+      sendQueueBytes: queued,
+    };
+    return { ...s, connections: this.#open, pendingBytes: 0, sendQueueBytes: queued, closes: { ...s.closes }, threads: [thread] };
   }
 
   // ---- what the socket glue calls ----

@@ -8,11 +8,12 @@ import {
   InboundKind,
   OutboundOp,
   STATS_FIELDS,
+  THREAD_STATS_FIELDS,
   type DisconnectReason,
   type StatsField,
 } from '../../contract';
 import { IocpnetError } from '../../server/errors';
-import type { ListenAddress, ResolvedServerOptions, ServerStats } from '../../server/types';
+import type { IoThreadStats, ListenAddress, ResolvedServerOptions, ServerStats } from '../../server/types';
 import type { Backend, BackendSink } from '../backend';
 import { appCloseReason, reportedReason } from '../close-reason';
 import { loadAddon, type NativeServerHandle } from './addon';
@@ -20,6 +21,8 @@ import { OpenIds } from './open-ids';
 
 const { RECORD_HEAD, CONNECT_FIELDS, PACKET_FIELDS, DISCONNECT_FIELDS, OP_HEAD, CLOSE_FIELDS, RELEASE_FIELDS } = BatchLayout;
 const CLOSES_OFFSET = STATS_FIELDS.length;
+/** Where the IO threads' blocks (THREAD_STATS_FIELDS each) begin in the stats array. */
+const THREADS_OFFSET = CLOSES_OFFSET + DISCONNECT_REASONS.length;
 /** The outbound batch buffer's first size; a burst doubles it as often as it needs. */
 const OUT_INITIAL_BYTES = 64 * 1024;
 /** Flushes in a row that fit the first size, after which a grown buffer is given back. */
@@ -168,7 +171,15 @@ export class NativeBackend implements Backend {
       closes[reason] = s[CLOSES_OFFSET + i];
     });
     counters.staleRefused += this.#refused;
-    return { ...counters, closes };
+    const threads: IoThreadStats[] = [];
+    for (let at = THREADS_OFFSET; at + THREAD_STATS_FIELDS.length <= s.length; at += THREAD_STATS_FIELDS.length) {
+      const t = {} as IoThreadStats;
+      THREAD_STATS_FIELDS.forEach((field, i) => {
+        t[field] = s[at + i];
+      });
+      threads.push(t);
+    }
+    return { ...counters, closes, threads };
   }
 
   close(): Promise<void> {
