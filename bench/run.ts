@@ -256,6 +256,8 @@ function sampleAll(servers: ServerProcess[]): ProcessSample | undefined {
     atMs: list[0].atMs,
     machineCpuSeconds: list[0].machineCpuSeconds,
     cpuSeconds: list.reduce((a, s) => a + s.cpuSeconds, 0),
+    // Every node's JS thread, summed like the rest; unknown if any is.
+    ...(list.every((s) => s.jsThreadCpuSeconds !== undefined) ? { jsThreadCpuSeconds: list.reduce((a, s) => a + (s.jsThreadCpuSeconds ?? 0), 0) } : {}),
     rssKiB: list.reduce((a, s) => a + s.rssKiB, 0),
     hwmKiB: list.reduce((a, s) => a + s.hwmKiB, 0),
   };
