@@ -19,6 +19,9 @@ import {
   OutboundOp,
   PacketId,
   STATS_FIELDS,
+  TRANSPORTS,
+  WEB_SOCKET,
+  WsCloseCode,
   type IntegerOptionSpec,
 } from '../../lib/contract';
 
@@ -107,6 +110,19 @@ export function renderContractHeader(): string {
       const def = spec.default ?? spec.min;
       return `constexpr IntegerOption k${pascal(name)}Option{"${name}", ${u32(spec.min)}, ${u32(spec.max)}, ${u32(def)}};`;
     }),
+    '',
+    '// Transports of one port: the u8 of a Connect record.',
+    'enum class Transport : uint8_t {',
+    ...TRANSPORTS.map((t, i) => `  ${pascal(t)} = ${i},`),
+    '};',
+    '',
+    '// WebSocket: the default of the webSocket option, the bounds of webSocketOrigins, the close codes the engine sends.',
+    `constexpr bool kWebSocketDefaultEnabled = ${WEB_SOCKET.defaultEnabled};`,
+    `constexpr size_t kMaxWebSocketOrigins = ${WEB_SOCKET.maxOrigins};`,
+    `constexpr size_t kMaxWebSocketOriginLength = ${WEB_SOCKET.maxOriginLength};`,
+    'enum class WsCloseCode : uint16_t {',
+    ...enumerators(WsCloseCode),
+    '};',
     '',
     '// The stats array the binding hands to JS: these counters, then the closes by reason.',
     'enum class StatsField : size_t {',
