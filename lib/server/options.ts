@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { ENGINE_OPTIONS, type EngineOptionName } from '../contract';
+import { ENGINE_OPTIONS, WEB_SOCKET, type EngineOptionName } from '../contract';
 import type { ResolvedServerOptions, ServerOptions } from './types';
 import { checkInteger, describe } from './validate';
 
@@ -19,9 +19,14 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>>
   sendQueueLowWaterBytes: ENGINE_OPTIONS.sendQueueLowWaterBytes.default,
   maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
   closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
+  webSocket: WEB_SOCKET.defaultEnabled,
+  webSocketOrigins: Object.freeze([]),
+  maxUpgradeRequestBytes: ENGINE_OPTIONS.maxUpgradeRequestBytes.default,
+  upgradeTimeoutMs: ENGINE_OPTIONS.upgradeTimeoutMs.default,
+  transportDetectMs: ENGINE_OPTIONS.transportDetectMs.default,
 };
 
-const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS)]);
+const KNOWN_KEYS = new Set<string>(['backend', 'webSocket', 'webSocketOrigins', ...Object.keys(ENGINE_OPTIONS)]);
 
 /** Validates server options and fills in defaults. */
 export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
@@ -47,7 +52,38 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     if (v !== undefined) o[key] = checkInteger(key, v, ENGINE_OPTIONS[key].min, ENGINE_OPTIONS[key].max);
   }
   resolveWaterMarks(o, pick('sendQueueHighWaterBytes') !== undefined, pick('sendQueueLowWaterBytes') !== undefined);
+  const webSocket = pick('webSocket');
+  if (webSocket !== undefined) {
+    if (typeof webSocket !== 'boolean') throw new TypeError(`webSocket must be a boolean, got ${describe(webSocket)}`);
+    o.webSocket = webSocket;
+  }
+  const origins = pick('webSocketOrigins');
+  if (origins !== undefined) o.webSocketOrigins = checkOrigins(origins);
   return o;
+}
+
+/** A printable-ASCII origin: what a browser's Origin header can hold. */
+const ORIGIN_TEXT = /^[\x21-\x7e]+$/;
+
+/** Validates webSocketOrigins; returns a frozen copy. */
+function checkOrigins(origins: unknown): readonly string[] {
+  if (!Array.isArray(origins)) throw new TypeError(`webSocketOrigins must be an array of strings, got ${describe(origins)}`);
+  if (origins.length > WEB_SOCKET.maxOrigins) {
+    throw new RangeError(`webSocketOrigins must hold at most ${WEB_SOCKET.maxOrigins} origins, got ${origins.length}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < origins.length; i++) {
+    const origin: unknown = origins[i];
+    if (typeof origin !== 'string') throw new TypeError(`webSocketOrigins[${i}] must be a string, got ${describe(origin)}`);
+    if (origin.length === 0 || origin.length > WEB_SOCKET.maxOriginLength) {
+      throw new RangeError(`webSocketOrigins[${i}] must be 1 to ${WEB_SOCKET.maxOriginLength} characters long, got ${origin.length}`);
+    }
+    if (!ORIGIN_TEXT.test(origin)) {
+      throw new RangeError(`webSocketOrigins[${i}] must be printable ASCII without spaces (an origin such as 'https://example.com'), got ${describe(origin)}`);
+    }
+    out.push(origin);
+  }
+  return Object.freeze(out);
 }
 
 /**

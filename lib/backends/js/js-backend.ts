@@ -4,6 +4,7 @@ import { IocpnetError } from '../../server/errors';
 import type { ListenAddress, ResolvedServerOptions } from '../../server/types';
 import type { Backend, BackendSink } from '../backend';
 import { EngineCore, disconnectNotifyPacket, type JsConnection } from './engine-core';
+import { Sniffed, checkUpgrade, headersEnd, httpError, sniff } from './websocket';
 
 function ignore(): void {}
 
@@ -35,9 +36,13 @@ export class JsBackend extends EngineCore implements Backend {
   #closePromise: Promise<void> | undefined;
   #closeResolve: (() => void) | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
+  readonly #options: ResolvedServerOptions;
+  /** Connections whose first bytes are awaited (webSocket on), with what they sent so far. */
+  readonly #pending = new Map<JsConnection, Detection>();
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     super(options, sink);
+    this.#options = options;
   }
 
   listen(port: number, host: string): Promise<ListenAddress> {
@@ -85,6 +90,7 @@ export class JsBackend extends EngineCore implements Backend {
         this.#checkClosed();
       });
       this.flush();
+      for (const d of this.#pending.values()) this.#stopDetection(d);
       // The 'shutdown' disconnects are reported from setImmediate, not from inside close().
       this.closeAll();
       // Whatever has not finished by then is dropped, so that close() is bounded.
@@ -123,11 +129,123 @@ export class JsBackend extends EngineCore implements Backend {
     }
     c.onWritten = (err) => this.written(c, err);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.received(c, chunk));
-    socket.on('end', () => this.peerEnded(c));
     socket.on('error', () => this.socketFailed(c));
-    socket.on('close', (hadError: boolean) => this.socketClosed(c, hadError));
-    this.connected(c, remoteAddress, remotePort);
+    socket.on('close', (hadError: boolean) => this.#closed(c, hadError));
+    if (!this.#options.webSocket) {
+      this.#wire(c);
+      this.connected(c, remoteAddress, remotePort);
+      return;
+    }
+    // The first bytes tell the transport; until then the connection is not reported.
+    this.setPending(c);
+    const d = new Detection(c, remoteAddress, remotePort);
+    this.#pending.set(c, d);
+    d.onData = (chunk: Buffer) => this.#detect(d, chunk);
+    d.onEnd = () => this.#detectEnded(d);
+    socket.on('data', d.onData);
+    socket.on('end', d.onEnd);
+    d.timer = setTimeout(() => this.#detectTimeout(d), this.#options.transportDetectMs);
+  }
+
+  #closed(c: JsConnection, hadError: boolean): void {
+    const d = this.#pending.get(c);
+    if (d !== undefined) this.#stopDetection(d);
+    this.socketClosed(c, hadError);
+  }
+
+  /** The listeners of an open connection's reads. */
+  #wire(c: JsConnection): void {
+    c.socket.on('data', (chunk: Buffer) => this.received(c, chunk));
+    c.socket.on('end', () => this.peerEnded(c));
+  }
+
+  /** Bytes of a pending connection: raw framing, an HTTP request still arriving, or a whole upgrade request. */
+  #detect(d: Detection, chunk: Buffer): void {
+    this.reportPending();
+    const c = d.c;
+    if (!this.isPending(c)) return;
+    const head = d.head === null ? chunk : Buffer.concat([d.head, chunk]);
+    if (!d.http) {
+      const s = sniff(head);
+      if (s === Sniffed.More) {
+        d.head = head;
+        return;
+      }
+      if (s === Sniffed.Raw) {
+        this.#open(d, head);
+        return;
+      }
+      d.http = true;
+      // The request may take upgradeTimeoutMs from accept in all.
+      clearTimeout(d.timer);
+      d.timer = setTimeout(() => this.#detectTimeout(d), Math.max(0, d.acceptedAt + this.#options.upgradeTimeoutMs - Date.now()));
+    }
+    const max = this.#options.maxUpgradeRequestBytes;
+    const end = headersEnd(head.length > max ? head.subarray(0, max) : head);
+    if (end < 0) {
+      if (head.length >= max) {
+        this.#refuse(d, 'upgrade_refused', httpError(431, `the upgrade request is longer than ${max} bytes`));
+      } else {
+        d.head = head;
+      }
+      return;
+    }
+    const verdict = checkUpgrade(head.subarray(0, end), this.#options.webSocketOrigins);
+    if (!verdict.ok) {
+      this.#refuse(d, 'upgrade_refused', verdict.response);
+      return;
+    }
+    this.#stopDetection(d);
+    this.upgraded(c, verdict.response, this.#options.maxPacketSize);
+    this.#open(d, end < head.length ? head.subarray(end) : null);
+  }
+
+  /** The transport is known: the connection opens, and what it sent after its first bytes (or its request) is read. */
+  #open(d: Detection, rest: Buffer | null): void {
+    this.#stopDetection(d);
+    const c = d.c;
+    this.#wire(c);
+    this.connected(c, d.remoteAddress, d.remotePort);
+    if (rest !== null && rest.length > 0) this.received(c, rest);
+  }
+
+  /** transportDetectMs without a byte: a raw client waiting for the server; upgradeTimeoutMs into a request: refused. */
+  #detectTimeout(d: Detection): void {
+    this.reportPending();
+    if (!this.isPending(d.c)) return;
+    if (d.http) {
+      this.#refuse(d, 'upgrade_timeout', httpError(408, `the upgrade request did not end within ${this.#options.upgradeTimeoutMs} ms`));
+    } else {
+      this.#open(d, d.head);
+    }
+  }
+
+  /** The peer's FIN before its transport was known: raw bytes open as usual (and close); an unfinished request ends. */
+  #detectEnded(d: Detection): void {
+    this.reportPending();
+    const c = d.c;
+    if (!this.isPending(c)) return;
+    if (d.http) {
+      this.#refuse(d, 'upgrade_refused', null);
+      return;
+    }
+    this.#open(d, d.head);
+    this.peerEnded(c);
+  }
+
+  #refuse(d: Detection, reason: 'upgrade_refused' | 'upgrade_timeout', response: Buffer | null): void {
+    this.#stopDetection(d);
+    this.#wire(d.c);
+    this.refusePending(d.c, reason, response);
+  }
+
+  /** Removes the detection's listeners and timer. */
+  #stopDetection(d: Detection): void {
+    if (!this.#pending.delete(d.c)) return;
+    clearTimeout(d.timer);
+    d.c.socket.off('data', d.onData);
+    d.c.socket.off('end', d.onEnd);
+    d.head = null;
   }
 
   /** Sends DISCONNECT_NOTIFY(code) to a socket that never became a connection, then closes it. */
@@ -157,4 +275,23 @@ export class JsBackend extends EngineCore implements Backend {
     this.endBatch(false);
     resolve();
   }
+}
+
+/** A pending connection's first bytes, while its transport is not known. */
+class Detection {
+  /** What it sent so far, while that does not decide. */
+  head: Buffer | null = null;
+  /** Its first bytes are `GET `: an upgrade request is arriving. */
+  http = false;
+  timer: NodeJS.Timeout | undefined;
+  readonly acceptedAt = Date.now();
+  /** Its socket's 'data' and 'end' listeners until then. */
+  onData: (chunk: Buffer) => void = ignore;
+  onEnd: () => void = ignore;
+
+  constructor(
+    readonly c: JsConnection,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {}
 }
