@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace iocpnet {
 
@@ -23,6 +24,38 @@ uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
                                          std::to_string(spec.min) + " and " + std::to_string(spec.max));
   }
   return static_cast<uint32_t>(d);
+}
+
+bool optionBool(Napi::Object options, const char* name) {
+  Napi::Value v = options.Get(name);
+  if (!v.IsBoolean()) throw Napi::TypeError::New(options.Env(), std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+// webSocketOrigins: an array of non-empty printable-ASCII strings (WEB_SOCKET in lib/contract.ts).
+std::vector<std::string> optionOrigins(Napi::Object options, const char* name) {
+  Napi::Env env = options.Env();
+  Napi::Value v = options.Get(name);
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
+  Napi::Array list = v.As<Napi::Array>();
+  if (list.Length() > kMaxWebSocketOrigins) {
+    throw Napi::RangeError::New(env, std::string(name) + " may hold at most " + std::to_string(kMaxWebSocketOrigins) +
+                                         " origins");
+  }
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsString()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
+    std::string origin = item.As<Napi::String>().Utf8Value();
+    bool printable = !origin.empty() && origin.size() <= kMaxWebSocketOriginLength;
+    for (char ch : origin) printable = printable && ch > 0x20 && ch < 0x7F;
+    if (!printable) {
+      throw Napi::RangeError::New(env, std::string(name) + " entries must be 1 to " +
+                                           std::to_string(kMaxWebSocketOriginLength) + " printable ASCII characters");
+    }
+    out.push_back(std::move(origin));
+  }
+  return out;
 }
 
 }  // namespace
@@ -54,6 +87,11 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.sendQueueLowWaterBytes = optionU32(o, kSendQueueLowWaterBytesOption);
   options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
   options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
+  options.webSocket = optionBool(o, "webSocket");
+  options.maxUpgradeRequestBytes = optionU32(o, kMaxUpgradeRequestBytesOption);
+  options.upgradeTimeoutMs = optionU32(o, kUpgradeTimeoutMsOption);
+  options.transportDetectMs = optionU32(o, kTransportDetectMsOption);
+  options.webSocketOrigins = optionOrigins(o, "webSocketOrigins");
   engine_ = createEngine(options);
   onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
 }

@@ -20,6 +20,11 @@ export interface NativeOptions {
   sendQueueLowWaterBytes: number;
   maxPendingBytes: number;
   closeTimeoutMs: number;
+  webSocket: boolean;
+  maxUpgradeRequestBytes: number;
+  upgradeTimeoutMs: number;
+  transportDetectMs: number;
+  webSocketOrigins: readonly string[];
 }
 
 export interface Addon {
