@@ -340,9 +340,14 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     this.endBatch(true);
   }
 
-  /** A read: framed in place, its packets handed over at once. */
-  protected received(c: JsConnection, chunk: Buffer): void {
-    this.#stats.bytesIn += chunk.length;
+  /** Counts bytes read before the connection opened (its first bytes, its upgrade request). */
+  protected countBytesIn(n: number): void {
+    this.#stats.bytesIn += n;
+  }
+
+  /** A read: framed in place, its packets handed over at once. counted: its bytes were counted already (countBytesIn). */
+  protected received(c: JsConnection, chunk: Buffer, counted = false): void {
+    if (!counted) this.#stats.bytesIn += chunk.length;
     // A closing connection keeps reading so that the peer's FIN is seen; its bytes are discarded.
     if (c.phase !== Phase.Open) return;
     c.lastActivity = performance.now();

@@ -147,9 +147,13 @@ export class JsBackend extends EngineCore implements Backend {
     d.timer = setTimeout(() => this.#detectTimeout(d), this.#options.transportDetectMs);
   }
 
+  /** The socket closed; one that closed (or was reset) before its first bytes opens as raw TCP first, as at accept. */
   #closed(c: JsConnection, hadError: boolean): void {
     const d = this.#pending.get(c);
-    if (d !== undefined) this.#stopDetection(d);
+    if (d !== undefined) {
+      if (d.http) this.#stopDetection(d);
+      else this.#open(d, null);
+    }
     this.socketClosed(c, hadError);
   }
 
@@ -164,6 +168,7 @@ export class JsBackend extends EngineCore implements Backend {
     this.reportPending();
     const c = d.c;
     if (!this.isPending(c)) return;
+    this.countBytesIn(chunk.length);
     const head = d.head === null ? chunk : Buffer.concat([d.head, chunk]);
     if (!d.http) {
       const s = sniff(head);
@@ -206,7 +211,7 @@ export class JsBackend extends EngineCore implements Backend {
     const c = d.c;
     this.#wire(c);
     this.connected(c, d.remoteAddress, d.remotePort);
-    if (rest !== null && rest.length > 0) this.received(c, rest);
+    if (rest !== null && rest.length > 0) this.received(c, rest, true);
   }
 
   /** transportDetectMs without a byte: a raw client waiting for the server; upgradeTimeoutMs into a request: refused. */
