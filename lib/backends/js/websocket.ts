@@ -83,7 +83,8 @@ const KEY = /^[A-Za-z0-9+/]{22}==$/;
 /**
  * Checks an upgrade request (its bytes up to and including the blank line)
  * and gives the response: 101 with Sec-WebSocket-Accept, or 400 (a malformed
- * request or key), 426 (not an upgrade, or a version other than 13), 403 (an
+ * request or key, no Connection: Upgrade), 426 (no Upgrade: websocket, or a
+ * version other than 13), 403 (an
  * Origin not in origins, when origins is not empty). Pure.
  */
 export function checkUpgrade(request: Buffer, origins: readonly string[]): Upgrade {
@@ -97,9 +98,10 @@ export function checkUpgrade(request: Buffer, origins: readonly string[]): Upgra
     const before = headers.get(name);
     headers.set(name, before === undefined ? m[2] : `${before}, ${m[2]}`);
   }
-  if (!hasToken(headers.get('upgrade'), 'websocket') || !hasToken(headers.get('connection'), 'upgrade')) {
+  if (!hasToken(headers.get('upgrade'), 'websocket')) {
     return { ok: false, response: httpError(426, 'this port speaks the iocpnet framing and WebSocket only', 'Upgrade: websocket\r\n') };
   }
+  if (!hasToken(headers.get('connection'), 'upgrade')) return { ok: false, response: httpError(400, 'Connection: Upgrade expected') };
   if (headers.get('sec-websocket-version') !== '13') {
     return { ok: false, response: httpError(426, 'WebSocket version 13 only', 'Sec-WebSocket-Version: 13\r\n') };
   }
