@@ -961,7 +961,9 @@ void EngineCore::onTimer(IoThreadCore& t) {
         refuseUpgrade(*c, CloseReason::UpgradeTimeout, httpErrorResponse(408));
         continue;
       }
-      // Silent for transportDetectMs: a raw client waiting for the server to speak first.
+      // Silent for transportDetectMs: a raw client waiting for the server to
+      // speak first. Its idle time starts now, as it would have at accept.
+      c->lastActivityMs = now;
       ReadState rs;
       rs.full = inbound_.full(t.events.size());
       openAsTcp(*c, t, rs);

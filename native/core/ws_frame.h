@@ -89,6 +89,8 @@ class WsFrameParser {
 
  private:
   enum class State : uint8_t { Header, Data, Control, Done };
+  // Judges the first two header bytes; false (and *error) when the frame is bad.
+  bool checkStart(WsFeed* error) const;
   // Parses the header once it is whole; returns false and sets *error when it is bad.
   bool parseHeader(WsFeed* error);
   size_t headerNeeded() const noexcept;
@@ -115,15 +117,36 @@ inline size_t WsFrameParser::headerNeeded() const noexcept {
   return 2 + ext + 4;  // a client frame always carries the mask key
 }
 
-inline bool WsFrameParser::parseHeader(WsFeed* error) {
+inline bool WsFrameParser::checkStart(WsFeed* error) const {
   uint8_t b0 = header_[0];
   uint8_t b1 = header_[1];
-  fin_ = (b0 & 0x80) != 0;
-  opcode_ = b0 & 0x0F;
+  bool fin = (b0 & 0x80) != 0;
+  uint8_t opcode = b0 & 0x0F;
   *error = WsFeed::ProtocolError;
   if ((b0 & 0x70) != 0) return false;  // no extension was negotiated
   if ((b1 & 0x80) == 0) return false;  // client frames must be masked
-  uint8_t len7 = b1 & 0x7F;
+  switch (opcode) {
+    case ws::kClose:
+    case ws::kPing:
+    case ws::kPong:
+      return fin && (b1 & 0x7F) <= ws::kMaxControlPayload;
+    case ws::kText:
+      *error = WsFeed::TextFrame;
+      return false;
+    case ws::kBinary:
+      return !inMessage_;  // not a new message inside a fragmented one
+    case ws::kContinuation:
+      return inMessage_;
+    default:
+      return false;  // reserved opcodes
+  }
+}
+
+inline bool WsFrameParser::parseHeader(WsFeed* error) {
+  fin_ = (header_[0] & 0x80) != 0;
+  opcode_ = header_[0] & 0x0F;
+  *error = WsFeed::ProtocolError;
+  uint8_t len7 = header_[1] & 0x7F;
   uint64_t len = len7;
   size_t p = 2;
   if (len7 == 126) {
@@ -136,33 +159,18 @@ inline bool WsFrameParser::parseHeader(WsFeed* error) {
     p = 10;
   }
   for (size_t i = 0; i < 4; ++i) mask_[i] = header_[p + i];
-  switch (opcode_) {
-    case ws::kClose:
-    case ws::kPing:
-    case ws::kPong:
-      if (!fin_ || len > ws::kMaxControlPayload) return false;
-      state_ = State::Control;
-      controlLen_ = 0;
-      break;
-    case ws::kText:
-      *error = WsFeed::TextFrame;
+  if (opcode_ >= ws::kClose) {
+    state_ = State::Control;
+    controlLen_ = 0;
+  } else {
+    if (opcode_ == ws::kBinary) messageBytes_ = 0;
+    if (len > maxMessage_ - messageBytes_) {
+      *error = WsFeed::TooBig;
       return false;
-    case ws::kBinary:
-      if (inMessage_) return false;  // a new message inside a fragmented one
-      messageBytes_ = 0;
-      [[fallthrough]];
-    case ws::kContinuation:
-      if (opcode_ == ws::kContinuation && !inMessage_) return false;
-      if (len > maxMessage_ - messageBytes_) {
-        *error = WsFeed::TooBig;
-        return false;
-      }
-      messageBytes_ += len;
-      inMessage_ = !fin_;
-      state_ = State::Data;
-      break;
-    default:
-      return false;  // reserved opcodes
+    }
+    messageBytes_ += len;
+    inMessage_ = !fin_;
+    state_ = State::Data;
   }
   remaining_ = len;
   offset_ = 0;
@@ -176,12 +184,18 @@ WsFeed WsFrameParser::feed(const uint8_t* data, size_t len, uint8_t* scratch, si
   size_t pos = 0;
   while (state_ != State::Done) {
     if (state_ == State::Header) {
-      // Byte by byte until the header is whole: at most 14 bytes.
+      // Byte by byte until the header is whole: at most 14 bytes. The first
+      // two are judged at once, so that a bad frame is refused before its
+      // mask key and length arrive.
+      WsFeed error;
       while (headerLen_ < headerNeeded()) {
         if (pos == len) return WsFeed::Ok;
         header_[headerLen_++] = data[pos++];
+        if (headerLen_ == 2 && !checkStart(&error)) {
+          state_ = State::Done;
+          return error;
+        }
       }
-      WsFeed error;
       if (!parseHeader(&error)) {
         state_ = State::Done;
         return error;
