@@ -23,6 +23,8 @@ interface ChatServerFlags {
   idleTimeoutMs: number;
   chatRateLimit: number;
   exitWithParent: boolean;
+  websocket: boolean;
+  websocketOrigin?: string[];
   metricsPort?: number;
   metricsHost: string;
   logLevel?: LogLevel;
@@ -69,6 +71,8 @@ export function addChatServerCommand(program: Command): void {
       intOption(C.chatRateLimit.min, C.chatRateLimit.max),
       C.chatRateLimit.default,
     )
+    .option('--no-websocket', 'raw TCP framing only: no WebSocket clients on the port (by default both share it)')
+    .option('--websocket-origin <origin...>', "origins a browser's WebSocket may come from, e.g. http://127.0.0.1:9464 (default: any)")
     .option('--redis <url>', 'join a cluster of chat servers on this Redis, redis://HOST:PORT[/DB] (docs/CLUSTER.md)')
     .option('--cluster-lease-ms <n>', "with --redis: a dead node's users leave within this time (default 5000)", intOption(1, Number.MAX_SAFE_INTEGER))
     .option('--cluster-prefix <s>', "with --redis: prefix of the cluster's keys (default iocpnet:)")
@@ -76,7 +80,7 @@ export function addChatServerCommand(program: Command): void {
     .option('--cluster-buffer-bytes <n>', 'with --redis: chat bytes held while Redis does not answer (default 8 MiB)', intOption(1, Number.MAX_SAFE_INTEGER))
     .option(
       '--metrics-port <n>',
-      'serve Prometheus metrics (GET /metrics) and the dashboard (GET /) on this HTTP port; 0 picks a free one',
+      'serve Prometheus metrics (GET /metrics), the dashboard (GET /) and the web chat client (GET /chat) on this HTTP port; 0 picks a free one',
       intOption(0, 65535),
     )
     .option('--metrics-host <address>', 'address the metrics port listens on', '127.0.0.1')
@@ -99,6 +103,8 @@ export function addChatServerCommand(program: Command): void {
           maxRoomUsers: flags.maxRoomUsers,
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
+          webSocket: flags.websocket,
+          ...(flags.websocketOrigin === undefined ? {} : { webSocketOrigins: flags.websocketOrigin }),
           ...clusterOptions(flags, command),
         });
       } catch (err) {
@@ -163,7 +169,8 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number): 
       process.exit(1);
     }
     const m = metrics.address();
-    if (logger === undefined) console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
+    const web = flags.websocket ? `, web chat on http://${m.address}:${m.port}/chat` : '';
+    if (logger === undefined) console.log(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/${web}`);
   }
 
   let closing: 'signal' | 'parent' | undefined;
