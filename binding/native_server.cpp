@@ -39,8 +39,8 @@ std::vector<std::string> optionOrigins(Napi::Object options, const char* name) {
   if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
   Napi::Array list = v.As<Napi::Array>();
   if (list.Length() > kMaxWebSocketOrigins) {
-    throw Napi::RangeError::New(env, std::string(name) + " may hold at most " + std::to_string(kMaxWebSocketOrigins) +
-                                         " origins");
+    throw Napi::RangeError::New(
+        env, std::string(name) + " may hold at most " + std::to_string(kMaxWebSocketOrigins) + " origins");
   }
   std::vector<std::string> out;
   for (uint32_t i = 0; i < list.Length(); ++i) {

@@ -34,8 +34,8 @@ void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
   const double throughput = o.scenario == ScenarioKind::Idle ? r.ready : perSecond(c.windowCompleted, r.windowSeconds);
 
   std::fprintf(out, "{\"scenario\":\"%s\",\"transport\":\"%s\",\"host\":\"%s\",\"port\":%u,\"threads\":%d,",
-               scenarioName(o.scenario), o.webSocket ? "websocket" : "tcp", o.host.c_str(), static_cast<unsigned>(o.port),
-               o.threads);
+               scenarioName(o.scenario), o.webSocket ? "websocket" : "tcp", o.host.c_str(),
+               static_cast<unsigned>(o.port), o.threads);
   std::fprintf(out, "\"connections\":%d,\"ready\":%d,\"failed\":%d,\"setup_s\":%.3f,", o.connections, r.ready, r.failed,
                r.setupSeconds);
   std::fprintf(out, "\"warmup_s\":%.3f,\"duration_s\":%.3f,", o.warmupSeconds, r.windowSeconds);

@@ -432,7 +432,8 @@ void Worker::parsePayload(Conn& c, const uint8_t* data, size_t size, int64_t now
   std::vector<uint8_t> stream;
   stream.swap(c.wsStream);
   const size_t used = parse(c, stream.data(), stream.size(), now);
-  if (c.fd >= 0 && used < stream.size()) c.wsStream.assign(stream.begin() + static_cast<std::ptrdiff_t>(used), stream.end());
+  if (c.fd >= 0 && used < stream.size())
+    c.wsStream.assign(stream.begin() + static_cast<std::ptrdiff_t>(used), stream.end());
 }
 
 void Worker::fail(Conn& c, bool eof, int err, int64_t now) {

@@ -69,10 +69,10 @@ struct Conn {
   // WebSocket (Options::webSocket): Handshake until the 101 is read.
   enum class Ws : uint8_t { Off, Handshake, Open };
   Ws ws = Ws::Off;
-  size_t wsFramed = 0;               // bytes of out already framed (the rest is packets queued since)
-  uint32_t maskSeed = 0;             // the next masking key comes from here
-  std::vector<uint8_t> wsStream;     // binary payload of a packet split across frames
-  std::vector<uint8_t> out;      // packets queued since the last flush
+  size_t wsFramed = 0;            // bytes of out already framed (the rest is packets queued since)
+  uint32_t maskSeed = 0;          // the next masking key comes from here
+  std::vector<uint8_t> wsStream;  // binary payload of a packet split across frames
+  std::vector<uint8_t> out;       // packets queued since the last flush
   size_t outOffset = 0;
   char userId[kUserIdSize] = {};
   uint8_t userIdLength = 0;

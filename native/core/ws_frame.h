@@ -58,9 +58,12 @@ enum class WsFeed : uint8_t {
 
 inline WsCloseCode wsCloseCodeFor(WsFeed f) {
   switch (f) {
-    case WsFeed::TextFrame: return WsCloseCode::UnsupportedData;
-    case WsFeed::TooBig: return WsCloseCode::MessageTooBig;
-    default: return WsCloseCode::ProtocolError;
+    case WsFeed::TextFrame:
+      return WsCloseCode::UnsupportedData;
+    case WsFeed::TooBig:
+      return WsCloseCode::MessageTooBig;
+    default:
+      return WsCloseCode::ProtocolError;
   }
 }
 

@@ -80,16 +80,28 @@ std::string httpErrorResponse(uint16_t status) {
   std::string_view text;
   std::string extra;
   switch (status) {
-    case 400: text = "Bad Request"; break;
-    case 403: text = "Forbidden"; break;
-    case 408: text = "Request Timeout"; break;
+    case 400:
+      text = "Bad Request";
+      break;
+    case 403:
+      text = "Forbidden";
+      break;
+    case 408:
+      text = "Request Timeout";
+      break;
     case 426:
       text = "Upgrade Required";
       extra = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
       break;
-    case 431: text = "Request Header Fields Too Large"; break;
-    case 503: text = "Service Unavailable"; break;
-    default: text = "Error"; break;
+    case 431:
+      text = "Request Header Fields Too Large";
+      break;
+    case 503:
+      text = "Service Unavailable";
+      break;
+    default:
+      text = "Error";
+      break;
   }
   std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
   out.append(text);
@@ -162,8 +174,7 @@ UpgradeOutcome evaluateUpgradeRequest(std::string_view request, const std::vecto
     return refuse(400);
   }
   if (origin.duplicate) return refuse(400);
-  if (!origins.empty() && origin.seen &&
-      std::find(origins.begin(), origins.end(), origin.value) == origins.end()) {
+  if (!origins.empty() && origin.seen && std::find(origins.begin(), origins.end(), origin.value) == origins.end()) {
     return refuse(403);
   }
   UpgradeOutcome out;

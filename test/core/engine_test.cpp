@@ -1253,8 +1253,8 @@ TEST(engine, hostile_websocket_frames_close_with_the_rfc_codes) {
   std::vector<Case> cases = {
       {wstest::clientFrame(iocpnet::ws::kText, bytesOf("hi")), 1003},
       {wstest::clientFrame(iocpnet::ws::kBinary, testutil::packet(kEcho, {}), true, false), 1002},  // unmasked
-      {wstest::clientFrame(0x7, bytesOf("x")), 1002},                                                // bad opcode
-      {wstest::clientFrame(iocpnet::ws::kBinary, bytesOf("x"), true, true, 5, 0x20), 1002},          // RSV2
+      {wstest::clientFrame(0x7, bytesOf("x")), 1002},                                               // bad opcode
+      {wstest::clientFrame(iocpnet::ws::kBinary, bytesOf("x"), true, true, 5, 0x20), 1002},         // RSV2
       {wstest::clientFrame(iocpnet::ws::kPing, bytesOf("x"), false), 1002},  // fragmented control frame
       {wstest::clientFrame(iocpnet::ws::kClose, {0x03}), 1002},              // one-byte close payload
       {oversized, 1009},
@@ -1298,7 +1298,9 @@ TEST(engine, http_requests_that_are_not_upgrades_are_refused_unseen_by_js) {
     for (int i = 0; i < 40 && status == 0; ++i) {
       slow.send(bytesOfString("X"));
       status = slow.readUntil(
-                   [&](std::vector<uint8_t>& b) { return std::string(b.begin(), b.end()).find("\r\n\r\n") != std::string::npos; },
+                   [&](std::vector<uint8_t>& b) {
+                     return std::string(b.begin(), b.end()).find("\r\n\r\n") != std::string::npos;
+                   },
                    100)
                    ? 408
                    : 0;

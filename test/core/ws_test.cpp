@@ -148,7 +148,9 @@ TEST(ws_handshake, refusals_carry_their_status) {
   CHECK_EQ(status(wstest::upgradeRequest("Bad Header: x\r\n")), uint16_t{400});
   CHECK_EQ(status(wstest::upgradeRequest(" folded\r\n")), uint16_t{400});
   CHECK_EQ(status(wstest::upgradeRequest("X: a\rb\r\n")), uint16_t{400});
-  CHECK_EQ(status(wstest::upgradeRequest("X: a\x01" "b\r\n")), uint16_t{400});
+  CHECK_EQ(status(wstest::upgradeRequest("X: a\x01"
+                                         "b\r\n")),
+           uint16_t{400});
   CHECK_EQ(status(wstest::upgradeRequest("NoColon\r\n")), uint16_t{400});
 }
 
@@ -206,7 +208,8 @@ TEST(ws_frame, binary_frames_unmask_at_every_split) {
   // A fragmented message with a PING between its fragments, 16-bit and 7-bit lengths.
   std::vector<uint8_t> f1 = wstest::clientFrame(ws::kBinary, {payload.begin() + 10, payload.begin() + 200}, false);
   std::vector<uint8_t> ping = wstest::clientFrame(ws::kPing, bytes("hi"), true, true, 0x01020304);
-  std::vector<uint8_t> f2 = wstest::clientFrame(ws::kContinuation, {payload.begin() + 200, payload.end()}, true, true, 9);
+  std::vector<uint8_t> f2 =
+      wstest::clientFrame(ws::kContinuation, {payload.begin() + 200, payload.end()}, true, true, 9);
   stream.insert(stream.end(), f1.begin(), f1.end());
   stream.insert(stream.end(), ping.begin(), ping.end());
   stream.insert(stream.end(), f2.begin(), f2.end());
@@ -268,14 +271,15 @@ TEST(ws_frame, hostile_frames_are_refused) {
   CHECK(result(wstest::clientFrame(ws::kText, bytes("hello"))) == WsFeed::TextFrame);
   CHECK(result(wstest::clientFrame(ws::kBinary, bytes("x"), true, false)) == WsFeed::ProtocolError);  // unmasked
   CHECK(result(wstest::clientFrame(ws::kBinary, bytes("x"), true, true, 1, 0x40)) == WsFeed::ProtocolError);  // RSV1
-  CHECK(result(wstest::clientFrame(0x3, bytes("x"))) == WsFeed::ProtocolError);  // reserved data opcode
-  CHECK(result(wstest::clientFrame(0xB, bytes("x"))) == WsFeed::ProtocolError);  // reserved control opcode
+  CHECK(result(wstest::clientFrame(0x3, bytes("x"))) == WsFeed::ProtocolError);               // reserved data opcode
+  CHECK(result(wstest::clientFrame(0xB, bytes("x"))) == WsFeed::ProtocolError);               // reserved control opcode
   CHECK(result(wstest::clientFrame(ws::kPing, bytes("x"), false)) == WsFeed::ProtocolError);  // fragmented control
   CHECK(result(wstest::clientFrame(ws::kPing, std::vector<uint8_t>(126))) == WsFeed::ProtocolError);
   CHECK(result(wstest::clientFrame(ws::kContinuation, bytes("x"))) == WsFeed::ProtocolError);  // nothing to continue
-  CHECK(result(join(wstest::clientFrame(ws::kBinary, bytes("x"), false), wstest::clientFrame(ws::kBinary, bytes("y")))) ==
-        WsFeed::ProtocolError);  // a new message inside one
-  CHECK(result(wstest::clientFrame(ws::kClose, {0x03})) == WsFeed::ProtocolError);  // one-byte close payload
+  CHECK(
+      result(join(wstest::clientFrame(ws::kBinary, bytes("x"), false), wstest::clientFrame(ws::kBinary, bytes("y")))) ==
+      WsFeed::ProtocolError);                                                             // a new message inside one
+  CHECK(result(wstest::clientFrame(ws::kClose, {0x03})) == WsFeed::ProtocolError);        // one-byte close payload
   CHECK(result(wstest::clientFrame(ws::kClose, {0x03, 0xED})) == WsFeed::ProtocolError);  // 1005 may not be sent
   CHECK(result(wstest::clientFrame(ws::kClose, {0x00, 0x10})) == WsFeed::ProtocolError);  // below 1000
 }
