@@ -144,7 +144,7 @@ export class JsBackend extends EngineCore implements Backend {
     d.onEnd = () => this.#detectEnded(d);
     socket.on('data', d.onData);
     socket.on('end', d.onEnd);
-    d.timer = setTimeout(() => this.#detectTimeout(d), this.#options.transportDetectMs);
+    this.#detectAt(d, d.acceptedAt + this.#options.transportDetectMs);
   }
 
   /** The socket closed; one that closed (or was reset) before its first bytes opens as raw TCP first, as at accept. */
@@ -182,8 +182,7 @@ export class JsBackend extends EngineCore implements Backend {
       }
       d.http = true;
       // The request may take upgradeTimeoutMs from accept in all.
-      clearTimeout(d.timer);
-      d.timer = setTimeout(() => this.#detectTimeout(d), Math.max(0, d.acceptedAt + this.#options.upgradeTimeoutMs - Date.now()));
+      this.#detectAt(d, d.acceptedAt + this.#options.upgradeTimeoutMs);
     }
     const max = this.#options.maxUpgradeRequestBytes;
     const end = headersEnd(head.length > max ? head.subarray(0, max) : head);
@@ -214,10 +213,27 @@ export class JsBackend extends EngineCore implements Backend {
     if (rest !== null && rest.length > 0) this.received(c, rest, true);
   }
 
-  /** transportDetectMs without a byte: a raw client waiting for the server; upgradeTimeoutMs into a request: refused. */
-  #detectTimeout(d: Detection): void {
+  /**
+   * transportDetectMs without a byte: a raw client waiting for the server;
+   * upgradeTimeoutMs into a request: refused. Decided from setImmediate, after
+   * the event loop's next poll: a JS thread that was blocked runs its timers
+   * before it reads the sockets, and bytes that came meanwhile must count.
+   */
+  #detectAt(d: Detection, deadline: number): void {
+    clearTimeout(d.timer);
+    d.deadline = deadline;
+    d.timer = setTimeout(() => setImmediate(() => this.#detectTimedOut(d)), Math.max(0, deadline - Date.now()));
+  }
+
+  #detectTimedOut(d: Detection): void {
     this.reportPending();
-    if (!this.isPending(d.c)) return;
+    // Bytes read since the timer fired may have set a later deadline (an upgrade request began).
+    if (!this.isPending(d.c) || !this.#pending.has(d.c)) return;
+    if (Date.now() < d.deadline) {
+      // A timer may fire a little before its time by this clock.
+      this.#detectAt(d, d.deadline);
+      return;
+    }
     if (d.http) {
       this.#refuse(d, 'upgrade_timeout', httpError(408, `the upgrade request did not end within ${this.#options.upgradeTimeoutMs} ms`));
     } else {
@@ -289,6 +305,8 @@ class Detection {
   /** Its first bytes are `GET `: an upgrade request is arriving. */
   http = false;
   timer: NodeJS.Timeout | undefined;
+  /** When the timer decides (Date.now() time). */
+  deadline = 0;
   readonly acceptedAt = Date.now();
   /** Its socket's 'data' and 'end' listeners until then. */
   onData: (chunk: Buffer) => void = ignore;
