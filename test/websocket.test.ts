@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DisconnectCode, PacketId, WsCloseCode } from '../lib/index';
+import { ChatPacketId, ChatResult, DisconnectCode, PacketId, WsCloseCode, type ServerOptions } from '../lib/index';
+import { resolveServerOptions } from '../lib/server/options';
 import { frames, notifyCode, seqBody, sleep, useEngine, waitUntil } from './helpers/engine-harness';
 import { RawClient, backends, frame } from './helpers/raw-client';
 import { ChatFixture } from './helpers/chat-client';
@@ -316,3 +317,36 @@ function runPython(script: string, args: string[]): Promise<PythonOutcome> {
     });
   });
 }
+
+describe('WebSocket options', () => {
+  it('defaults: WebSocket on, any origin, 4096-byte requests, 5 s to finish one, 250 ms to tell a silent client', () => {
+    const o = resolveServerOptions({});
+    expect(o).toMatchObject({ webSocket: true, webSocketOrigins: [], maxUpgradeRequestBytes: 4096, upgradeTimeoutMs: 5000, transportDetectMs: 250 });
+  });
+
+  it.each<[string, ServerOptions, ErrorConstructor, RegExp]>([
+    ['webSocket not a boolean', { webSocket: 1 as never }, TypeError, /webSocket must be a boolean, got 1/],
+    ['webSocketOrigins not an array', { webSocketOrigins: 'https://a.example' as never }, TypeError, /webSocketOrigins must be an array of strings/],
+    ['an origin not a string', { webSocketOrigins: ['https://a.example', 7 as never] }, TypeError, /webSocketOrigins\[1\] must be a string, got 7/],
+    ['an empty origin', { webSocketOrigins: [''] }, RangeError, /webSocketOrigins\[0\] must be 1 to 256 characters long/],
+    ['an origin of 257 characters', { webSocketOrigins: ['h'.repeat(257)] }, RangeError, /webSocketOrigins\[0\] must be 1 to 256/],
+    ['an origin with a space', { webSocketOrigins: ['https://a b'] }, RangeError, /webSocketOrigins\[0\] must be printable ASCII/],
+    ['an origin with a newline', { webSocketOrigins: ['https://a\r\nX: y'] }, RangeError, /webSocketOrigins\[0\] must be printable ASCII/],
+    ['65 origins', { webSocketOrigins: Array.from({ length: 65 }, (_, i) => `https://o${i}.example`) }, RangeError, /at most 64 origins, got 65/],
+    ['maxUpgradeRequestBytes 255', { maxUpgradeRequestBytes: 255 }, RangeError, /maxUpgradeRequestBytes must be between 256 and 65536, got 255/],
+    ['maxUpgradeRequestBytes 1.5', { maxUpgradeRequestBytes: 1.5 }, TypeError, /maxUpgradeRequestBytes must be an integer/],
+    ['upgradeTimeoutMs 0', { upgradeTimeoutMs: 0 }, RangeError, /upgradeTimeoutMs must be between 1 and 600000, got 0/],
+    ['transportDetectMs 60001', { transportDetectMs: 60001 }, RangeError, /transportDetectMs must be between 1 and 60000/],
+  ])('refuses %s, naming the option', (_name, options, type, message) => {
+    expect(() => resolveServerOptions(options)).toThrow(type);
+    expect(() => resolveServerOptions(options)).toThrow(message);
+  });
+
+  it('copies and freezes the origins', () => {
+    const origins = ['https://a.example'];
+    const o = resolveServerOptions({ webSocketOrigins: origins });
+    origins.push('https://b.example');
+    expect(o.webSocketOrigins).toEqual(['https://a.example']);
+    expect(Object.isFrozen(o.webSocketOrigins)).toBe(true);
+  });
+});
