@@ -83,6 +83,7 @@ describe.each(backends())('%s backend: WebSocket transport', (backend) => {
     ['a wrong version', 426, { 'Sec-WebSocket-Version': '8' }],
     ['no Upgrade header', 426, { Upgrade: null }],
     ['no Connection: upgrade', 400, { Connection: 'keep-alive' }],
+    ['no Host', 400, { Host: null }],
     ['no key', 400, { 'Sec-WebSocket-Key': null }],
     ['a malformed key', 400, { 'Sec-WebSocket-Key': 'short' }],
   ];
@@ -111,6 +112,23 @@ describe.each(backends())('%s backend: WebSocket transport', (backend) => {
     expect(c.status).toBeLessThan(500);
     expect(log.connects).toHaveLength(0);
     expect(server.stats().closes.upgrade_refused).toBe(1);
+  });
+
+  it('answers an HTTP/1.0 upgrade request with 426, and a handshake under way at shutdown with 503', async () => {
+    const { server, port, log } = await engine.start();
+    const old = await WsFrameClient.connect(port);
+    open.push(old);
+    old.write(Buffer.from(upgradeRequest().toString('latin1').replace('HTTP/1.1', 'HTTP/1.0'), 'latin1'));
+    await old.waitClosed();
+    expect(old.status).toBe(426);
+    const half = await WsFrameClient.connect(port);
+    open.push(half);
+    half.write(upgradeRequest().subarray(0, 30));
+    await waitUntil(() => server.stats().bytesIn > upgradeRequest().length + 30 - 1, 5000, 'the half request read');
+    await server.close();
+    await half.waitClosed();
+    expect(half.status).toBe(503);
+    expect(log.connects).toHaveLength(0);
   });
 
   it('checks Origin against webSocketOrigins: 403 for another, in for a listed one or none', async () => {

@@ -293,6 +293,11 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     c.phase = Phase.Pending;
   }
 
+  /** c's idle time starts now. */
+  protected restartIdleClock(c: JsConnection): void {
+    c.lastActivity = performance.now();
+  }
+
   /** Whether c still waits for its transport to be known (not closed meanwhile). */
   protected isPending(c: JsConnection): boolean {
     return c.phase === Phase.Pending;

@@ -90,7 +90,11 @@ export class JsBackend extends EngineCore implements Backend {
         this.#checkClosed();
       });
       this.flush();
-      for (const d of this.#pending.values()) this.#stopDetection(d);
+      // An upgrade under way is told the server is going; a connection silent so far just ends.
+      for (const d of [...this.#pending.values()]) {
+        if (d.http) this.#refuse(d, null, httpError(503, 'the server is shutting down'));
+        else this.#stopDetection(d);
+      }
       // The 'shutdown' disconnects are reported from setImmediate, not from inside close().
       this.closeAll();
       // Whatever has not finished by then is dropped, so that close() is bounded.
@@ -237,7 +241,9 @@ export class JsBackend extends EngineCore implements Backend {
     if (d.http) {
       this.#refuse(d, 'upgrade_timeout', httpError(408, `the upgrade request did not end within ${this.#options.upgradeTimeoutMs} ms`));
     } else {
+      // A client silent until now opens as raw TCP; its idle time starts here.
       this.#open(d, d.head);
+      this.restartIdleClock(d.c);
     }
   }
 
@@ -254,7 +260,7 @@ export class JsBackend extends EngineCore implements Backend {
     this.peerEnded(c);
   }
 
-  #refuse(d: Detection, reason: 'upgrade_refused' | 'upgrade_timeout', response: Buffer | null): void {
+  #refuse(d: Detection, reason: 'upgrade_refused' | 'upgrade_timeout' | null, response: Buffer | null): void {
     this.#stopDetection(d);
     this.#wire(d.c);
     this.refusePending(d.c, reason, response);

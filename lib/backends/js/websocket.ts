@@ -57,6 +57,7 @@ const STATUS_TEXT: Record<number, string> = {
   408: 'Request Timeout',
   426: 'Upgrade Required',
   431: 'Request Header Fields Too Large',
+  503: 'Service Unavailable',
 };
 
 /** A short HTTP error response that ends the connection. */
@@ -75,7 +76,9 @@ function hasToken(value: string | undefined, token: string): boolean {
   return value.split(',').some((t) => t.trim().toLowerCase() === token);
 }
 
-const REQUEST_LINE = /^GET [\x21-\x7e]+ HTTP\/1\.1$/;
+const REQUEST_LINE = /^GET [\x21-\x7e]+ HTTP\/(\d\.\d)$/;
+/** What a 426 names: the protocol, and the one version spoken. */
+const UPGRADE_HEADERS = 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n';
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 /** 16 bytes in base64 (as the ws package checks it). */
 const KEY = /^[A-Za-z0-9+/]{22}==$/;
@@ -83,13 +86,15 @@ const KEY = /^[A-Za-z0-9+/]{22}==$/;
 /**
  * Checks an upgrade request (its bytes up to and including the blank line)
  * and gives the response: 101 with Sec-WebSocket-Accept, or 400 (a malformed
- * request or key, no Connection: Upgrade), 426 (no Upgrade: websocket, or a
- * version other than 13), 403 (an
+ * request or key, no Host, no Connection: Upgrade), 426 (no Upgrade:
+ * websocket, HTTP other than 1.1, or a version other than 13), 403 (an
  * Origin not in origins, when origins is not empty). Pure.
  */
 export function checkUpgrade(request: Buffer, origins: readonly string[]): Upgrade {
   const lines = request.toString('latin1', 0, request.length - HEADERS_END.length).split('\r\n');
-  if (!REQUEST_LINE.test(lines[0])) return { ok: false, response: httpError(400, 'not an HTTP/1.1 GET request') };
+  const requestLine = REQUEST_LINE.exec(lines[0]);
+  if (requestLine === null) return { ok: false, response: httpError(400, 'not an HTTP GET request') };
+  if (requestLine[1] !== '1.1') return { ok: false, response: httpError(426, 'WebSocket needs HTTP/1.1', UPGRADE_HEADERS) };
   const headers = new Map<string, string>();
   for (let i = 1; i < lines.length; i++) {
     const m = HEADER_LINE.exec(lines[i]);
@@ -99,11 +104,12 @@ export function checkUpgrade(request: Buffer, origins: readonly string[]): Upgra
     headers.set(name, before === undefined ? m[2] : `${before}, ${m[2]}`);
   }
   if (!hasToken(headers.get('upgrade'), 'websocket')) {
-    return { ok: false, response: httpError(426, 'this port speaks the iocpnet framing and WebSocket only', 'Upgrade: websocket\r\n') };
+    return { ok: false, response: httpError(426, 'this port speaks the iocpnet framing and WebSocket only', UPGRADE_HEADERS) };
   }
+  if (!headers.has('host')) return { ok: false, response: httpError(400, 'Host header expected') };
   if (!hasToken(headers.get('connection'), 'upgrade')) return { ok: false, response: httpError(400, 'Connection: Upgrade expected') };
   if (headers.get('sec-websocket-version') !== '13') {
-    return { ok: false, response: httpError(426, 'WebSocket version 13 only', 'Sec-WebSocket-Version: 13\r\n') };
+    return { ok: false, response: httpError(426, 'WebSocket version 13 only', UPGRADE_HEADERS) };
   }
   const key = headers.get('sec-websocket-key');
   if (key === undefined || !KEY.test(key)) return { ok: false, response: httpError(400, 'missing or malformed Sec-WebSocket-Key') };
