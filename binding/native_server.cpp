@@ -14,9 +14,10 @@ constexpr int kBatchesPerWake = 4;
 
 // The JS layer validated every option against the same contract; this check
 // only keeps a bad value from reaching the engine.
-uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
+uint32_t optionU32(Napi::Object options, const IntegerOption& spec, bool optional = false) {
   Napi::Env env = options.Env();
   Napi::Value v = options.Get(spec.name);
+  if (optional && v.IsUndefined()) return spec.defaultValue;
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(spec.name) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= spec.min && d <= spec.max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
@@ -26,8 +27,10 @@ uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
   return static_cast<uint32_t>(d);
 }
 
-bool optionBool(Napi::Object options, const char* name) {
+// The WebSocket options may be left out (undefined): the contract's default then applies.
+bool optionBool(Napi::Object options, const char* name, bool defaultValue) {
   Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return defaultValue;
   if (!v.IsBoolean()) throw Napi::TypeError::New(options.Env(), std::string(name) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
@@ -36,6 +39,7 @@ bool optionBool(Napi::Object options, const char* name) {
 std::vector<std::string> optionOrigins(Napi::Object options, const char* name) {
   Napi::Env env = options.Env();
   Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return {};
   if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
   Napi::Array list = v.As<Napi::Array>();
   if (list.Length() > kMaxWebSocketOrigins) {
@@ -87,10 +91,10 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.sendQueueLowWaterBytes = optionU32(o, kSendQueueLowWaterBytesOption);
   options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
   options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
-  options.webSocket = optionBool(o, "webSocket");
-  options.maxUpgradeRequestBytes = optionU32(o, kMaxUpgradeRequestBytesOption);
-  options.upgradeTimeoutMs = optionU32(o, kUpgradeTimeoutMsOption);
-  options.transportDetectMs = optionU32(o, kTransportDetectMsOption);
+  options.webSocket = optionBool(o, "webSocket", kWebSocketDefaultEnabled);
+  options.maxUpgradeRequestBytes = optionU32(o, kMaxUpgradeRequestBytesOption, true);
+  options.upgradeTimeoutMs = optionU32(o, kUpgradeTimeoutMsOption, true);
+  options.transportDetectMs = optionU32(o, kTransportDetectMsOption, true);
   options.webSocketOrigins = optionOrigins(o, "webSocketOrigins");
   engine_ = createEngine(options);
   onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());

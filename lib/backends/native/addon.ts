@@ -20,11 +20,12 @@ export interface NativeOptions {
   sendQueueLowWaterBytes: number;
   maxPendingBytes: number;
   closeTimeoutMs: number;
-  webSocket: boolean;
-  maxUpgradeRequestBytes: number;
-  upgradeTimeoutMs: number;
-  transportDetectMs: number;
-  webSocketOrigins: readonly string[];
+  /** The WebSocket options may be left out: the contract's defaults apply (the backend always passes them). */
+  webSocket?: boolean;
+  maxUpgradeRequestBytes?: number;
+  upgradeTimeoutMs?: number;
+  transportDetectMs?: number;
+  webSocketOrigins?: readonly string[];
 }
 
 export interface Addon {
