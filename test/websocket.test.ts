@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, DisconnectCode, PacketId, WsCloseCode, type ServerOptions } from '../lib/index';
 import { resolveServerOptions } from '../lib/server/options';
-import { frames, notifyCode, seqBody, sleep, useEngine, waitUntil } from './helpers/engine-harness';
+import { childPrelude, frames, notifyCode, seqBody, sleep, useEngine, waitUntil } from './helpers/engine-harness';
 import { RawClient, backends, frame } from './helpers/raw-client';
 import { ChatFixture } from './helpers/chat-client';
 import { Op, RFC_ACCEPT, WsFrameClient, clientClose, clientFrame, upgradeRequest } from './helpers/ws-frames';
@@ -335,6 +335,34 @@ function runPython(script: string, args: string[]): Promise<PythonOutcome> {
     });
   });
 }
+
+describe('the ws package', () => {
+  it('is loaded by the js backend only when the first WebSocket client arrives', () => {
+    const script = `${childPrelude()}
+      const net = require('node:net');
+      const loaded = () => Object.keys(require.cache).some((k) => k.includes('/node_modules/ws/'));
+      const request = ${JSON.stringify(upgradeRequest().toString('latin1'))};
+      const answered = (socket) => new Promise((resolve) => socket.once('data', resolve));
+      (async () => {
+        const server = iocpnet.createServer({ backend: 'js' });
+        const { port } = await server.listen(0, '127.0.0.1');
+        const atListen = loaded();
+        const tcp = net.connect(port, '127.0.0.1');
+        tcp.write(Buffer.from([5, 0, 1, 0, 0])); // PING
+        await answered(tcp);
+        const afterTcp = loaded();
+        const ws = net.connect(port, '127.0.0.1');
+        ws.write(request);
+        await answered(ws);
+        console.log(JSON.stringify({ atListen, afterTcp, afterWebSocket: loaded() }));
+        tcp.destroy();
+        ws.destroy();
+        await server.close();
+      })();`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30000 });
+    expect(JSON.parse(out)).toEqual({ atListen: false, afterTcp: false, afterWebSocket: true });
+  });
+});
 
 describe('WebSocket options', () => {
   it('defaults: WebSocket on, any origin, 4096-byte requests, 5 s to finish one, 250 ms to tell a silent client', () => {
