@@ -1,15 +1,12 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveMetrics, type MetricsHandle } from '../lib/index';
 import { ChatFixture, type ChatTestClient } from './helpers/chat-client';
 import { ROOT } from './helpers/chat-cli';
+import { launchChromium } from './helpers/browser';
 import { sleep } from './helpers/engine-harness';
-
-/** Debian's chromium; .ci/run installs it. No browser is downloaded. */
-const CHROMIUM = '/usr/bin/chromium';
 
 interface DashboardState {
   samples: number;
@@ -42,26 +39,9 @@ describe('dashboard in a headless browser', () => {
   let userDataDir = '';
 
   beforeAll(async () => {
-    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iocpnet-chromium-'));
-    // A fresh profile: playwright passes it to chromium as --user-data-dir.
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      // The browser is not the code under test: no sanitizer runtime preloaded into it (test:asan sets LD_PRELOAD).
-      env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && v !== undefined)),
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const launched = await launchChromium({ width: 1280, height: 860 });
+    browser = launched.context;
+    userDataDir = launched.userDataDir;
   }, 60_000);
 
   afterAll(async () => {

@@ -1,10 +1,8 @@
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serveMetrics, type MetricsHandle } from '../lib/index';
 import { ChatFixture } from './helpers/chat-client';
+import { launchChromium, type Browser } from './helpers/browser';
 import { ensureBuilt, runCliInTerminal, type Spawned } from './helpers/chat-cli';
 import { backends } from './helpers/raw-client';
 
@@ -13,37 +11,16 @@ import { backends } from './helpers/raw-client';
 // joins, chats and leaves. The pages reach the chat server over WebSocket,
 // the terminal client over raw TCP, on the same port.
 
-const CHROMIUM = '/usr/bin/chromium';
-
 beforeAll(() => ensureBuilt(), 200_000);
 
 describe.each(backends())('web chat client in a headless browser (%s backend)', (backend) => {
   const fx = new ChatFixture();
-  let browser: BrowserContext | undefined;
+  let browser: Browser | undefined;
   let handle: MetricsHandle | undefined;
-  let userDataDir = '';
   const spawned: Spawned[] = [];
 
   beforeAll(async () => {
-    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iocpnet-chromium-'));
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      // The browser is not the code under test: no sanitizer runtime preloaded into it (test:asan sets LD_PRELOAD).
-      env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && v !== undefined)),
-      headless: true,
-      viewport: { width: 1000, height: 700 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium({ width: 1000, height: 700 });
   }, 60_000);
 
   afterEach(async () => {
@@ -56,12 +33,11 @@ describe.each(backends())('web chat client in a headless browser (%s backend)', 
     await browser?.close();
     await handle?.close();
     await fx.dispose();
-    if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   });
 
   /** A page of the web client; every console error or warning, page error and failed or off-server request is kept in problems. */
   async function openPage(origin: string, problems: string[]): Promise<Page> {
-    const page = await (browser as BrowserContext).newPage();
+    const page = await (browser as Browser).context.newPage();
     page.on('console', (msg) => {
       if (msg.type() === 'error' || msg.type() === 'warning') problems.push(`${msg.type()}: ${msg.text()}`);
     });

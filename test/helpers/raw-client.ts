@@ -1,27 +1,33 @@
 import * as net from 'node:net';
 import WebSocket from 'ws';
-import { HEADER_SIZE, PacketReader, createServer, encodePacket, type BackendName, type Server, type ServerOptions, type Transport } from '../../lib/index';
+import {
+  HEADER_SIZE,
+  PacketReader,
+  TRANSPORTS,
+  createServer,
+  encodePacket,
+  type BackendName,
+  type Server,
+  type ServerOptions,
+  type Transport,
+} from '../../lib/index';
+
+/** The values of all that the environment variable name lists (comma-separated), or all when it is not set. */
+function narrowed<T extends string>(name: string, all: readonly T[]): T[] {
+  const env = process.env[name];
+  if (!env) return [...all];
+  const wanted = env.split(',').map((s) => s.trim());
+  return all.filter((v) => wanted.includes(v));
+}
 
 /** The backends every engine and chat suite runs on. IOCPNET_BACKENDS=js,native narrows it. */
 export function backends(): BackendName[] {
-  const all: BackendName[] = ['native', 'js'];
-  const env = process.env.IOCPNET_BACKENDS;
-  if (!env) return all;
-  return env
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s): s is BackendName => s === 'native' || s === 'js');
+  return narrowed<BackendName>('IOCPNET_BACKENDS', ['native', 'js']);
 }
 
 /** The transports the engine and chat suites run over. IOCPNET_TRANSPORTS=tcp,websocket narrows it. */
 export function transports(): Transport[] {
-  const all: Transport[] = ['tcp', 'websocket'];
-  const env = process.env.IOCPNET_TRANSPORTS;
-  if (!env) return all;
-  return env
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s): s is Transport => s === 'tcp' || s === 'websocket');
+  return narrowed<Transport>('IOCPNET_TRANSPORTS', TRANSPORTS);
 }
 
 /** Every backend over every transport, as [backend, transport] rows for describe.each. */
