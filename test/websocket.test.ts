@@ -247,6 +247,21 @@ describe.each(backends())('%s backend: WebSocket transport', (backend) => {
     expect(log.disconnects.map((d) => d.reason).sort()).toEqual(['idle_timeout', 'kicked', 'shutdown']);
   });
 
+  it('holds a client that sends PING frames and never reads to the send queue limits, as any other reply', async () => {
+    const { server, port } = await engine.startEcho({ maxSendQueueBytes: 64 * 1024 });
+    const flooder = await ws(port);
+    flooder.socket.pause();
+    // 40,000 PINGs of 100 bytes ask for 4 MB of PONGs.
+    const ping = clientFrame(Op.PING, Buffer.alloc(100, 1));
+    for (let i = 0; i < 40; i++) flooder.write(Buffer.concat(new Array(1000).fill(ping)));
+    await waitUntil(() => server.stats().readPausesSendQueue > 0 || server.stats().closes.slow_consumer > 0, 10000, 'the flooder paused or closed');
+    // Others are served meanwhile.
+    const other = await ws(port);
+    other.sendBinary(frame(100, Buffer.from('fine')));
+    await other.waitFor(() => other.packets.length === 1, 5000, 'echo to another client');
+    flooder.destroy();
+  });
+
   it('opens a raw client that sends nothing as tcp after transportDetectMs, and one that sends at once without waiting', async () => {
     const { port, log } = await engine.start({ transportDetectMs: 300 });
     const started = Date.now();

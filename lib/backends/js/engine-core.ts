@@ -378,11 +378,18 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     }
   }
 
-  /** A PING frame: answered with a PONG after what is queued. */
+  /**
+   * A PING frame: answered with a PONG after what is queued, within
+   * maxSendQueueBytes and flow control as any reply (a client that sends
+   * PINGs and never reads is a slow consumer).
+   */
   #wsPing(c: JsConnection, data: Buffer): void {
     if (c.phase !== Phase.Open) return;
+    const pong = pongFrame(data);
+    if (!this.#admit(c, pong.length)) return;
     this.#queue.writeOut(c);
-    this.#queue.writeRaw(c, pongFrame(data));
+    this.#queue.writeRaw(c, pong);
+    this.#checkHighWater(c);
   }
 
   /** The peer's CLOSE frame: echoed (its code, or none), then FIN; reported as 'closed'. */

@@ -231,10 +231,10 @@ export class JsBackend extends EngineCore implements Backend {
 
   #detectTimedOut(d: Detection): void {
     this.reportPending();
-    // Bytes read since the timer fired may have set a later deadline (an upgrade request began).
     if (!this.isPending(d.c) || !this.#pending.has(d.c)) return;
     if (Date.now() < d.deadline) {
-      // A timer may fire a little before its time by this clock.
+      // Bytes read since the timer fired set a later deadline (an upgrade request began), or the
+      // timer fired a little before its time by this clock.
       this.#detectAt(d, d.deadline);
       return;
     }
