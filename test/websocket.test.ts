@@ -251,10 +251,10 @@ describe.each(backends())('%s backend: WebSocket transport', (backend) => {
     const { server, port } = await engine.startEcho({ maxSendQueueBytes: 64 * 1024 });
     const flooder = await ws(port);
     flooder.socket.pause();
-    // 40,000 PINGs of 100 bytes ask for 4 MB of PONGs.
-    const ping = clientFrame(Op.PING, Buffer.alloc(100, 1));
-    for (let i = 0; i < 40; i++) flooder.write(Buffer.concat(new Array(1000).fill(ping)));
-    await waitUntil(() => server.stats().readPausesSendQueue > 0 || server.stats().closes.slow_consumer > 0, 10000, 'the flooder paused or closed');
+    // 160,000 PINGs of 125 bytes ask for 20 MB of PONGs: more than the kernel's socket buffers of both ends hold.
+    const ping = clientFrame(Op.PING, Buffer.alloc(125, 1));
+    for (let i = 0; i < 160; i++) flooder.write(Buffer.concat(new Array(1000).fill(ping)));
+    await waitUntil(() => server.stats().readPausesSendQueue > 0 || server.stats().closes.slow_consumer > 0, 20000, 'the flooder paused or closed');
     // Others are served meanwhile.
     const other = await ws(port);
     other.sendBinary(frame(100, Buffer.from('fine')));
