@@ -41,7 +41,7 @@ server.on('packet', () => {
   seen++;
 });
 // The BackendSink side of the server, as a backend calls it; no socket is involved.
-server.onConnect(1, '127.0.0.1', 1);
+server.onConnect(1, '127.0.0.1', 1, 'tcp');
 const body = new Uint8Array(40);
 
 function run(): void {

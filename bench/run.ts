@@ -149,6 +149,11 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--warmup <s>', 'seconds of warm-up before measuring (default 2, quick 0.5)', seconds)
     .option('--duration <s>', 'seconds measured (default 5, quick 1.5)', seconds)
     .option('--loadgen-threads <n>', 'epoll threads of the load generator', integer(1, 64), 1)
+    .addOption(
+      new Option('--transport <name>', "the load generator's clients: raw TCP framing, or WebSocket on the same port")
+        .choices(['tcp', 'websocket'])
+        .default('tcp'),
+    )
     .option('--echo-connections <n>', 'echo: connections', integer(1, 100000), 100)
     .option('--echo-inflight <n>', 'echo: packets in flight per connection', integer(1, 10000), 4)
     .option('--echo-body-size <n>', 'echo: body bytes', integer(8, 8000), 32)
@@ -530,7 +535,7 @@ async function main(): Promise<void> {
   const elapsedS = (Date.now() - started) / 1000;
   const header =
     `iocpnet benchmark: ${info.cpus} x ${info.cpuModel}, ${info.memoryGiB} GiB, ${info.kernel}, Node ${info.node}\n` +
-    `${o.rounds} rounds, backends alternating (${backends.join(', ')}), medians; load generator: ${o.loadgenThreads} thread(s)` +
+    `${o.rounds} rounds, backends alternating (${backends.join(', ')}), medians; load generator: ${o.loadgenThreads} thread(s), ${o.transport}` +
     (o.loadgenCpus !== undefined ? ` on CPU ${o.loadgenCpus}` : '') +
     (o.serverCpus !== undefined ? `, server on CPU ${o.serverCpus}` : '') +
     `; load average ${loadAtStart} at the start, ${os

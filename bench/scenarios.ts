@@ -66,6 +66,8 @@ export interface ScenarioPlan {
 
 export interface PlanSettings {
   quick: boolean;
+  /** How the load generator's clients reach the server: the raw framing, or WebSocket on the same port. */
+  transport: 'tcp' | 'websocket';
   warmupS?: number;
   durationS?: number;
   loadgenThreads: number;
@@ -163,7 +165,7 @@ function echoArgs(s: PlanSettings, bodySize: number): string[] {
 export function planScenario(name: ScenarioName, s: PlanSettings): ScenarioPlan {
   const warmupS = s.warmupS ?? (s.quick ? 0.5 : 2);
   const durationS = s.durationS ?? (s.quick ? 1.5 : 5);
-  const common = ['--threads', String(s.loadgenThreads)];
+  const common = ['--threads', String(s.loadgenThreads), '--transport', s.transport];
   switch (name) {
     case 'ping': {
       // A PING body is at most 64 bytes.

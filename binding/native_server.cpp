@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace iocpnet {
 
@@ -16,9 +17,10 @@ constexpr size_t kInboundInitialBytes = 64 * 1024;
 
 // The JS layer validated every option against the same contract; this check
 // only keeps a bad value from reaching the engine.
-uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
+uint32_t optionU32(Napi::Object options, const IntegerOption& spec, bool optional = false) {
   Napi::Env env = options.Env();
   Napi::Value v = options.Get(spec.name);
+  if (optional && v.IsUndefined()) return spec.defaultValue;
   if (!v.IsNumber()) throw Napi::TypeError::New(env, std::string(spec.name) + " must be a number");
   double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= spec.min && d <= spec.max) || d != static_cast<double>(static_cast<uint32_t>(d))) {
@@ -28,10 +30,39 @@ uint32_t optionU32(Napi::Object options, const IntegerOption& spec) {
   return static_cast<uint32_t>(d);
 }
 
-bool optionBool(Napi::Object options, const BooleanOption& spec) {
+// optional: the option may be left out (undefined), and the contract's default then applies.
+bool optionBool(Napi::Object options, const BooleanOption& spec, bool optional = false) {
   Napi::Value v = options.Get(spec.name);
+  if (optional && v.IsUndefined()) return spec.defaultValue;
   if (!v.IsBoolean()) throw Napi::TypeError::New(options.Env(), std::string(spec.name) + " must be a boolean");
   return v.As<Napi::Boolean>().Value();
+}
+
+// webSocketOrigins: an array of non-empty printable-ASCII strings (WEB_SOCKET in lib/contract.ts).
+std::vector<std::string> optionOrigins(Napi::Object options, const char* name) {
+  Napi::Env env = options.Env();
+  Napi::Value v = options.Get(name);
+  if (v.IsUndefined()) return {};
+  if (!v.IsArray()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
+  Napi::Array list = v.As<Napi::Array>();
+  if (list.Length() > kMaxWebSocketOrigins) {
+    throw Napi::RangeError::New(
+        env, std::string(name) + " may hold at most " + std::to_string(kMaxWebSocketOrigins) + " origins");
+  }
+  std::vector<std::string> out;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value item = list.Get(i);
+    if (!item.IsString()) throw Napi::TypeError::New(env, std::string(name) + " must be an array of strings");
+    std::string origin = item.As<Napi::String>().Utf8Value();
+    bool printable = !origin.empty() && origin.size() <= kMaxWebSocketOriginLength;
+    for (char ch : origin) printable = printable && ch > 0x20 && ch < 0x7F;
+    if (!printable) {
+      throw Napi::RangeError::New(env, std::string(name) + " entries must be 1 to " +
+                                           std::to_string(kMaxWebSocketOriginLength) + " printable ASCII characters");
+    }
+    out.push_back(std::move(origin));
+  }
+  return out;
 }
 
 }  // namespace
@@ -65,6 +96,11 @@ NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   options.maxPendingBytes = optionU32(o, kMaxPendingBytesOption);
   options.closeTimeoutMs = optionU32(o, kCloseTimeoutMsOption);
   options.reusePort = optionBool(o, kReusePortOption);
+  options.webSocket = optionBool(o, kWebSocketOption, true);
+  options.maxUpgradeRequestBytes = optionU32(o, kMaxUpgradeRequestBytesOption, true);
+  options.upgradeTimeoutMs = optionU32(o, kUpgradeTimeoutMsOption, true);
+  options.transportDetectMs = optionU32(o, kTransportDetectMsOption, true);
+  options.webSocketOrigins = optionOrigins(o, "webSocketOrigins");
   engine_ = createEngine(options);
   onEvents_ = Napi::Persistent(info[1].As<Napi::Function>());
 }

@@ -50,6 +50,9 @@ export const DISCONNECT_REASONS = [
   'server_full', // accepted while maxConnections were open (counted only, never emitted)
   'shutdown', // the server is closing
   'kicked', // application code called close() or destroy()
+  // The two below are counted only, never emitted: the connection never opened for JS.
+  'upgrade_refused', // an HTTP request that was not a valid WebSocket upgrade (or whose Origin is not allowed) was answered with an HTTP error
+  'upgrade_timeout', // an HTTP upgrade request did not end within upgradeTimeoutMs
 ] as const;
 
 /** Why a connection ended. */
@@ -77,6 +80,14 @@ export const ENGINE_OPTIONS = {
   sendQueueLowWaterBytes: { min: 0, max: 0x7fffffff, default: 64 << 10 },
   maxPendingBytes: { min: 65536, max: 0x7fffffff, default: 64 << 20 },
   closeTimeoutMs: { min: 0, max: 600_000, default: 5000 },
+  // WebSocket on the same port (see WEB_SOCKET below): the largest HTTP
+  // upgrade request (request line and headers), and the time it may take.
+  maxUpgradeRequestBytes: { min: 256, max: 65536, default: 4096 },
+  upgradeTimeoutMs: { min: 1, max: 600_000, default: 5000 },
+  // With webSocket on, a connection opens for JS once its transport is known:
+  // at its first bytes, or (a raw client that waits for the server to speak
+  // first) when it has sent nothing for this long; it then opens as 'tcp'.
+  transportDetectMs: { min: 1, max: 60_000, default: 250 },
 } as const satisfies Record<string, IntegerOptionSpec>;
 
 export type EngineOptionName = keyof typeof ENGINE_OPTIONS;
@@ -93,9 +104,48 @@ export const ENGINE_FLAGS = {
   // connections over them. Linux (and other Unix systems that have it); an
   // engine without it refuses the listen with ENOTSUP.
   reusePort: { default: false },
+  // Both transports on one port (TRANSPORTS); false: raw framing only, and
+  // connections open at accept.
+  webSocket: { default: true },
 } as const satisfies Record<string, BooleanOptionSpec>;
 
 export type EngineFlagName = keyof typeof ENGINE_FLAGS;
+/**
+ * The two transports of one port, in the order of the u8 in a Connect record.
+ * 'websocket': a connection whose first bytes are `GET ` is read as an
+ * HTTP/1.1 upgrade request (RFC 6455); once upgraded, the payload of its
+ * binary messages, in order, is the same byte stream as a raw connection's
+ * (the 5-byte framing): a message may carry several packets, and a packet may
+ * span frames and messages. A message (all its fragments) may not exceed
+ * maxPacketSize bytes. Server frames are unmasked binary frames.
+ * The one ambiguous start: a raw first packet of length 0x4547 with id
+ * 0x2054 begins with `GET ` too; it exists only when maxPacketSize >= 17735,
+ * and is read as HTTP while webSocket is on.
+ */
+export const TRANSPORTS = ['tcp', 'websocket'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/**
+ * The bounds of the webSocketOrigins option (webSocket itself is in
+ * ENGINE_FLAGS): empty lets any Origin in; otherwise a request with an Origin
+ * header must name one of them exactly (else HTTP 403 and a close). Each
+ * origin is a non-empty string of printable ASCII of at most maxOriginLength
+ * characters.
+ */
+export const WEB_SOCKET = {
+  maxOrigins: 64,
+  maxOriginLength: 256,
+} as const;
+
+/** The close codes (RFC 6455 section 7.4.1) the engine sends in its CLOSE frame. */
+export const WsCloseCode = {
+  NORMAL: 1000, // a close by the application, or the echo of the peer's CLOSE
+  GOING_AWAY: 1001, // server shutdown, idle timeout
+  PROTOCOL_ERROR: 1002, // unmasked frame, bad opcode, RSV bits, bad control frame, bad packet framing
+  UNSUPPORTED_DATA: 1003, // a text frame
+  POLICY_VIOLATION: 1008, // closed as a slow consumer
+  MESSAGE_TOO_BIG: 1009, // a message longer than maxPacketSize
+} as const;
 
 /** Record kinds of the inbound batch (IO threads to JS). */
 export const InboundKind = {
@@ -123,7 +173,7 @@ export const OutboundOp = {
 /**
  * Byte sizes of the batch records, little-endian throughout.
  * Inbound: u8 kind, u32 connection id, then
- *   Connect:    u16 remote port, u8 address length, address bytes
+ *   Connect:    u16 remote port, u8 transport (index into TRANSPORTS), u8 address length, address bytes
  *   Packet:     u16 packet id, u16 body length, body
  *   Disconnect: u8 close reason (index into DISCONNECT_REASONS),
  *               u8 awaits release (1: the engine began a graceful close and goes on after a Release)
@@ -137,7 +187,7 @@ export const OutboundOp = {
 export const BatchLayout = {
   /** u8 kind + u32 id, before every inbound record's own fields. */
   RECORD_HEAD: 5,
-  CONNECT_FIELDS: 3,
+  CONNECT_FIELDS: 4,
   PACKET_FIELDS: 4,
   DISCONNECT_FIELDS: 2,
   /** u8 op + u32 id (or u32 count, for a broadcast). */

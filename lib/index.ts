@@ -17,7 +17,10 @@ export {
   MAX_PING_BODY,
   MAX_WIRE_PACKET,
   PacketId,
+  TRANSPORTS,
+  WsCloseCode,
   type DisconnectReason,
+  type Transport,
 } from './contract';
 
 export type { Backend, BackendSink } from './backends/backend';

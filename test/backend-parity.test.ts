@@ -123,7 +123,18 @@ const EXPECTED: Step[] = [
   ['the reason reported for a', 'kicked'],
   [
     'closes counted by reason',
-    JSON.stringify({ closed: 0, reset: 0, protocol_error: 0, idle_timeout: 0, slow_consumer: 1, server_full: 0, shutdown: 0, kicked: 3 }),
+    JSON.stringify({
+      closed: 0,
+      reset: 0,
+      protocol_error: 0,
+      idle_timeout: 0,
+      slow_consumer: 1,
+      server_full: 0,
+      shutdown: 0,
+      kicked: 3,
+      upgrade_refused: 0,
+      upgrade_timeout: 0,
+    }),
   ],
 ];
 

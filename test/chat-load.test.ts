@@ -1,15 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult } from '../lib/index';
 import { ChatFixture, chatBody, result } from './helpers/chat-client';
-import { backends, frame } from './helpers/raw-client';
+import { backendsAndTransports, frame } from './helpers/raw-client';
 
 const CLIENTS = 200;
 const ROOMS = 10;
 const PER_ROOM = CLIENTS / ROOMS;
 const MESSAGES = 10;
 
-describe.each(backends())('chat under load (%s backend)', (backend) => {
-  const fx = new ChatFixture();
+describe.each(backendsAndTransports())('chat under load (%s backend, %s)', (backend, transport) => {
+  const fx = new ChatFixture(transport);
   afterEach(() => fx.dispose());
 
   it(`${CLIENTS} clients in ${ROOMS} rooms chatting lose no notify and keep each sender's order`, async () => {

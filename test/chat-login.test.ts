@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type Authenticate, type HandlerError } from '../lib/index';
 import { ChatFixture, chatBody, enterBody, loginBody, result } from './helpers/chat-client';
-import { backends, frame } from './helpers/raw-client';
+import { backendsAndTransports, frame } from './helpers/raw-client';
 
 const R = ChatResult;
 const P = ChatPacketId;
@@ -17,8 +17,8 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
-describe.each(backends())('chat login (%s backend)', (backend) => {
-  const fx = new ChatFixture();
+describe.each(backendsAndTransports())('chat login (%s backend, %s)', (backend, transport) => {
+  const fx = new ChatFixture(transport);
   afterEach(() => fx.dispose());
 
   it('logs in, refuses a second login on the same connection and the same id elsewhere', async () => {
@@ -126,8 +126,8 @@ describe.each(backends())('chat login (%s backend)', (backend) => {
   });
 });
 
-describe.each(backends())('chat authenticate hook (%s backend)', (backend) => {
-  const fx = new ChatFixture();
+describe.each(backendsAndTransports())('chat authenticate hook (%s backend, %s)', (backend, transport) => {
+  const fx = new ChatFixture(transport);
   afterEach(() => fx.dispose());
 
   it('refuses with LOGIN_USER_INVALID_PW when a sync hook says no, and the user may retry', async () => {

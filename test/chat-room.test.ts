@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatPacketId, ChatResult, DisconnectCode, PacketId } from '../lib/index';
 import { ChatFixture, chatBody, decodeChatNotify, notifyUser, result, userList } from './helpers/chat-client';
-import { backends, frame } from './helpers/raw-client';
+import { backendsAndTransports, frame } from './helpers/raw-client';
 
 const R = ChatResult;
 const P = ChatPacketId;
 
-describe.each(backends())('chat rooms (%s backend)', (backend) => {
-  const fx = new ChatFixture();
+describe.each(backendsAndTransports())('chat rooms (%s backend, %s)', (backend, transport) => {
+  const fx = new ChatFixture(transport);
   afterEach(() => fx.dispose());
 
   it('refuses to enter before login', async () => {
@@ -270,8 +270,8 @@ describe.each(backends())('chat rooms (%s backend)', (backend) => {
   });
 });
 
-describe.each(backends())('application packet ids beside chat (%s backend)', (backend) => {
-  const fx = new ChatFixture();
+describe.each(backendsAndTransports())('application packet ids beside chat (%s backend, %s)', (backend, transport) => {
+  const fx = new ChatFixture(transport);
   afterEach(() => fx.dispose());
 
   it('routes ids the application registers, with the chat user at hand', async () => {

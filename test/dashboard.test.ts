@@ -1,16 +1,13 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveMetrics, type ChatServer, type ChatServerOptions, type MetricsHandle } from '../lib/index';
 import { ChatFixture, type ChatTestClient } from './helpers/chat-client';
 import { ROOT } from './helpers/chat-cli';
+import { CHROMIUM, launchChromium } from './helpers/browser';
 import { sleep } from './helpers/engine-harness';
 import { RedisServer, redisServerAvailable } from './helpers/redis';
-
-/** Debian's chromium; .ci/run installs it. No browser is downloaded. */
-const CHROMIUM = '/usr/bin/chromium';
 
 interface DashboardState {
   samples: number;
@@ -72,26 +69,9 @@ describe('dashboard in a headless browser', () => {
   let userDataDir = '';
 
   beforeAll(async () => {
-    expect(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`).toBe(true);
-    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iocpnet-chromium-'));
-    // A fresh profile: playwright passes it to chromium as --user-data-dir.
-    browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      // The browser is not the code under test: no sanitizer runtime preloaded into it (test:asan sets LD_PRELOAD).
-      env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && v !== undefined)),
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const launched = await launchChromium({ width: 1280, height: 860 });
+    browser = launched.context;
+    userDataDir = launched.userDataDir;
   }, 60_000);
 
   afterAll(async () => {
@@ -322,26 +302,12 @@ describe.skipIf(!redisServerAvailable() || !fs.existsSync(CHROMIUM))('dashboard 
   it("shows the node's id", async () => {
     const redis = await RedisServer.start();
     const fx = new ChatFixture();
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iocpnet-chromium-'));
     let handle: MetricsHandle | undefined;
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      env: Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LD_PRELOAD' && v !== undefined)),
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium({ width: 1280, height: 860 });
     try {
       const chat = await fx.start('js', { cluster: { redis: redis.url, nodeId: 'dash-node-1', prefix: 'dash-test:' } });
       handle = await serveMetrics(chat, { port: 0 });
-      const page = await browser.newPage();
+      const page = await browser.context.newPage();
       await page.goto(`http://127.0.0.1:${handle.address().port}/`);
       await watch(page).waitSamples(1);
       expect(await page.textContent('#node-id')).toBe('dash-node-1');
@@ -350,7 +316,6 @@ describe.skipIf(!redisServerAvailable() || !fs.existsSync(CHROMIUM))('dashboard 
       await handle?.close();
       await fx.dispose();
       await redis.stop();
-      fs.rmSync(userDataDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type BackendName, type ChatServerOptions } from '../lib/index';
+import { ChatPacketId, ChatResult, DisconnectCode, PacketId, WsCloseCode, type BackendName, type ChatServerOptions, type Transport } from '../lib/index';
 import { ChatTestClient, chatBody, enterBody, loginBody, result } from './helpers/chat-client';
 import { notifyCode, seqBody, sleep, waitUntil } from './helpers/engine-harness';
 import {
@@ -16,7 +16,8 @@ import {
 } from './helpers/hostile-clients';
 import { ECHO_REQUEST, ECHO_RESPONSE, ServerChild } from './helpers/hostile-server';
 import { randomBytes, seededRandom } from './helpers/random';
-import { RawClient, backends, frame } from './helpers/raw-client';
+import { RawClient, backends, frame, transports } from './helpers/raw-client';
+import { Op, WsFrameClient, clientClose, clientFrame, upgradeRequest } from './helpers/ws-frames';
 
 // Clients that misbehave on purpose, against the chat server running in a
 // child process over real TCP on 127.0.0.1. The server's resident memory and
@@ -88,9 +89,11 @@ const sockets: net.Socket[] = [];
 const raws: RawClient[] = [];
 const chats: ChatTestClient[] = [];
 const pythons: PythonChatClient[] = [];
+const frameClients: WsFrameClient[] = [];
 
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
+  for (const c of frameClients.splice(0)) c.destroy();
   for (const c of raws.splice(0)) c.destroy();
   for (const c of chats.splice(0)) c.destroy();
   for (const p of pythons.splice(0)) p.kill();
@@ -114,15 +117,23 @@ async function startChild(backend: BackendName, options: ChatServerOptions = {})
   return child;
 }
 
-async function raw(port: number): Promise<RawClient> {
-  const c = await RawClient.connect(port);
+async function raw(port: number, transport: Transport = 'tcp'): Promise<RawClient> {
+  const c = await RawClient.connect(port, '127.0.0.1', transport);
   raws.push(c);
   return c;
 }
 
-async function chatClient(port: number): Promise<ChatTestClient> {
-  const c = await ChatTestClient.connect(port);
+async function chatClient(port: number, transport: Transport = 'tcp'): Promise<ChatTestClient> {
+  const c = await ChatTestClient.connect(port, transport);
   chats.push(c);
+  return c;
+}
+
+/** A hand-written WebSocket client that has sent an upgrade request and seen the 101. */
+async function wsFrames(port: number): Promise<WsFrameClient> {
+  const c = await WsFrameClient.open(port);
+  frameClients.push(c);
+  if (c.status !== 101) throw new Error(`upgrade refused: ${c.response}`);
   return c;
 }
 
@@ -149,8 +160,8 @@ async function waitUsers(child: ServerChild, users: number, timeoutMs = 15000): 
 }
 
 /** A new client can log in, enter room and hear its own chat: the server is serving. */
-async function served(port: number, userId: string, room: number): Promise<void> {
-  const c = await chatClient(port);
+async function served(port: number, userId: string, room: number, transport: Transport = 'tcp'): Promise<void> {
+  const c = await chatClient(port, transport);
   await c.join(userId, room);
   expect(await c.chat(`${userId} here`)).toBe(ChatResult.NONE);
   await c.waitFor(() => c.notifies().some((n) => n.userId === userId), 5000, 'own notify');
@@ -162,94 +173,105 @@ beforeAll(() => {
 }, 240_000);
 
 describe.each(backends())('hostile clients (%s backend)', (backend) => {
-  it('slowloris: half a header, half a packet or nothing, then silence, is closed by the idle timeout, and 300 of them do not stop new clients', async () => {
-    const idleTimeoutMs = 3000;
-    const child = await startChild(backend, { idleTimeoutMs, maxConnections: 1000, maxRooms: 30 });
-    const baseFds = child.fds();
-    const count = 300;
-    const loris: RawClient[] = [];
-    for (let wave = 0; wave < count / 100; wave++) loris.push(...(await Promise.all(Array.from({ length: 100 }, () => raw(child.port)))));
-    loris.forEach((c, i) => {
-      if (i % 3 === 0) c.write(frame(P.LOGIN_REQUEST, Buffer.alloc(42)).subarray(0, 2));
-      else if (i % 3 === 1) c.write(frame(ECHO_REQUEST, Buffer.alloc(200, 1)).subarray(0, 80));
-    });
-    await waitUntil(() => child.fds() >= baseFds + count, 10000, 'slowloris connections accepted');
+  it.each(transports())(
+    'slowloris over %s: half a header, half a packet or nothing, then silence, is closed by the idle timeout, and 300 of them do not stop new clients',
+    async (transport) => {
+      const idleTimeoutMs = 3000;
+      const child = await startChild(backend, { idleTimeoutMs, maxConnections: 1000, maxRooms: 30 });
+      const baseFds = child.fds();
+      const count = 300;
+      const loris: RawClient[] = [];
+      for (let wave = 0; wave < count / 100; wave++) loris.push(...(await Promise.all(Array.from({ length: 100 }, () => raw(child.port, transport)))));
+      loris.forEach((c, i) => {
+        if (i % 3 === 0) c.write(frame(P.LOGIN_REQUEST, Buffer.alloc(42)).subarray(0, 2));
+        else if (i % 3 === 1) c.write(frame(ECHO_REQUEST, Buffer.alloc(200, 1)).subarray(0, 80));
+      });
+      await waitUntil(() => child.fds() >= baseFds + count, 10000, 'slowloris connections accepted');
 
-    // Served while every slow client is still held.
-    await runPool(20, 5, (i) => served(child.port, `ok${i}`, i));
-    expect(loris.every((c) => !c.closed)).toBe(true);
-    expect((await child.stats()).server.connections).toBeGreaterThanOrEqual(count);
+      // Served while every slow client is still held.
+      await runPool(20, 5, (i) => served(child.port, `ok${i}`, i));
+      expect(loris.every((c) => !c.closed)).toBe(true);
+      // Those that sent nothing open (as raw TCP) transportDetectMs after accept.
+      const openedBy = Date.now() + 5000;
+      while ((await child.stats()).server.connections < count && Date.now() < openedBy) await sleep(20);
+      expect((await child.stats()).server.connections).toBeGreaterThanOrEqual(count);
 
-    await Promise.all(loris.map((c) => c.waitClosed(idleTimeoutMs + 15000)));
-    for (const c of loris) {
-      expect(c.packets.map(notifyCode)).toEqual([DisconnectCode.IDLE_TIMEOUT]);
-      expect(c.ended).toBe(true);
-      expect(c.error).toBeUndefined();
-    }
-    const s = await child.stats();
-    expect(s.server.closes.idle_timeout).toBe(count);
-    expect(s.chat.logins).toBe(WARM_UP_CONNECTIONS + 20);
-    expect(s.errors).toBe(0);
-    await waitFds(child, baseFds);
-  }, 60000);
-
-  it('random garbage streams close only their own connection, with PROTOCOL_ERROR exactly where the framing rules say', async () => {
-    const maxPacketSize = 8192;
-    const child = await startChild(backend, { maxPacketSize, maxRooms: 10 });
-    const baseFds = child.fds();
-    const bystander = await chatClient(child.port);
-    await bystander.join('bystander', 0);
-
-    const streams: Buffer[] = [];
-    for (let seed = 1; seed <= 40; seed++) {
-      const random = seededRandom(seed);
-      streams.push(seed % 2 === 0 ? randomBytes(random, 4096 + Math.floor(random() * 8192)) : framedGarbage(random, 40 + Math.floor(random() * 80)));
-    }
-    const expected = streams.map((s) => expectedEnd(s, maxPacketSize));
-    // Both outcomes occur, so both paths are exercised.
-    expect(expected.filter((e) => e === 'closed').length).toBeGreaterThan(0);
-    expect(expected.filter((e) => e === 'protocol_error').length).toBeGreaterThan(0);
-
-    const clients = await Promise.all(streams.map(() => raw(child.port)));
-    await Promise.all(
-      clients.map(async (c, i) => {
-        // Cut at random points so the server reassembles across reads.
-        const random = seededRandom(1000 + i);
-        let pos = 0;
-        while (pos < streams[i].length) {
-          const n = 1 + Math.floor(random() * 3000);
-          c.write(streams[i].subarray(pos, pos + n));
-          pos += n;
-        }
-        // A stream with an error is left to the server to close; a FIN in the same read as the error is a separate case below.
-        if (expected[i] === 'protocol_error') await c.waitClosed(15000);
-        c.close();
-        await c.waitClosed(15000);
-      }),
-    );
-    clients.forEach((c, i) => {
-      const notifies = c.packets.filter((p) => p.id === PacketId.DISCONNECT_NOTIFY);
-      if (expected[i] === 'protocol_error') {
-        expect(notifies.map(notifyCode), `stream ${i}`).toEqual([DisconnectCode.PROTOCOL_ERROR]);
-        expect(c.packets[c.packets.length - 1].id).toBe(PacketId.DISCONNECT_NOTIFY);
-      } else {
-        expect(notifies, `stream ${i}`).toEqual([]);
+      await Promise.all(loris.map((c) => c.waitClosed(idleTimeoutMs + 15000)));
+      for (const c of loris) {
+        expect(c.packets.map(notifyCode)).toEqual([DisconnectCode.IDLE_TIMEOUT]);
+        expect(c.ended).toBe(true);
+        expect(c.error).toBeUndefined();
       }
-    });
+      const s = await child.stats();
+      expect(s.server.closes.idle_timeout).toBe(count);
+      expect(s.chat.logins).toBe(WARM_UP_CONNECTIONS + 20);
+      expect(s.errors).toBe(0);
+      await waitFds(child, baseFds);
+    },
+    60000,
+  );
 
-    await waitUsers(child, 1);
-    const s = await child.stats();
-    const errors = expected.filter((e) => e === 'protocol_error').length;
-    expect(s.server.closes).toMatchObject({ protocol_error: errors, closed: WARM_UP_CONNECTIONS + streams.length - errors });
-    expect(s.disconnects).toEqual({ protocol_error: errors, closed: WARM_UP_CONNECTIONS + streams.length - errors });
-    // No handler threw on any body.
-    expect(s.errors).toBe(0);
-    expect(s.chat.router.handlerErrors).toBe(0);
-    expect(await bystander.chat('still here')).toBe(ChatResult.NONE);
-    expect(bystander.raw.closed).toBe(false);
-    bystander.destroy();
-    await waitFds(child, baseFds);
-  }, 60000);
+  it.each(transports())(
+    'random garbage streams over %s close only their own connection, with PROTOCOL_ERROR exactly where the framing rules say',
+    async (transport) => {
+      const maxPacketSize = 8192;
+      const child = await startChild(backend, { maxPacketSize, maxRooms: 10 });
+      const baseFds = child.fds();
+      const bystander = await chatClient(child.port);
+      await bystander.join('bystander', 0);
+
+      const streams: Buffer[] = [];
+      for (let seed = 1; seed <= 40; seed++) {
+        const random = seededRandom(seed);
+        streams.push(seed % 2 === 0 ? randomBytes(random, 4096 + Math.floor(random() * 8192)) : framedGarbage(random, 40 + Math.floor(random() * 80)));
+      }
+      const expected = streams.map((s) => expectedEnd(s, maxPacketSize));
+      // Both outcomes occur, so both paths are exercised.
+      expect(expected.filter((e) => e === 'closed').length).toBeGreaterThan(0);
+      expect(expected.filter((e) => e === 'protocol_error').length).toBeGreaterThan(0);
+
+      const clients = await Promise.all(streams.map(() => raw(child.port, transport)));
+      await Promise.all(
+        clients.map(async (c, i) => {
+          // Cut at random points so the server reassembles across reads (over WebSocket: across messages).
+          const random = seededRandom(1000 + i);
+          let pos = 0;
+          while (pos < streams[i].length) {
+            const n = 1 + Math.floor(random() * 3000);
+            c.write(streams[i].subarray(pos, pos + n));
+            pos += n;
+          }
+          // A stream with an error is left to the server to close; a FIN in the same read as the error is a separate case below.
+          if (expected[i] === 'protocol_error') await c.waitClosed(15000);
+          c.close();
+          await c.waitClosed(15000);
+        }),
+      );
+      clients.forEach((c, i) => {
+        const notifies = c.packets.filter((p) => p.id === PacketId.DISCONNECT_NOTIFY);
+        if (expected[i] === 'protocol_error') {
+          expect(notifies.map(notifyCode), `stream ${i}`).toEqual([DisconnectCode.PROTOCOL_ERROR]);
+          expect(c.packets[c.packets.length - 1].id).toBe(PacketId.DISCONNECT_NOTIFY);
+        } else {
+          expect(notifies, `stream ${i}`).toEqual([]);
+        }
+      });
+
+      await waitUsers(child, 1);
+      const s = await child.stats();
+      const errors = expected.filter((e) => e === 'protocol_error').length;
+      expect(s.server.closes).toMatchObject({ protocol_error: errors, closed: WARM_UP_CONNECTIONS + streams.length - errors });
+      expect(s.disconnects).toEqual({ protocol_error: errors, closed: WARM_UP_CONNECTIONS + streams.length - errors });
+      // No handler threw on any body.
+      expect(s.errors).toBe(0);
+      expect(s.chat.router.handlerErrors).toBe(0);
+      expect(await bystander.chat('still here')).toBe(ChatResult.NONE);
+      expect(bystander.raw.closed).toBe(false);
+      bystander.destroy();
+      await waitFds(child, baseFds);
+    },
+    60000,
+  );
 
   // Skipped on native: it reports most of these as 'closed' (event and stats) although it sends
   // PROTOCOL_ERROR, because the engine has already queued its Disconnect record for the FIN when the
@@ -602,4 +624,142 @@ describe.each(backends())('hostile clients (%s backend)', (backend) => {
         `JS heap ${(heapGrowth / 1024).toFixed(0)} KiB`,
     );
   }, 90000);
+});
+
+describe.each(backends())('hostile WebSocket clients (%s backend)', (backend) => {
+  it('upgrade requests that never end (cut short, or one byte at a time) get 408 at upgradeTimeoutMs, are never reported, and 200 of them do not stop new clients', async () => {
+    const upgradeTimeoutMs = 2000;
+    const child = await startChild(backend, { upgradeTimeoutMs, maxConnections: 1000, maxRooms: 10 });
+    const baseFds = child.fds();
+    const count = 200;
+    const request = upgradeRequest();
+    const slow: WsFrameClient[] = [];
+    for (let wave = 0; wave < count / 50; wave++) {
+      slow.push(...(await Promise.all(Array.from({ length: 50 }, () => WsFrameClient.connect(child.port)))));
+    }
+    frameClients.push(...slow);
+    const started = Date.now();
+    // Half stop inside the request; half trickle it a byte every 100 ms (it would take ~16 s to finish).
+    slow.forEach((c, i) => c.write(i % 2 === 0 ? request.subarray(0, 30 + (i % 40)) : request.subarray(0, 4)));
+    let sent = 4;
+    const trickle = setInterval(() => {
+      if (sent >= request.length - 1) return;
+      for (let i = 1; i < slow.length; i += 2) if (!slow[i].closed) slow[i].write(request.subarray(sent, sent + 1));
+      sent++;
+    }, 100);
+    try {
+      // Served over both transports while every slow request is held.
+      await runPool(10, 5, (i) => served(child.port, `ok${i}`, i, i % 2 === 0 ? 'tcp' : 'websocket'));
+      await Promise.all(slow.map((c) => c.waitClosed(upgradeTimeoutMs + 15000)));
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(Date.now() - started).toBeGreaterThanOrEqual(upgradeTimeoutMs - 100);
+    expect(slow.map((c) => c.status)).toEqual(new Array(count).fill(408));
+    expect(slow.every((c) => c.frames.length === 0)).toBe(true);
+    const s = await child.stats();
+    expect(s.server.closes.upgrade_timeout).toBe(count);
+    // None of them opened: only the warm-up and served clients were accepted.
+    expect(s.server.accepted).toBe(WARM_UP_CONNECTIONS + 10);
+    expect(s.errors).toBe(0);
+    await waitFds(child, baseFds);
+  }, 60000);
+
+  it('oversized, fragmented, unmasked, bad-opcode and bad-close frames close only their own connection with the RFC code; the server stays bounded', async () => {
+    const maxPacketSize = 8192;
+    const child = await startChild(backend, { maxPacketSize, maxRooms: 10 });
+    const baseFds = child.fds();
+    const rss0 = child.rssKiB();
+    const bystander = await chatClient(child.port, 'websocket');
+    await bystander.join('bystander', 0);
+    const echo = frame(ECHO_REQUEST, seqBody(1, 100));
+    const fragments = (bytes: Buffer, size: number): Buffer[] => {
+      const out: Buffer[] = [];
+      for (let at = 0; at < bytes.length; at += size) {
+        out.push(clientFrame(at === 0 ? Op.BINARY : Op.CONT, bytes.subarray(at, at + size), { fin: at + size >= bytes.length }));
+      }
+      return out;
+    };
+    const cases: Array<{ name: string; bytes: Buffer[]; code: number | null; reason: 'protocol_error' | 'closed' }> = [
+      {
+        name: 'a frame claiming 2^63 - 1 bytes',
+        bytes: [clientFrame(Op.BINARY, Buffer.alloc(16), { length: (1n << 63n) - 1n })],
+        code: WsCloseCode.MESSAGE_TOO_BIG,
+        reason: 'protocol_error',
+      },
+      {
+        name: 'a frame claiming 1 GiB, 1 MiB of it sent',
+        bytes: [clientFrame(Op.BINARY, Buffer.alloc(1 << 20, 7), { length: 1 << 30 })],
+        code: WsCloseCode.MESSAGE_TOO_BIG,
+        reason: 'protocol_error',
+      },
+      // Whole echo requests, 30 of 300 bytes: an engine may serve those of the first fragments before the third passes the limit.
+      {
+        name: 'fragments summing past maxPacketSize',
+        bytes: fragments(Buffer.concat(Array.from({ length: 30 }, (_, i) => frame(ECHO_REQUEST, seqBody(i, 295)))), 3000),
+        code: WsCloseCode.MESSAGE_TOO_BIG,
+        reason: 'protocol_error',
+      },
+      {
+        name: 'a new message inside a fragmented one',
+        bytes: [clientFrame(Op.BINARY, echo.subarray(0, 3), { fin: false }), clientFrame(Op.BINARY, echo.subarray(3))],
+        code: WsCloseCode.PROTOCOL_ERROR,
+        reason: 'protocol_error',
+      },
+      { name: 'an unmasked frame', bytes: [clientFrame(Op.BINARY, echo, { mask: false })], code: WsCloseCode.PROTOCOL_ERROR, reason: 'protocol_error' },
+      ...[3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf].map((op) => ({
+        name: `opcode ${op}`,
+        bytes: [clientFrame(op, Buffer.from('x'))],
+        code: WsCloseCode.PROTOCOL_ERROR,
+        reason: 'protocol_error' as const,
+      })),
+      { name: 'RSV bits', bytes: [clientFrame(Op.BINARY, echo, { rsv: 3 })], code: WsCloseCode.PROTOCOL_ERROR, reason: 'protocol_error' },
+      { name: 'a CLOSE with a 1-byte body', bytes: [clientFrame(Op.CLOSE, Buffer.from([3]))], code: WsCloseCode.PROTOCOL_ERROR, reason: 'protocol_error' },
+      { name: 'a CLOSE with code 999', bytes: [clientClose(999)], code: WsCloseCode.PROTOCOL_ERROR, reason: 'protocol_error' },
+      { name: 'a text frame', bytes: [clientFrame(Op.TEXT, Buffer.from('{"hello":1}'))], code: WsCloseCode.UNSUPPORTED_DATA, reason: 'protocol_error' },
+      { name: 'a CLOSE without a code', bytes: [clientClose()], code: null, reason: 'closed' },
+    ];
+    const clients = await Promise.all(cases.map(() => wsFrames(child.port)));
+    // Each first sends a request that is answered, then its abuse.
+    clients.forEach((c, i) => c.write(Buffer.concat([clientFrame(Op.BINARY, echo), ...cases[i].bytes])));
+    await Promise.all(clients.map((c) => c.waitClosed(15000)));
+    clients.forEach((c, i) => {
+      const { name, code, reason } = cases[i];
+      expect(c.closeCode, name).toBe(code);
+      expect(c.packets[0]?.id, name).toBe(ECHO_RESPONSE);
+      const notifies = c.packets.filter((p) => p.id === PacketId.DISCONNECT_NOTIFY).map(notifyCode);
+      expect(notifies, name).toEqual(reason === 'protocol_error' ? [DisconnectCode.PROTOCOL_ERROR] : []);
+      if (reason === 'protocol_error') expect(c.packets[c.packets.length - 1].id, name).toBe(PacketId.DISCONNECT_NOTIFY);
+      expect(
+        c.packets.every((p) => p.id === ECHO_RESPONSE || p.id === PacketId.DISCONNECT_NOTIFY),
+        name,
+      ).toBe(true);
+      expect(c.frames.every((f) => !f.masked)).toBe(true);
+    });
+
+    // 2000 fragments of 4 bytes, PINGs between some, make one message that is served.
+    const patient = await wsFrames(child.port);
+    const big = frame(ECHO_REQUEST, seqBody(2, 8000 - 5));
+    const parts = fragments(big, 4);
+    parts.splice(1000, 0, clientFrame(Op.PING, Buffer.from('mid')));
+    patient.write(Buffer.concat(parts));
+    await patient.waitFor(() => patient.packets.length === 1, 10000, 'the fragmented echo');
+    expect(patient.packets[0].body.equals(seqBody(2, 8000 - 5))).toBe(true);
+    expect(patient.frames.some((f) => f.opcode === Op.PONG && f.payload.toString() === 'mid')).toBe(true);
+
+    patient.socket.resetAndDestroy();
+    const errors = cases.filter((c) => c.reason === 'protocol_error').length;
+    await waitUsers(child, 1);
+    const s = await child.stats();
+    // The CLOSE without a code, and the patient client's reset.
+    expect(s.server.closes).toMatchObject({ protocol_error: errors, closed: WARM_UP_CONNECTIONS + 1, reset: 1 });
+    expect(s.disconnects).toMatchObject({ protocol_error: errors });
+    expect(s.errors).toBe(0);
+    expect(await bystander.chat('still here')).toBe(ChatResult.NONE);
+    expect(bystander.raw.closed).toBe(false);
+    // Claimed lengths are not allocated: the 1 GiB frame cost no more than what was sent.
+    if (!process.env.IOCPNET_SANITIZER) expect(child.rssKiB() - rss0).toBeLessThan(32 * 1024);
+    bystander.destroy();
+    await waitFds(child, baseFds);
+  }, 60000);
 });

@@ -62,6 +62,8 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     // An id the router has no handler for: labelled 'other'.
     c.send(5000);
     await waitUntil(() => chat.router.stats().unknown === 1);
+    // d has sent nothing yet: with WebSocket on, it opens (as raw TCP) after transportDetectMs.
+    await waitUntil(() => chat.server.stats().connections === 4, 5000, 'the silent client opened');
 
     let { text, families } = await scrape(handle);
     // In: a logs in and enters; b is refused, logs in and enters; N chats; c sends one unknown id.

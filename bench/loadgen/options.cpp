@@ -38,7 +38,8 @@ const char* const kUsage =
     "  --message-size B        chat: message bytes, 16..256 (32)\n"
     "  --id-prefix S           start of every user id, 1..4 characters [0-9A-Za-z_] (u)\n"
     "  --ping-ms MS            keep-alive PING period, 0 = none (0)\n"
-    "  --cycle-timeout-ms MS   connect: abandon a cycle after this long (10000)\n";
+    "  --cycle-timeout-ms MS   connect: abandon a cycle after this long (10000)\n"
+    "  --transport T           tcp (raw framing) or websocket (upgrade, then masked binary frames) (tcp)\n";
 
 [[noreturn]] void fail(const char* format, const char* a, const char* b = "") {
   std::fprintf(stderr, "iocpnet-loadgen: ");
@@ -158,6 +159,10 @@ Options parseOptions(int argc, char** argv) {
       o.pingMs = integer(key, value, 0, 3600000);
     } else if (std::strcmp(key, "--cycle-timeout-ms") == 0) {
       o.cycleTimeoutMs = integer(key, value, 1, 3600000);
+    } else if (std::strcmp(key, "--transport") == 0) {
+      if (std::strcmp(value, "tcp") == 0) o.webSocket = false;
+      else if (std::strcmp(value, "websocket") == 0) o.webSocket = true;
+      else fail("--transport must be tcp or websocket, got '%s'%s", value);
     } else {
       fail("unknown option '%s'%s", key);
     }

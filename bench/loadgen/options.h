@@ -51,6 +51,10 @@ struct Options {
   int pingMs = 0;
   // connect: a cycle that takes longer than this is abandoned and counted.
   int cycleTimeoutMs = 10000;
+
+  // Every connection as a WebSocket client (RFC 6455): the HTTP upgrade
+  // first, then the packets in masked binary frames, one frame per flush.
+  bool webSocket = false;
 };
 
 // Parses argv; on error or --help prints to stderr and exits.

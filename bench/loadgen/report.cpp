@@ -42,8 +42,9 @@ void writeReport(std::FILE* out, const Options& o, const RunResult& r) {
   const Counters& c = r.counters;
   const double throughput = o.scenario == ScenarioKind::Idle ? r.ready : perSecond(c.windowCompleted, r.windowSeconds);
 
-  std::fprintf(out, "{\"scenario\":\"%s\",\"host\":\"%s\",\"port\":%u,\"threads\":%d,", scenarioName(o.scenario),
-               o.host.c_str(), static_cast<unsigned>(o.port), o.threads);
+  std::fprintf(out, "{\"scenario\":\"%s\",\"transport\":\"%s\",\"host\":\"%s\",\"port\":%u,\"threads\":%d,",
+               scenarioName(o.scenario), o.webSocket ? "websocket" : "tcp", o.host.c_str(),
+               static_cast<unsigned>(o.port), o.threads);
   std::fprintf(out, "\"ports\":[");
   for (size_t i = 0; i < o.ports.size(); ++i)
     std::fprintf(out, "%s%u", i == 0 ? "" : ",", static_cast<unsigned>(o.ports[i]));

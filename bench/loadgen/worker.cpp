@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string_view>
 
 namespace loadgen {
 
@@ -165,6 +166,9 @@ void Worker::close(Conn& c) {
   c.pending.clear();
   c.out.clear();
   c.outOffset = 0;
+  c.ws = Conn::Ws::Off;
+  c.wsFramed = 0;
+  c.wsStream.clear();
 }
 
 void Worker::shutdownWrite(Conn& c) {
@@ -215,6 +219,19 @@ void Worker::finishConnect(Conn& c, int64_t now) {
     return;
   }
   c.connecting = false;
+  if (options.webSocket) {
+    // The scenario starts once the server has switched protocols.
+    static const char kRequest[] =
+        "GET / HTTP/1.1\r\nHost: loadgen\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    c.ws = Conn::Ws::Handshake;
+    c.maskSeed = 0x9e3779b9u ^ (c.index * 2654435761u) ^ static_cast<uint32_t>(now);
+    if (c.maskSeed == 0) c.maskSeed = 1;
+    c.out.insert(c.out.end(), kRequest, kRequest + sizeof kRequest - 1);
+    c.wsFramed = c.out.size();
+    flush(c, now);
+    return;
+  }
   scenario_->onConnected(*this, c, now);
 }
 
@@ -230,7 +247,7 @@ void Worker::readAll(Conn& c, int64_t now) {
       now = nowNs();
       if (inWindow(now)) counters.windowBytesIn += static_cast<uint64_t>(n);
       const size_t total = have + static_cast<size_t>(n);
-      const size_t used = parse(c, buf, total, now);
+      const size_t used = c.ws == Conn::Ws::Off ? parse(c, buf, total, now) : parseWebSocket(c, buf, total, now);
       if (c.fd < 0) return;
       have = total - used;
       if (have > 0 && used > 0) std::memmove(buf, buf + used, have);
@@ -292,6 +309,7 @@ void Worker::dispatch(Conn& c, uint16_t packetId, const uint8_t* body, size_t le
 }
 
 void Worker::flush(Conn& c, int64_t now) {
+  if (c.ws == Conn::Ws::Open) frameQueued(c);
   while (c.outOffset < c.out.size()) {
     const ssize_t n = ::send(c.fd, c.out.data() + c.outOffset, c.out.size() - c.outOffset, MSG_NOSIGNAL);
     if (n > 0) {
@@ -309,6 +327,120 @@ void Worker::flush(Conn& c, int64_t now) {
   }
   c.out.clear();
   c.outOffset = 0;
+  c.wsFramed = 0;
+}
+
+void Worker::frameQueued(Conn& c) {
+  const size_t n = c.out.size() - c.wsFramed;
+  if (n == 0) return;
+  uint8_t header[14];
+  size_t h = 0;
+  header[h++] = 0x82;  // FIN, binary
+  if (n < 126) {
+    header[h++] = static_cast<uint8_t>(0x80 | n);
+  } else if (n <= 0xFFFF) {
+    header[h++] = 0x80 | 126;
+    header[h++] = static_cast<uint8_t>(n >> 8);
+    header[h++] = static_cast<uint8_t>(n);
+  } else {
+    header[h++] = 0x80 | 127;
+    for (int i = 7; i >= 0; --i) header[h++] = static_cast<uint8_t>(static_cast<uint64_t>(n) >> (8 * i));
+  }
+  // xorshift32: a new masking key per frame.
+  uint32_t s = c.maskSeed;
+  s ^= s << 13;
+  s ^= s >> 17;
+  s ^= s << 5;
+  c.maskSeed = s;
+  const uint8_t mask[4] = {static_cast<uint8_t>(s), static_cast<uint8_t>(s >> 8), static_cast<uint8_t>(s >> 16),
+                           static_cast<uint8_t>(s >> 24)};
+  std::memcpy(header + h, mask, 4);
+  h += 4;
+  c.out.insert(c.out.begin() + static_cast<std::ptrdiff_t>(c.wsFramed), header, header + h);
+  uint8_t* p = c.out.data() + c.wsFramed + h;
+  for (size_t i = 0; i < n; ++i) p[i] ^= mask[i & 3];
+  c.wsFramed = c.out.size();
+}
+
+size_t Worker::parseWebSocket(Conn& c, const uint8_t* data, size_t size, int64_t now) {
+  size_t off = 0;
+  if (c.ws == Conn::Ws::Handshake) {
+    const char* text = reinterpret_cast<const char*>(data);
+    const std::string_view head(text, size);
+    const size_t end = head.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (size >= 8192) {
+        ++counters.protocolErrors;
+        fail(c, false, EPROTO, now);
+      }
+      return 0;
+    }
+    if (head.compare(0, 13, "HTTP/1.1 101 ") != 0) {
+      ++counters.protocolErrors;
+      fail(c, false, EPROTO, now);
+      return 0;
+    }
+    c.ws = Conn::Ws::Open;
+    off = end + 4;
+    scenario_->onConnected(*this, c, now);
+    if (c.fd < 0) return off;
+  }
+  return off + parseFrames(c, data + off, size - off, now);
+}
+
+size_t Worker::parseFrames(Conn& c, const uint8_t* data, size_t size, int64_t now) {
+  size_t off = 0;
+  while (size - off >= 2) {
+    const uint8_t* f = data + off;
+    // The server's frames are unmasked and final (it sends whole packets per frame).
+    if ((f[1] & 0x80) != 0 || (f[0] & 0x70) != 0) {
+      ++counters.protocolErrors;
+      fail(c, false, EPROTO, now);
+      return off;
+    }
+    size_t h = 2;
+    uint64_t len = f[1] & 0x7F;
+    if (len == 126) {
+      if (size - off < 4) break;
+      len = (static_cast<uint64_t>(f[2]) << 8) | f[3];
+      h = 4;
+    } else if (len == 127) {
+      if (size - off < 10) break;
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = (len << 8) | f[2 + i];
+      h = 10;
+    }
+    // A frame longer than the read buffer could never complete: the engine's are at most a packet.
+    if (len > kReadBufferSize / 2) {
+      ++counters.protocolErrors;
+      fail(c, false, EPROTO, now);
+      return off;
+    }
+    if (size - off - h < len) break;
+    const uint8_t opcode = f[0] & 0x0F;
+    if (opcode == 0x2 || opcode == 0x0) {
+      parsePayload(c, f + h, static_cast<size_t>(len), now);
+      if (c.fd < 0) return off;
+    }
+    // CLOSE: the server's FIN follows; PING and PONG: the engine sends none.
+    off += h + static_cast<size_t>(len);
+  }
+  return off;
+}
+
+void Worker::parsePayload(Conn& c, const uint8_t* data, size_t size, int64_t now) {
+  if (c.wsStream.empty()) {
+    // The usual case: whole packets in the frame, parsed where they are.
+    const size_t used = parse(c, data, size, now);
+    if (c.fd >= 0 && used < size) c.wsStream.assign(data + used, data + size);
+    return;
+  }
+  c.wsStream.insert(c.wsStream.end(), data, data + size);
+  std::vector<uint8_t> stream;
+  stream.swap(c.wsStream);
+  const size_t used = parse(c, stream.data(), stream.size(), now);
+  if (c.fd >= 0 && used < stream.size())
+    c.wsStream.assign(stream.begin() + static_cast<std::ptrdiff_t>(used), stream.end());
 }
 
 void Worker::fail(Conn& c, bool eof, int err, int64_t now) {

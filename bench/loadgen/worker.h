@@ -65,8 +65,14 @@ struct Conn {
   int retries = 0;
   int64_t stamp = 0;  // scenario: start of the current request or cycle
   int64_t nextPingAt = 0;
-  std::vector<uint8_t> pending;  // a packet split across reads
-  std::vector<uint8_t> out;      // packets queued since the last flush
+  std::vector<uint8_t> pending;  // a packet (or a frame, or the HTTP response) split across reads
+  // WebSocket (Options::webSocket): Handshake until the 101 is read.
+  enum class Ws : uint8_t { Off, Handshake, Open };
+  Ws ws = Ws::Off;
+  size_t wsFramed = 0;            // bytes of out already framed (the rest is packets queued since)
+  uint32_t maskSeed = 0;          // the next masking key comes from here
+  std::vector<uint8_t> wsStream;  // binary payload of a packet split across frames
+  std::vector<uint8_t> out;       // packets queued since the last flush
   size_t outOffset = 0;
   char userId[kUserIdSize] = {};
   uint8_t userIdLength = 0;
@@ -130,6 +136,12 @@ class Worker {
   void readAll(Conn& c, int64_t now);
   // Returns the bytes consumed; stops early if the connection was closed.
   size_t parse(Conn& c, const uint8_t* data, size_t size, int64_t now);
+  // WebSocket: the 101, then server frames; their payload goes through parse.
+  size_t parseWebSocket(Conn& c, const uint8_t* data, size_t size, int64_t now);
+  size_t parseFrames(Conn& c, const uint8_t* data, size_t size, int64_t now);
+  void parsePayload(Conn& c, const uint8_t* data, size_t size, int64_t now);
+  // Wraps the packets queued since the last flush in one masked binary frame.
+  void frameQueued(Conn& c);
   void dispatch(Conn& c, uint16_t id, const uint8_t* body, size_t length, int64_t now);
   void flush(Conn& c, int64_t now);
   void fail(Conn& c, bool eof, int err, int64_t now);

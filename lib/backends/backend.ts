@@ -4,7 +4,7 @@
  * Both run on the JS main thread. A backend imports nothing from the server
  * front end (lib/server/server.ts, connection.ts), only its types and errors.
  */
-import type { DisconnectReason } from '../contract';
+import type { DisconnectReason, Transport } from '../contract';
 import type { BackendName, ListenAddress, ServerStats } from '../server/types';
 
 /**
@@ -12,7 +12,8 @@ import type { BackendName, ListenAddress, ServerStats } from '../server/types';
  * The Server implements it.
  */
 export interface BackendSink {
-  onConnect(id: number, remoteAddress: string, remotePort: number): void;
+  /** A connection opened, once its transport is known (see ServerOptions.transportDetectMs). */
+  onConnect(id: number, remoteAddress: string, remotePort: number, transport: Transport): void;
   /** body is valid only during the call. */
   onPacket(id: number, packetId: number, body: Uint8Array): void;
   onDisconnect(id: number, reason: DisconnectReason): void;

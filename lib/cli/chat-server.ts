@@ -23,6 +23,8 @@ interface ChatServerFlags {
   idleTimeoutMs: number;
   chatRateLimit: number;
   exitWithParent: boolean;
+  websocket: boolean;
+  websocketOrigin?: string[];
   metricsPort?: number;
   metricsHost: string;
   logLevel?: LogLevel;
@@ -70,6 +72,8 @@ export function addChatServerCommand(program: Command): void {
       intOption(C.chatRateLimit.min, C.chatRateLimit.max),
       C.chatRateLimit.default,
     )
+    .option('--no-websocket', 'raw TCP framing only: no WebSocket clients on the port (by default both share it)')
+    .option('--websocket-origin <origin...>', "origins a browser's WebSocket may come from, e.g. http://127.0.0.1:9464 (default: any)")
     .option('--redis <url>', 'join a cluster of chat servers on this Redis, redis://HOST:PORT[/DB] (docs/CLUSTER.md)')
     .option('--cluster-lease-ms <n>', "with --redis: a dead node's users leave within this time (default 5000)", intOption(1, Number.MAX_SAFE_INTEGER))
     .option('--cluster-prefix <s>', "with --redis: prefix of the cluster's keys (default iocpnet:)")
@@ -82,7 +86,7 @@ export function addChatServerCommand(program: Command): void {
     )
     .option(
       '--metrics-port <n>',
-      'serve Prometheus metrics (GET /metrics) and the dashboard (GET /) on this HTTP port; 0 picks a free one',
+      'serve Prometheus metrics (GET /metrics), the dashboard (GET /) and the web chat client (GET /chat) on this HTTP port; 0 picks a free one',
       intOption(0, 65535),
     )
     .option('--metrics-host <address>', 'address the metrics port listens on', '127.0.0.1')
@@ -126,6 +130,8 @@ export function addChatServerCommand(program: Command): void {
           maxRoomUsers: flags.maxRoomUsers,
           ...(flags.maxUsers === undefined ? {} : { maxUsers: flags.maxUsers }),
           chatRateLimit: flags.chatRateLimit,
+          webSocket: flags.websocket,
+          ...(flags.websocketOrigin === undefined ? {} : { webSocketOrigins: flags.websocketOrigin }),
           ...clusterOptions(flags, command, worker),
           ...(logger === undefined ? {} : { logger }),
         });
@@ -246,7 +252,8 @@ async function serve(chat: ChatServer, flags: ChatServerFlags, parent: number, w
       process.exit(1);
     }
     const m = metrics.address();
-    if (logger === undefined) say(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/`);
+    const web = flags.websocket ? `, web chat on http://${m.address}:${m.port}/chat` : '';
+    if (logger === undefined) say(`metrics on http://${m.address}:${m.port}/metrics, dashboard on http://${m.address}:${m.port}/${web}`);
   }
 
   let closing: 'signal' | 'parent' | undefined;

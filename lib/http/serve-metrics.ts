@@ -4,6 +4,7 @@ import type * as Prom from 'prom-client';
 import type { ChatServer } from '../chat/chat-server';
 import type { ListenAddress } from '../server/types';
 import { checkInteger, describe } from '../server/validate';
+import { chatPage } from './chat-page';
 import { DASHBOARD_HTML } from './dashboard-page';
 import type { Logger } from './logger';
 import { ServerMetrics, metricsSource, type MetricsExtension, type ObservedRouter, type ObservedServer } from './metrics';
@@ -17,6 +18,12 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** Serve the dashboard at GET / and its figures at GET /stats.json. Default true. */
   dashboard?: boolean;
+  /**
+   * Serve the web chat client at GET /chat: a page that reaches the chat
+   * server over WebSocket (its webSocket option must be on). For a ChatServer
+   * only; default true for one.
+   */
+  chatPage?: boolean;
   /** The router whose packet ids label the handler times; a ChatServer's own router by default. */
   router?: ObservedRouter;
   /** Register further metrics in the registry (the cluster's, once it exists). */
@@ -35,12 +42,13 @@ export interface MetricsHandle {
   close(): Promise<void>;
 }
 
-const OPTION_KEYS = new Set(['port', 'host', 'defaultMetrics', 'dashboard', 'router', 'extensions', 'logger']);
+const OPTION_KEYS = new Set(['port', 'host', 'defaultMetrics', 'dashboard', 'chatPage', 'router', 'extensions', 'logger']);
 
 /**
  * Serves `GET /metrics` (the Prometheus text format), the dashboard at `GET /`
  * and its figures at `GET /stats.json` over node:http on the JS thread, for
- * target: a Server, or a ChatServer (its chat metrics included). Loads
+ * target: a Server, or a ChatServer (its chat metrics included, and the web
+ * chat client at `GET /chat`). Loads
  * prom-client on the first call; until then the package does not load it.
  * See docs/METRICS.md.
  */
@@ -52,10 +60,15 @@ export async function serveMetrics(target: ObservedServer | ChatServer, options:
   if (typeof host !== 'string' || host.length === 0) throw new TypeError(`host must be a non-empty string, got ${describe(host)}`);
   const logger = options.logger;
   const dashboard = options.dashboard !== false;
+  for (const key of ['dashboard', 'chatPage', 'defaultMetrics'] as const) {
+    const v = options[key];
+    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${key} must be a boolean, got ${describe(v)}`);
+  }
 
   // Loaded here, and only here: an application that never asks for metrics never loads prom-client.
   const prom = await import('prom-client');
   const source = metricsSource(target, options.router);
+  const webChat = source.chat !== undefined && options.chatPage !== false;
   const metrics = new ServerMetrics(prom, source, { defaultMetrics: options.defaultMetrics !== false, extensions: options.extensions ?? [] });
   source.server.setObserver(metrics);
 
@@ -87,6 +100,7 @@ export async function serveMetrics(target: ObservedServer | ChatServer, options:
       return;
     }
     if (dashboard && url === '/') return respond(res, 200, 'text/html; charset=utf-8', DASHBOARD_HTML);
+    if (webChat && url === '/chat') return respond(res, 200, 'text/html; charset=utf-8', chatPage(source.server.address()?.port ?? null));
     if (dashboard && url === '/stats.json') {
       node.server = source.server.address() ?? null;
       return respond(res, 200, 'application/json', JSON.stringify({ node, sample: metrics.sample() }));

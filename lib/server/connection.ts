@@ -1,5 +1,5 @@
 import { DisconnectCode } from '../contract';
-import type { CloseReason } from './types';
+import type { CloseReason, Transport } from './types';
 import { checkPacketArgs, describe } from './validate';
 
 /** What a Connection asks of the server that made it; the Server implements it. */
@@ -24,17 +24,24 @@ export class Connection<T = unknown> {
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * How the client reached the server: 'tcp' (the raw framing) or
+   * 'websocket' (the same packets in binary WebSocket messages). Handlers
+   * need not care; it is there for logs, metrics and policy.
+   */
+  readonly transport: Transport;
   /** Free for application state (the chat server keeps its user here); undefined until the application sets it. */
   data: T | undefined = undefined;
   #open = true;
   readonly #server: ConnectionOwner;
 
   /** @internal */
-  constructor(server: ConnectionOwner, id: number, remoteAddress: string, remotePort: number) {
+  constructor(server: ConnectionOwner, id: number, remoteAddress: string, remotePort: number, transport: Transport) {
     this.#server = server;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
+    this.transport = transport;
   }
 
   /** True until close(), destroy() or the 'disconnect' event. */

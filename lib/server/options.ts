@@ -1,5 +1,5 @@
 import * as os from 'node:os';
-import { ENGINE_FLAGS, ENGINE_OPTIONS, type EngineFlagName, type EngineOptionName } from '../contract';
+import { ENGINE_FLAGS, ENGINE_OPTIONS, WEB_SOCKET, type EngineFlagName, type EngineOptionName } from '../contract';
 import type { ResolvedServerOptions, ServerOptions } from './types';
 import { checkInteger, describe } from './validate';
 
@@ -20,9 +20,14 @@ export const DEFAULT_OPTIONS: Readonly<Omit<ResolvedServerOptions, 'ioThreads'>>
   maxPendingBytes: ENGINE_OPTIONS.maxPendingBytes.default,
   closeTimeoutMs: ENGINE_OPTIONS.closeTimeoutMs.default,
   reusePort: ENGINE_FLAGS.reusePort.default,
+  webSocket: ENGINE_FLAGS.webSocket.default,
+  webSocketOrigins: Object.freeze([]),
+  maxUpgradeRequestBytes: ENGINE_OPTIONS.maxUpgradeRequestBytes.default,
+  upgradeTimeoutMs: ENGINE_OPTIONS.upgradeTimeoutMs.default,
+  transportDetectMs: ENGINE_OPTIONS.transportDetectMs.default,
 };
 
-const KNOWN_KEYS = new Set<string>(['backend', ...Object.keys(ENGINE_OPTIONS), ...Object.keys(ENGINE_FLAGS)]);
+const KNOWN_KEYS = new Set<string>(['backend', 'webSocketOrigins', ...Object.keys(ENGINE_OPTIONS), ...Object.keys(ENGINE_FLAGS)]);
 
 /** Validates server options and fills in defaults. */
 export function resolveServerOptions(options: ServerOptions | undefined): ResolvedServerOptions {
@@ -55,7 +60,33 @@ export function resolveServerOptions(options: ServerOptions | undefined): Resolv
     }
   }
   resolveWaterMarks(o, pick('sendQueueHighWaterBytes') !== undefined, pick('sendQueueLowWaterBytes') !== undefined);
+  const origins = pick('webSocketOrigins');
+  if (origins !== undefined) o.webSocketOrigins = checkOrigins(origins);
   return o;
+}
+
+/** A printable-ASCII origin: what a browser's Origin header can hold. */
+const ORIGIN_TEXT = /^[\x21-\x7e]+$/;
+
+/** Validates webSocketOrigins; returns a frozen copy. */
+function checkOrigins(origins: unknown): readonly string[] {
+  if (!Array.isArray(origins)) throw new TypeError(`webSocketOrigins must be an array of strings, got ${describe(origins)}`);
+  if (origins.length > WEB_SOCKET.maxOrigins) {
+    throw new RangeError(`webSocketOrigins must hold at most ${WEB_SOCKET.maxOrigins} origins, got ${origins.length}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < origins.length; i++) {
+    const origin: unknown = origins[i];
+    if (typeof origin !== 'string') throw new TypeError(`webSocketOrigins[${i}] must be a string, got ${describe(origin)}`);
+    if (origin.length === 0 || origin.length > WEB_SOCKET.maxOriginLength) {
+      throw new RangeError(`webSocketOrigins[${i}] must be 1 to ${WEB_SOCKET.maxOriginLength} characters long, got ${origin.length}`);
+    }
+    if (!ORIGIN_TEXT.test(origin)) {
+      throw new RangeError(`webSocketOrigins[${i}] must be printable ASCII without spaces (an origin such as 'https://example.com'), got ${describe(origin)}`);
+    }
+    out.push(origin);
+  }
+  return Object.freeze(out);
 }
 
 /**

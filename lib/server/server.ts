@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { DisconnectReason } from '../contract';
+import type { DisconnectReason, Transport } from '../contract';
 import type { Backend, BackendSink } from '../backends/backend';
 import { emptyStats } from '../backends/stats';
 import { Connection, EMPTY_BODY, type ConnectionOwner } from './connection';
@@ -228,8 +228,8 @@ export class Server<T = unknown> extends EventEmitter implements BackendSink, Co
   // throwing handler is reported without stopping the batch.
 
   /** @internal BackendSink */
-  onConnect(id: number, remoteAddress: string, remotePort: number): void {
-    const conn = new Connection<T>(this, id, remoteAddress, remotePort);
+  onConnect(id: number, remoteAddress: string, remotePort: number, transport: Transport): void {
+    const conn = new Connection<T>(this, id, remoteAddress, remotePort, transport);
     this.#connections.set(id, conn);
     this.#inBatch = true;
     this.#mark = -1;

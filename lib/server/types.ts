@@ -5,7 +5,7 @@
 
 import type { DisconnectReason, ThreadStatsField } from '../contract';
 
-export type { DisconnectReason } from '../contract';
+export type { DisconnectReason, Transport } from '../contract';
 
 /**
  * Why application code closes a connection gracefully: 'kicked' sends
@@ -58,6 +58,30 @@ export interface ServerOptions {
    * Elsewhere listen() rejects with code ENOTSUP. Default false.
    */
   reusePort?: boolean;
+  /**
+   * WebSocket (RFC 6455) on the same port as the raw framing: a connection
+   * whose first bytes are `GET ` is read as an HTTP upgrade request, and its
+   * binary messages then carry the same packets. false: raw framing only, and
+   * connections open at accept. Default true.
+   */
+  webSocket?: boolean;
+  /**
+   * Origins a browser's upgrade request may name in its Origin header, exactly
+   * (e.g. 'https://game.example.com'); any other Origin gets HTTP 403. A
+   * request without an Origin header (not a browser) is let in. Empty (the
+   * default): any Origin.
+   */
+  webSocketOrigins?: readonly string[];
+  /** The largest HTTP upgrade request, request line and headers, in bytes; a longer one gets HTTP 431. Default 4096. */
+  maxUpgradeRequestBytes?: number;
+  /** How long an HTTP upgrade request may take from accept to its last header; then HTTP 408 and a close. Default 5000. */
+  upgradeTimeoutMs?: number;
+  /**
+   * With webSocket on, a connection opens (the 'connect' event) once its
+   * transport is known: at its first bytes, or, for a client that sends
+   * nothing, after this many ms, as 'tcp'. Default 250.
+   */
+  transportDetectMs?: number;
 }
 
 /** Options after defaults and validation. */

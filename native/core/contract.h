@@ -41,8 +41,10 @@ enum class CloseReason : uint8_t {
   ServerFull = 5,
   Shutdown = 6,
   Kicked = 7,
+  UpgradeRefused = 8,
+  UpgradeTimeout = 9,
 };
-constexpr size_t kCloseReasonCount = 8;
+constexpr size_t kCloseReasonCount = 10;
 
 // Inbound record kinds (IO threads to JS).
 enum class InboundKind : uint8_t {
@@ -62,7 +64,7 @@ enum class OutboundOp : uint8_t {
 
 // Record sizes in bytes (lib/contract.ts BatchLayout gives the fields).
 constexpr size_t kRecordHead = 5;
-constexpr size_t kConnectFields = 3;
+constexpr size_t kConnectFields = 4;
 constexpr size_t kPacketFields = 4;
 constexpr size_t kDisconnectFields = 2;
 constexpr size_t kOpHead = 5;
@@ -85,6 +87,9 @@ constexpr IntegerOption kSendQueueHighWaterBytesOption{"sendQueueHighWaterBytes"
 constexpr IntegerOption kSendQueueLowWaterBytesOption{"sendQueueLowWaterBytes", 0u, 2147483647u, 65536u};
 constexpr IntegerOption kMaxPendingBytesOption{"maxPendingBytes", 65536u, 2147483647u, 67108864u};
 constexpr IntegerOption kCloseTimeoutMsOption{"closeTimeoutMs", 0u, 600000u, 5000u};
+constexpr IntegerOption kMaxUpgradeRequestBytesOption{"maxUpgradeRequestBytes", 256u, 65536u, 4096u};
+constexpr IntegerOption kUpgradeTimeoutMsOption{"upgradeTimeoutMs", 1u, 600000u, 5000u};
+constexpr IntegerOption kTransportDetectMsOption{"transportDetectMs", 1u, 60000u, 250u};
 
 // The engine's on/off options and their defaults.
 struct BooleanOption {
@@ -92,6 +97,25 @@ struct BooleanOption {
   bool defaultValue;
 };
 constexpr BooleanOption kReusePortOption{"reusePort", false};
+constexpr BooleanOption kWebSocketOption{"webSocket", true};
+
+// Transports of one port: the u8 of a Connect record.
+enum class Transport : uint8_t {
+  Tcp = 0,
+  Websocket = 1,
+};
+
+// WebSocket: the bounds of webSocketOrigins, the close codes the engine sends.
+constexpr size_t kMaxWebSocketOrigins = 64;
+constexpr size_t kMaxWebSocketOriginLength = 256;
+enum class WsCloseCode : uint16_t {
+  Normal = 1000,
+  GoingAway = 1001,
+  ProtocolError = 1002,
+  UnsupportedData = 1003,
+  PolicyViolation = 1008,
+  MessageTooBig = 1009,
+};
 
 // The stats array the binding hands to JS: these counters, then the closes by reason, then one
 // block of ThreadStatsField per IO thread.

@@ -235,6 +235,9 @@ ConnectionCore* EngineCore::lookup(uint32_t id) {
 uint64_t EngineCore::tickMs() const noexcept {
   uint64_t period = options_.closeTimeoutMs;
   if (options_.idleTimeoutMs > 0 && options_.idleTimeoutMs < period) period = options_.idleTimeoutMs;
+  if (options_.webSocket) {
+    period = std::min<uint64_t>({period, options_.transportDetectMs, options_.upgradeTimeoutMs});
+  }
   return std::clamp<uint64_t>(period / 4, 10, 1000);
 }
 
@@ -259,7 +262,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
         ConnectionCore* c = adoptSocket(t, slot, cmd.socket, &ok);
         c->id = cmd.id;
         c->thread = t.index;
-        c->phase = ConnectionCore::Phase::Open;
+        c->phase = ConnectionCore::Phase::Pending;
         c->writeInFlight = c->shutdownRequested = c->shutdownDone = c->peerEnded = false;
         c->readPaused = c->writeScheduled = c->awaitingRelease = c->dropOnRelease = false;
         c->flowPaused = false;
@@ -271,6 +274,13 @@ void EngineCore::runCommands(IoThreadCore& t) {
         c->assembler.reset();
         c->assembler.setMaxPacketSize(options_.maxPacketSize);
         c->sendq.clear();
+        c->transport = Transport::Tcp;
+        c->ws.reset();
+        c->detect = ConnectionCore::Detect::Sniffing;
+        c->sniffLength = 0;
+        c->pendingDeadlineMs = c->lastActivityMs + options_.transportDetectMs;
+        c->remoteAddress = std::move(cmd.remoteAddress);
+        c->remotePort = cmd.remotePort;
         c->listIndex = t.connections.size();
         t.connections.push_back(c);
         if (!ok) {
@@ -280,18 +290,23 @@ void EngineCore::runCommands(IoThreadCore& t) {
           drop(*c);
           break;
         }
-        open_.fetch_add(1, std::memory_order_relaxed);
-        t.stats.add(ThreadStatsField::Connections);
-        Stats::add(stats_.accepted);
-        t.events.connect(cmd.id, cmd.remoteAddress, cmd.remotePort);
+        // With WebSocket on, it opens once its transport is known (readPending).
+        if (!options_.webSocket) open(*c, t, Transport::Tcp);
         break;
       }
       case IoCommand::Kind::Send: {
+        // WebSocket receivers share one framed copy of the packet, made for
+        // the first of them: one per broadcast and IO thread.
+        Slice framed;
         auto sendTo = [&](uint32_t id, Slice slice) {
           ConnectionCore* c = lookup(id);
           if (c == nullptr || c->dropOnRelease) {
             Stats::add(stats_.staleRefused);
             return;
+          }
+          if (c->transport == Transport::Websocket) {
+            if (!framed.chunk) framed = wsFrame(ws::kBinary, slice.data(), slice.length);
+            slice = framed;
           }
           enqueue(*c, std::move(slice));
         };
@@ -410,6 +425,22 @@ void EngineCore::closeAll(IoThreadCore& t, bool force) {
   // Copy: closing may reorder the list.
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
+    if (c->phase == ConnectionCore::Phase::Pending) {
+      if (c->detect == ConnectionCore::Detect::Handshake) {
+        if (force) {
+          Stats::add(stats_.closes[static_cast<size_t>(CloseReason::UpgradeRefused)]);
+          drop(*c);
+        } else {
+          refuseUpgrade(*c, CloseReason::UpgradeRefused, httpErrorResponse(503));
+        }
+        continue;
+      }
+      // A raw client that has not spoken yet closes as an open one does
+      // (the bytes it held are not read: the server is draining).
+      c->sniffLength = 0;
+      ReadState rs;
+      openAsTcp(*c, t, rs);
+    }
     if (c->phase == ConnectionCore::Phase::Open) {
       beginClose(*c, CloseReason::Shutdown, force ? NotifyCode::None : NotifyCode::ServerShutdown,
                  force ? CloseMode::Drop : CloseMode::AfterRelease);
@@ -420,17 +451,15 @@ void EngineCore::closeAll(IoThreadCore& t, bool force) {
   checkThreadDone(t);
 }
 
-void EngineCore::enqueue(ConnectionCore& c, Slice slice) {
+void EngineCore::enqueue(ConnectionCore& c, Slice slice, bool countPacket) {
   if (c.sendq.queuedBytes() + slice.length > options_.maxSendQueueBytes) {
     if (c.phase == ConnectionCore::Phase::Open)
       beginClose(c, CloseReason::SlowConsumer, NotifyCode::None, CloseMode::Drop);
     else drop(c);
     return;
   }
-  IoThreadCore& t = threadOf(c);
-  t.stats.add(ThreadStatsField::PacketsOut);
-  t.stats.add(ThreadStatsField::SendQueueBytes, slice.length);
-  c.sendq.push(std::move(slice));
+  if (countPacket) threadOf(c).stats.add(ThreadStatsField::PacketsOut);
+  pushSend(c, std::move(slice));
   markDirty(c);
   checkHighWater(c);
 }
@@ -499,6 +528,12 @@ void EngineCore::handOver(IoThreadCore& t) {
 }
 
 void EngineCore::enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength) {
+  if (c.transport == Transport::Websocket) {
+    uint8_t header[kHeaderSize];
+    writeHeader(header, packetId, bodyLength);
+    enqueue(c, wsFrame(ws::kBinary, header, kHeaderSize, body, bodyLength));
+    return;
+  }
   ChunkRef chunk = ChunkRef::allocate(kHeaderSize + bodyLength);
   writeHeader(chunk.data(), packetId, bodyLength);
   if (bodyLength > 0) std::memcpy(chunk.data() + kHeaderSize, body, bodyLength);
@@ -536,17 +571,28 @@ size_t EngineCore::readLimit(const ConnectionCore& c, size_t bufferSize) {
 void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
   IoThreadCore& t = threadOf(c);
   t.stats.add(ThreadStatsField::BytesIn, len);
-  if (c.phase != ConnectionCore::Phase::Open || t.draining) return;  // closing: discard
+  bool pending = c.phase == ConnectionCore::Phase::Pending;
+  if ((c.phase != ConnectionCore::Phase::Open && !pending) || t.draining) return;  // closing: discard
   c.lastActivityMs = nowMs(t);
-  bool full = inbound_.full(t.events.size());
-  bool forJs = false;
-  uint32_t delivered = 0;
+  ReadState rs;
+  rs.full = inbound_.full(t.events.size());
+  if (pending) {
+    readPending(c, t, data, len, rs);
+  } else if (c.transport == Transport::Websocket) {
+    readWebSocket(c, t, data, len, rs);
+  } else {
+    feedPackets(c, t, data, len, rs);
+  }
+  finishRead(c, t, rs);
+}
+
+bool EngineCore::feedPackets(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs) {
   FrameError error = c.assembler.feed(data, len, [&](const PacketView& p) {
     t.stats.add(ThreadStatsField::PacketsIn);
     if (p.id >= kFirstAppPacketId) {
       t.events.packet(c.id, p.id, p.body, p.bodyLength);
-      forJs = true;
-      delivered += static_cast<uint32_t>(kHeaderSize + p.bodyLength);
+      rs.forJs = true;
+      rs.delivered += static_cast<uint32_t>(kHeaderSize + p.bodyLength);
       return true;
     }
     if (p.id == kPingId) {
@@ -560,21 +606,158 @@ void EngineCore::onData(ConnectionCore& c, const uint8_t* data, size_t len) {
     return true;
   });
   if (error != FrameError::None && c.phase == ConnectionCore::Phase::Open) {
+    if (c.ws) c.ws->closeCode = static_cast<uint16_t>(WsCloseCode::ProtocolError);
     beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, CloseMode::AfterRelease);
   }
+  return c.phase == ConnectionCore::Phase::Open;
+}
+
+void EngineCore::finishRead(ConnectionCore& c, IoThreadCore& t, const ReadState& rs) {
+  if (c.phase != ConnectionCore::Phase::Open) return;
   // Past the bound, a connection stops reading once it has more for JS than
   // PINGs (a packet, or part of one): TCP then pushes back on its sender.
-  if (full && c.phase == ConnectionCore::Phase::Open && (forJs || c.assembler.partialBytes() > 0)) notePaused(c);
-  if (delivered > 0 && c.phase == ConnectionCore::Phase::Open) {
+  bool partial = c.assembler.partialBytes() > 0 || (c.ws && c.ws->frames.midFrame());
+  if (rs.full && (rs.forJs || partial)) notePaused(c);
+  if (rs.delivered > 0) {
     // These packets go out with the next hand-over.
     if (c.unhandledSeq <= t.handled) c.unhandledBytes = 0;
-    c.unhandledBytes += delivered;
+    c.unhandledBytes += rs.delivered;
     c.unhandledSeq = t.appendCount + 1;
     checkHighWater(c);
   }
   // One loop turn may read from many connections: hand large batches over
   // early so that the bound on bytes waiting for JS sees them.
   if (t.events.size() >= kEarlyHandOverBytes) handOver(t);
+}
+
+void EngineCore::readWebSocket(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs) {
+  // The sink of the frame parser: binary payload into the packet stream,
+  // PING answered with PONG, CLOSE remembered for the echo.
+  struct Sink {
+    EngineCore& engine;
+    ConnectionCore& c;
+    IoThreadCore& t;
+    ReadState& rs;
+    bool onBinary(const uint8_t* p, size_t n) { return engine.feedPackets(c, t, p, n, rs); }
+    void onPing(const uint8_t* p, size_t n) {
+      if (c.phase == ConnectionCore::Phase::Open) engine.enqueue(c, wsFrame(ws::kPong, p, n), false);
+    }
+    void onClose(bool hasCode, uint16_t code) { c.ws->closeCode = hasCode ? code : WebSocketState::kNoCloseCode; }
+  };
+  Sink sink{*this, c, t, rs};
+  if (t.wsScratch.empty()) t.wsScratch.resize(16 * 1024);
+  WsFeed f = c.ws->frames.feed(data, len, t.wsScratch.data(), t.wsScratch.size(), sink);
+  if (c.phase != ConnectionCore::Phase::Open) return;
+  switch (f) {
+    case WsFeed::Ok:
+    case WsFeed::Stopped:
+      break;
+    case WsFeed::Closed:
+      // The closing handshake: replies to what came before it, then the echo, then FIN.
+      beginClose(c, CloseReason::Closed, NotifyCode::None, CloseMode::AfterRelease);
+      break;
+    default:
+      failWebSocket(c, f);
+      break;
+  }
+}
+
+void EngineCore::failWebSocket(ConnectionCore& c, WsFeed why) {
+  c.ws->closeCode = static_cast<uint16_t>(wsCloseCodeFor(why));
+  beginClose(c, CloseReason::ProtocolError, NotifyCode::ProtocolError, CloseMode::AfterRelease);
+}
+
+void EngineCore::readPending(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs) {
+  if (c.detect == ConnectionCore::Detect::Handshake) {
+    readHandshake(c, t, data, len, rs);
+    return;
+  }
+  size_t used = 0;
+  while (c.sniffLength < kUpgradePrefix.size() && used < len) {
+    if (data[used] != static_cast<uint8_t>(kUpgradePrefix[c.sniffLength])) {
+      // Not `GET `: the raw framing, from the first byte held on.
+      openAsTcp(c, t, rs);
+      if (c.phase == ConnectionCore::Phase::Open) feedPackets(c, t, data + used, len - used, rs);
+      return;
+    }
+    c.sniff[c.sniffLength++] = data[used++];
+  }
+  if (c.sniffLength < kUpgradePrefix.size()) return;  // a prefix of `GET ` so far
+  c.detect = ConnectionCore::Detect::Handshake;
+  c.pendingDeadlineMs = nowMs(t) + options_.upgradeTimeoutMs;
+  c.ws = std::make_unique<WebSocketState>(options_.maxUpgradeRequestBytes, options_.maxPacketSize);
+  readHandshake(c, t, c.sniff, c.sniffLength, rs);
+  if (used < len) readHandshake(c, t, data + used, len - used, rs);
+}
+
+void EngineCore::readHandshake(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs) {
+  if (c.phase == ConnectionCore::Phase::Open) {
+    // Frames the client sent right behind its request.
+    readWebSocket(c, t, data, len, rs);
+    return;
+  }
+  if (c.phase != ConnectionCore::Phase::Pending) return;
+  size_t consumed = 0;
+  UpgradeOutcome outcome = c.ws->upgrade.feed(data, len, options_.webSocketOrigins, &consumed);
+  if (outcome.kind == UpgradeOutcome::Kind::NeedMore) return;
+  if (outcome.kind == UpgradeOutcome::Kind::Refuse) {
+    refuseUpgrade(c, CloseReason::UpgradeRefused, std::move(outcome.response));
+    return;
+  }
+  c.ws->upgrade.release();
+  enqueueBytes(c, reinterpret_cast<const uint8_t*>(outcome.response.data()), outcome.response.size());
+  open(c, t, Transport::Websocket);
+  if (consumed < len) readWebSocket(c, t, data + consumed, len - consumed, rs);
+}
+
+void EngineCore::open(ConnectionCore& c, IoThreadCore& t, Transport transport) {
+  c.phase = ConnectionCore::Phase::Open;
+  c.transport = transport;
+  open_.fetch_add(1, std::memory_order_relaxed);
+  t.stats.add(ThreadStatsField::Connections);
+  Stats::add(stats_.accepted);
+  t.events.connect(c.id, c.remoteAddress, c.remotePort, transport);
+}
+
+void EngineCore::openAsTcp(ConnectionCore& c, IoThreadCore& t, ReadState& rs) {
+  open(c, t, Transport::Tcp);
+  uint8_t held[sizeof c.sniff];
+  size_t heldLength = c.sniffLength;
+  std::memcpy(held, c.sniff, heldLength);
+  c.sniffLength = 0;
+  if (heldLength > 0) feedPackets(c, t, held, heldLength, rs);
+}
+
+void EngineCore::refuseUpgrade(ConnectionCore& c, CloseReason reason, std::string response) {
+  Stats::add(stats_.closes[static_cast<size_t>(reason)]);
+  c.phase = ConnectionCore::Phase::Closing;
+  table_.retire(c.id);
+  if (c.ws) c.ws->upgrade.release();
+  c.closeDeadlineMs = nowMs(threadOf(c)) + options_.closeTimeoutMs;
+  enqueueBytes(c, reinterpret_cast<const uint8_t*>(response.data()), response.size());
+}
+
+void EngineCore::enqueueBytes(ConnectionCore& c, const uint8_t* data, size_t len) {
+  ChunkRef chunk = ChunkRef::allocate(len, data);
+  pushSend(c, Slice{std::move(chunk), 0, static_cast<uint32_t>(len)});
+  markDirty(c);
+}
+
+void EngineCore::pushSend(ConnectionCore& c, Slice slice) {
+  threadOf(c).stats.add(ThreadStatsField::SendQueueBytes, slice.length);
+  c.sendq.push(std::move(slice));
+}
+
+Slice EngineCore::wsFrame(uint8_t opcode, const uint8_t* a, size_t aLength, const uint8_t* b, size_t bLength) {
+  size_t payload = aLength + bLength;
+  size_t header = wsHeaderSize(payload);
+  ChunkRef chunk = ChunkRef::allocate(header + payload);
+  uint8_t* p = chunk.data();
+  writeWsHeader(p, opcode, payload);
+  if (aLength > 0) std::memcpy(p + header, a, aLength);
+  if (bLength > 0) std::memcpy(p + header + aLength, b, bLength);
+  uint32_t length = static_cast<uint32_t>(chunk.size());
+  return Slice{std::move(chunk), 0, length};
 }
 
 void EngineCore::notePaused(ConnectionCore& c) {
@@ -586,6 +769,17 @@ void EngineCore::notePaused(ConnectionCore& c) {
 
 void EngineCore::onPeerEnded(ConnectionCore& c) {
   c.peerEnded = true;
+  if (c.phase == ConnectionCore::Phase::Pending) {
+    if (c.detect == ConnectionCore::Detect::Handshake) {
+      // An upgrade request cut short: never open, nothing to answer.
+      Stats::add(stats_.closes[static_cast<size_t>(CloseReason::UpgradeRefused)]);
+      drop(c);
+      return;
+    }
+    // A raw client that sent at most a prefix of `GET `: it opens and closes as before.
+    ReadState rs;
+    openAsTcp(c, threadOf(c), rs);
+  }
   if (c.phase == ConnectionCore::Phase::Open) {
     // Half-close: what the peer asked for before its FIN still gets answered.
     beginClose(c, CloseReason::Closed, NotifyCode::None, CloseMode::AfterRelease);
@@ -595,6 +789,16 @@ void EngineCore::onPeerEnded(ConnectionCore& c) {
 }
 
 void EngineCore::onReadError(ConnectionCore& c) {
+  if (c.phase == ConnectionCore::Phase::Pending) {
+    if (c.detect == ConnectionCore::Detect::Handshake) {
+      Stats::add(stats_.closes[static_cast<size_t>(CloseReason::UpgradeRefused)]);
+      drop(c);
+      return;
+    }
+    c.sniffLength = 0;
+    ReadState rs;
+    openAsTcp(c, threadOf(c), rs);
+  }
   if (c.phase == ConnectionCore::Phase::Open) {
     beginClose(c, CloseReason::Reset, NotifyCode::None, CloseMode::Drop);
   } else {
@@ -678,15 +882,42 @@ void EngineCore::release(ConnectionCore& c) {
   markDirty(c);
 }
 
+namespace {
+// The CLOSE code of an engine-begun close that no frame decided.
+uint16_t wsCloseCodeForNotify(NotifyCode notify) {
+  switch (notify) {
+    case NotifyCode::ServerShutdown:
+    case NotifyCode::IdleTimeout:
+      return static_cast<uint16_t>(WsCloseCode::GoingAway);
+    case NotifyCode::ProtocolError:
+      return static_cast<uint16_t>(WsCloseCode::ProtocolError);
+    case NotifyCode::SlowConsumer:
+      return static_cast<uint16_t>(WsCloseCode::PolicyViolation);
+    default:
+      return static_cast<uint16_t>(WsCloseCode::Normal);
+  }
+}
+}  // namespace
+
 void EngineCore::queueNotify(ConnectionCore& c, NotifyCode notify) {
-  if (notify == NotifyCode::None) return;
-  DisconnectNotifyPacket packet = disconnectNotifyPacket(notify);
-  ChunkRef chunk = ChunkRef::allocate(packet.size(), packet.data());
-  IoThreadCore& t = threadOf(c);
-  t.stats.add(ThreadStatsField::PacketsOut);
-  t.stats.add(ThreadStatsField::SendQueueBytes, kDisconnectNotifySize);
-  // The notify goes out even past maxSendQueueBytes: it is the last packet.
-  c.sendq.push(Slice{std::move(chunk), 0, kDisconnectNotifySize});
+  // Both go out even past maxSendQueueBytes: they are the last frames.
+  if (notify != NotifyCode::None) {
+    DisconnectNotifyPacket packet = disconnectNotifyPacket(notify);
+    threadOf(c).stats.add(ThreadStatsField::PacketsOut);
+    if (c.transport == Transport::Websocket) {
+      pushSend(c, wsFrame(ws::kBinary, packet.data(), packet.size()));
+    } else {
+      ChunkRef chunk = ChunkRef::allocate(packet.size(), packet.data());
+      pushSend(c, Slice{std::move(chunk), 0, kDisconnectNotifySize});
+    }
+  }
+  if (c.transport == Transport::Websocket && c.ws && !c.ws->closeSent) {
+    // The closing handshake: the server's CLOSE is its last frame.
+    c.ws->closeSent = true;
+    uint16_t code = c.ws->closeCode != 0 ? c.ws->closeCode : wsCloseCodeForNotify(notify);
+    uint8_t payload[2] = {static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)};
+    pushSend(c, wsFrame(ws::kClose, payload, code == WebSocketState::kNoCloseCode ? 0 : 2));
+  }
 }
 
 void EngineCore::continueClose(ConnectionCore& c) {
@@ -719,6 +950,8 @@ void EngineCore::onSocketClosed(ConnectionCore& c) {
   t.stats.sub(ThreadStatsField::SendQueueBytes, c.sendq.queuedBytes());
   c.sendq.clear();
   c.assembler.reset();
+  c.ws.reset();
+  c.transport = Transport::Tcp;
   endFlowPause(c);
   c.phase = ConnectionCore::Phase::Free;
   // Swap-remove from the thread's list.
@@ -742,6 +975,21 @@ void EngineCore::onTimer(IoThreadCore& t) {
   uint64_t idle = options_.idleTimeoutMs;
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
+    if (c->phase == ConnectionCore::Phase::Pending) {
+      if (now < c->pendingDeadlineMs) continue;
+      if (c->detect == ConnectionCore::Detect::Handshake) {
+        refuseUpgrade(*c, CloseReason::UpgradeTimeout, httpErrorResponse(408));
+        continue;
+      }
+      // Silent for transportDetectMs: a raw client waiting for the server to
+      // speak first. Its idle time starts now, as it would have at accept.
+      c->lastActivityMs = now;
+      ReadState rs;
+      rs.full = inbound_.full(t.events.size());
+      openAsTcp(*c, t, rs);
+      finishRead(*c, t, rs);
+      continue;
+    }
     if (c->phase == ConnectionCore::Phase::Open) {
       // A connection the server stopped reading while JS is behind is not
       // idle: its bytes wait unread (maxPendingBytes, or flow control that

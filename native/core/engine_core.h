@@ -27,6 +27,8 @@
 #include "protocol.h"
 #include "send_queue.h"
 #include "stats.h"
+#include "ws_frame.h"
+#include "ws_handshake.h"
 
 namespace iocpnet {
 
@@ -45,6 +47,24 @@ struct EngineOptions {
   uint32_t closeTimeoutMs = kCloseTimeoutMsOption.defaultValue;
   // SO_REUSEPORT on the listening socket; an engine without it fails the listen with ENOTSUP.
   bool reusePort = kReusePortOption.defaultValue;
+  // WebSocket on the same port (lib/contract.ts TRANSPORTS, ENGINE_FLAGS and WEB_SOCKET).
+  bool webSocket = kWebSocketOption.defaultValue;
+  uint32_t maxUpgradeRequestBytes = kMaxUpgradeRequestBytesOption.defaultValue;
+  uint32_t upgradeTimeoutMs = kUpgradeTimeoutMsOption.defaultValue;
+  uint32_t transportDetectMs = kTransportDetectMsOption.defaultValue;
+  std::vector<std::string> webSocketOrigins;  // empty: any Origin
+};
+
+// A WebSocket connection's state, made when its first bytes are `GET `.
+struct WebSocketState {
+  WebSocketState(size_t maxRequest, uint64_t maxMessage) : upgrade(maxRequest), frames(maxMessage) {}
+  UpgradeReader upgrade;
+  WsFrameParser frames;
+  // The code of the CLOSE frame the close sends: 0 until a cause picks one
+  // (else it follows from the notify); kNoCloseCode sends a CLOSE without code.
+  static constexpr uint16_t kNoCloseCode = 1005;
+  uint16_t closeCode = 0;
+  bool closeSent = false;
 };
 
 // Why an engine call failed, with a stable code such as EADDRINUSE.
@@ -58,6 +78,7 @@ struct EngineError {
 struct ConnectionCore {
   enum class Phase : uint8_t {
     Free,     // no socket
+    Pending,  // webSocket on: not open for JS until its transport is known (first bytes, or the upgrade)
     Open,     // reading and writing
     Closing,  // flushing, then FIN, then waiting for the peer's FIN or the deadline
     Dropping  // the socket is being closed; waiting for the platform to confirm
@@ -98,6 +119,18 @@ struct ConnectionCore {
   uint64_t unhandledSeq = 0;
   PacketAssembler assembler;
   SendQueue sendq;
+  // Transport detection (Phase::Pending): the first bytes while they may
+  // still be `GET `, then the upgrade request. The peer's address waits here
+  // for the Connect record.
+  enum class Detect : uint8_t { Sniffing, Handshake };
+  Detect detect = Detect::Sniffing;
+  uint8_t sniffLength = 0;
+  uint8_t sniff[4] = {};
+  uint64_t pendingDeadlineMs = 0;
+  Transport transport = Transport::Tcp;
+  uint16_t remotePort = 0;
+  std::string remoteAddress;
+  std::unique_ptr<WebSocketState> ws;  // WebSocket connections only
 };
 
 // A command for one IO thread.
@@ -166,6 +199,7 @@ struct IoThreadCore {
   // A flow-paused connection waits for handledSeq: the JS thread then posts Handled.
   std::atomic<bool> awaitsHandled{false};
   std::vector<IoCommand> commandScratch;
+  std::vector<uint8_t> wsScratch;  // unmasked WebSocket payload, piece by piece
   bool shuttingDown = false;
   // Graceful shutdown, first phase: packets read from now on are discarded,
   // so that no packet reaches JS after any thread's shutdown disconnects.
@@ -284,7 +318,7 @@ class EngineCore {
   void queueNotify(ConnectionCore& c, NotifyCode notify);
   void continueClose(ConnectionCore& c);
   void drop(ConnectionCore& c);
-  void enqueue(ConnectionCore& c, Slice slice);
+  void enqueue(ConnectionCore& c, Slice slice, bool countPacket = true);
   // Flow control: what counts as c's queue, and the pause and resume at the marks.
   size_t queued(const ConnectionCore& c) const;
   void checkHighWater(ConnectionCore& c);
@@ -294,6 +328,34 @@ class EngineCore {
   // Hands the thread's events of this step to JS.
   void handOver(IoThreadCore& thread);
   void enqueueSystemPacket(ConnectionCore& c, uint16_t packetId, const uint8_t* body, size_t bodyLength);
+  // Reads: what one read delivered to JS, for the pause and flow-control checks after it.
+  struct ReadState {
+    bool full = false;
+    bool forJs = false;
+    uint32_t delivered = 0;
+  };
+  // Feeds packet-stream bytes; false once the connection is no longer open.
+  bool feedPackets(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs);
+  void finishRead(ConnectionCore& c, IoThreadCore& t, const ReadState& rs);
+  void readWebSocket(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs);
+  // Transport detection and the upgrade (Phase::Pending).
+  void readPending(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs);
+  void readHandshake(ConnectionCore& c, IoThreadCore& t, const uint8_t* data, size_t len, ReadState& rs);
+  // Reports c to JS as open over transport.
+  void open(ConnectionCore& c, IoThreadCore& t, Transport transport);
+  // A connection still sniffing opens as raw TCP, with the bytes it held.
+  void openAsTcp(ConnectionCore& c, IoThreadCore& t, ReadState& rs);
+  // Answers an upgrade request with an HTTP error and closes; never reported to JS.
+  void refuseUpgrade(ConnectionCore& c, CloseReason reason, std::string response);
+  // Queues bytes as they are (HTTP responses), outside the packet counts.
+  void enqueueBytes(ConnectionCore& c, const uint8_t* data, size_t len);
+  // Every push onto a send queue goes through here, so the thread's SendQueueBytes gauge counts it.
+  void pushSend(ConnectionCore& c, Slice slice);
+  // A frame of opcode for a WebSocket connection, payload a then b.
+  static Slice wsFrame(uint8_t opcode, const uint8_t* a, size_t aLength, const uint8_t* b = nullptr,
+                       size_t bLength = 0);
+  // Begins the close of a WebSocket connection whose frames were bad.
+  void failWebSocket(ConnectionCore& c, WsFeed why);
   void markDirty(ConnectionCore& c);
   // The connection named by id if commands may still reach it.
   ConnectionCore* lookup(uint32_t id);

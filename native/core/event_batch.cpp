@@ -10,13 +10,14 @@ uint8_t* EventBatch::grow(size_t n) {
   return bytes_.data() + at;
 }
 
-void EventBatch::connect(uint32_t id, std::string_view address, uint16_t port) {
+void EventBatch::connect(uint32_t id, std::string_view address, uint16_t port, Transport transport) {
   size_t addrLen = address.size() > 255 ? 255 : address.size();
   uint8_t* p = grow(kRecordHead + kConnectFields + addrLen);
   p[0] = static_cast<uint8_t>(InboundKind::Connect);
   writeU32(p + 1, id);
   writeU16(p + kRecordHead, port);
-  p[kRecordHead + 2] = static_cast<uint8_t>(addrLen);
+  p[kRecordHead + 2] = static_cast<uint8_t>(transport);
+  p[kRecordHead + 3] = static_cast<uint8_t>(addrLen);
   std::memcpy(p + kRecordHead + kConnectFields, address.data(), addrLen);
 }
 

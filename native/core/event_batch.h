@@ -22,7 +22,7 @@ namespace iocpnet {
 // Used by one thread at a time.
 class EventBatch {
  public:
-  void connect(uint32_t id, std::string_view address, uint16_t port);
+  void connect(uint32_t id, std::string_view address, uint16_t port, Transport transport = Transport::Tcp);
   void packet(uint32_t id, uint16_t packetId, const uint8_t* body, uint16_t bodyLength);
   void disconnect(uint32_t id, CloseReason reason, bool awaitsRelease);
   bool empty() const noexcept { return bytes_.empty(); }

@@ -22,6 +22,9 @@ import {
   STATS_FIELDS,
   type BooleanOptionSpec,
   THREAD_STATS_FIELDS,
+  TRANSPORTS,
+  WEB_SOCKET,
+  WsCloseCode,
   type IntegerOptionSpec,
 } from '../../lib/contract';
 
@@ -119,6 +122,18 @@ export function renderContractHeader(): string {
     ...Object.entries(ENGINE_FLAGS).map(
       ([name, spec]: [string, BooleanOptionSpec]) => `constexpr BooleanOption k${pascal(name)}Option{"${name}", ${String(spec.default)}};`,
     ),
+    '',
+    '// Transports of one port: the u8 of a Connect record.',
+    'enum class Transport : uint8_t {',
+    ...TRANSPORTS.map((t, i) => `  ${pascal(t)} = ${i},`),
+    '};',
+    '',
+    '// WebSocket: the bounds of webSocketOrigins, the close codes the engine sends.',
+    `constexpr size_t kMaxWebSocketOrigins = ${WEB_SOCKET.maxOrigins};`,
+    `constexpr size_t kMaxWebSocketOriginLength = ${WEB_SOCKET.maxOriginLength};`,
+    'enum class WsCloseCode : uint16_t {',
+    ...enumerators(WsCloseCode),
+    '};',
     '',
     '// The stats array the binding hands to JS: these counters, then the closes by reason, then one',
     '// block of ThreadStatsField per IO thread.',

@@ -19,6 +19,8 @@ const { root, ensure, run } = require('../../test/core/native-test-tools');
 const cppTargets = {
   packet_assembler: ['native/core/packet_assembler.cpp'],
   outbound_batch: ['native/core/outbound_batch.cpp'],
+  ws_handshake: ['native/core/ws_handshake.cpp', 'native/core/ws_crypto.cpp'],
+  ws_frame: [],
 };
 const jsTargets = ['chat_decoders'];
 

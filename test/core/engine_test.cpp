@@ -29,6 +29,7 @@
 #include "../../native/core/engine_core.h"
 #include "harness.h"
 #include "test_util.h"
+#include "ws_codec.h"
 
 using namespace iocpnet;
 using Clock = std::chrono::steady_clock;
@@ -125,6 +126,14 @@ class Client {
     return eof_;
   }
   bool eof() const { return eof_; }
+  // Reads until done(buffer) holds; done consumes what it takes from the buffer.
+  bool readUntil(const std::function<bool(std::vector<uint8_t>&)>& done, int timeoutMs = 5000) {
+    auto deadline = Clock::now() + std::chrono::milliseconds(timeoutMs);
+    for (;;) {
+      if (done(buffer_)) return true;
+      if (!fill(deadline)) return done(buffer_);
+    }
+  }
 
  private:
   bool fill(Clock::time_point deadline) {
@@ -155,6 +164,7 @@ struct Event {
   uint16_t packetId = 0;
   std::vector<uint8_t> body;
   CloseReason reason = CloseReason::Closed;
+  Transport transport = Transport::Tcp;
 };
 
 // The stand-in for the JS thread: the only thread that calls drain, submit
@@ -297,6 +307,7 @@ class FakeJs {
       switch (r.kind) {
         case InboundKind::Connect:
           ++connects_;
+          e.transport = static_cast<Transport>(r.transport);
           open_.insert(e.id);
           break;
         case InboundKind::Packet:
@@ -630,6 +641,8 @@ TEST(engine, kick_flushes_then_notifies_and_destroy_drops) {
 TEST(engine, stale_and_malformed_submits_are_refused) {
   EngineOptions o = smallOptions();
   o.maxConnections = 1;
+  // Its clients open at accept: the slot's reuse is the subject, not transport detection.
+  o.webSocket = false;
   FakeJs js(o);
   uint16_t port = js.start();
   uint32_t oldId = 0;
@@ -1117,4 +1130,279 @@ TEST(engine, out_of_descriptors_refuses_with_server_full_and_accepts_again) {
     CHECK(again.sendPacket(kEcho, bytesOf("again")) && again.read(p) && p.body == bytesOf("again"));
   }
   CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::ServerFull)].load(), uint64_t{0});
+}
+
+// ---- WebSocket on the same port ----
+
+namespace {
+
+std::vector<uint8_t> bytesOfString(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+// Sends the request and reads the HTTP response head; returns its status (0: none in time).
+int httpExchange(Client& c, const std::string& request, std::string* head = nullptr) {
+  if (!c.send(bytesOfString(request))) return 0;
+  std::string got;
+  bool ok = c.readUntil([&](std::vector<uint8_t>& b) {
+    std::string text(b.begin(), b.end());
+    size_t end = text.find("\r\n\r\n");
+    if (end == std::string::npos) return false;
+    got = text.substr(0, end + 4);
+    b.erase(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(end + 4));
+    return true;
+  });
+  if (!ok || got.compare(0, 9, "HTTP/1.1 ") != 0) return 0;
+  if (head != nullptr) *head = got;
+  return std::stoi(got.substr(9, 3));
+}
+
+bool readFrame(Client& c, wstest::ServerFrame& f, int timeoutMs = 5000) {
+  return c.readUntil([&](std::vector<uint8_t>& b) { return wstest::takeServerFrame(b, f); }, timeoutMs);
+}
+
+// One packet from one binary frame (the engine sends each packet in its own frame).
+bool readWsPacket(Client& c, Packet& p, int timeoutMs = 5000) {
+  wstest::ServerFrame f;
+  if (!readFrame(c, f, timeoutMs) || f.opcode != iocpnet::ws::kBinary || !f.fin || f.payload.size() < 5) return false;
+  if (readU16(f.payload.data()) != f.payload.size()) return false;
+  p.id = readU16(f.payload.data() + 2);
+  p.body.assign(f.payload.begin() + 5, f.payload.end());
+  return true;
+}
+
+bool sendWsPacket(Client& c, uint16_t id, const std::vector<uint8_t>& body) {
+  return c.send(wstest::clientFrame(iocpnet::ws::kBinary, testutil::packet(id, body)));
+}
+
+// A CLOSE frame with code (0: expects one without a code), then the end of the stream.
+bool readClose(Client& c, uint16_t code) {
+  wstest::ServerFrame f;
+  if (!readFrame(c, f) || f.opcode != iocpnet::ws::kClose) return false;
+  if (code == 0) return f.payload.empty() && c.waitEof();
+  return f.payload.size() == 2 && ((f.payload[0] << 8) | f.payload[1]) == code && c.waitEof();
+}
+
+bool upgrade(Client& c) {
+  std::string head;
+  return httpExchange(c, wstest::upgradeRequest(), &head) == 101 &&
+         head.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n") != std::string::npos;
+}
+
+size_t closesOf(FakeJs& js, CloseReason r) { return js.stats().closes[static_cast<size_t>(r)].load(); }
+
+}  // namespace
+
+TEST(engine, websocket_and_raw_clients_share_the_port) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client web(port);
+  Client raw(port);
+  REQUIRE(upgrade(web));
+  CHECK(raw.sendPacket(kEcho, bytesOf("raw")));
+  Packet p;
+  CHECK(raw.read(p) && p.id == kEcho && p.body == bytesOf("raw"));
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 2; }));
+  int webOpens = 0;
+  for (const Event& e : js.events()) webOpens += e.kind == InboundKind::Connect && e.transport == Transport::Websocket;
+  CHECK_EQ(webOpens, 1);
+  // Packets in binary messages, answered in binary frames; the engine's PING too.
+  CHECK(sendWsPacket(web, kEcho, bytesOf("web")));
+  CHECK(readWsPacket(web, p) && p.id == kEcho && p.body == bytesOf("web"));
+  CHECK(sendWsPacket(web, kPingId, bytesOf("t")));
+  CHECK(readWsPacket(web, p) && p.id == kPongId && p.body == bytesOf("t"));
+  // A WebSocket PING gets a PONG with its payload; a PONG is ignored.
+  CHECK(web.send(wstest::clientFrame(iocpnet::ws::kPong, bytesOf("ignored"))));
+  CHECK(web.send(wstest::clientFrame(iocpnet::ws::kPing, bytesOf("are you there"))));
+  wstest::ServerFrame f;
+  CHECK(readFrame(web, f) && f.opcode == iocpnet::ws::kPong && f.payload == bytesOf("are you there"));
+  // A broadcast reaches both transports.
+  CHECK(raw.sendPacket(kBroadcast, bytesOf("all")));
+  CHECK(raw.read(p) && p.id == kBroadcastOut && p.body == bytesOf("all"));
+  CHECK(readWsPacket(web, p) && p.id == kBroadcastOut && p.body == bytesOf("all"));
+  // Several packets in one message, and one packet across messages and fragments.
+  std::vector<uint8_t> two = testutil::packet(kEcho, bytesOf("one"));
+  testutil::appendPacket(two, kEcho, bytesOf("two"));
+  std::vector<uint8_t> split = testutil::packet(kEcho, bytesOf("split across frames"));
+  std::vector<uint8_t> stream = wstest::clientFrame(iocpnet::ws::kBinary, two);
+  auto append = [&](const std::vector<uint8_t>& frame) { stream.insert(stream.end(), frame.begin(), frame.end()); };
+  append(wstest::clientFrame(iocpnet::ws::kBinary, {split.begin(), split.begin() + 3}));  // message 1: 3 bytes
+  append(wstest::clientFrame(iocpnet::ws::kBinary, {split.begin() + 3, split.begin() + 9}, false));
+  append(wstest::clientFrame(iocpnet::ws::kPing, {}));
+  append(wstest::clientFrame(iocpnet::ws::kContinuation, {split.begin() + 9, split.end()}));
+  CHECK(web.send(stream));
+  // The PONG comes from the IO thread, the echoes from JS: the PONG's place among them is not fixed.
+  std::vector<std::string> echoes;
+  int pongs = 0;
+  for (int i = 0; i < 4 && readFrame(web, f); ++i) {
+    if (f.opcode == iocpnet::ws::kPong && f.payload.empty()) {
+      ++pongs;
+    } else if (f.opcode == iocpnet::ws::kBinary && f.payload.size() >= 5) {
+      echoes.emplace_back(f.payload.begin() + 5, f.payload.end());
+    }
+  }
+  CHECK_EQ(pongs, 1);
+  CHECK(echoes == std::vector<std::string>({"one", "two", "split across frames"}));
+  // The closing handshake: a request before the CLOSE is answered, then the echo, then FIN.
+  std::vector<uint8_t> last = wstest::clientFrame(iocpnet::ws::kBinary, testutil::packet(kEcho, bytesOf("last")));
+  std::vector<uint8_t> close = wstest::clientFrame(iocpnet::ws::kClose, {0x0F, 0xA0});  // 4000
+  last.insert(last.end(), close.begin(), close.end());
+  CHECK(web.send(last));
+  CHECK(readWsPacket(web, p) && p.body == bytesOf("last"));
+  CHECK(readClose(web, 4000));
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 1; }));
+  CHECK_EQ(closesOf(js, CloseReason::Closed), size_t{1});
+}
+
+TEST(engine, websocket_close_without_code_is_echoed_without_one) {
+  FakeJs js(smallOptions());
+  uint16_t port = js.start();
+  Client web(port);
+  REQUIRE(upgrade(web));
+  CHECK(web.send(wstest::clientFrame(iocpnet::ws::kClose, {})));
+  CHECK(readClose(web, 0));
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 1; }));
+  CHECK_EQ(closesOf(js, CloseReason::Closed), size_t{1});
+}
+
+TEST(engine, hostile_websocket_frames_close_with_the_rfc_codes) {
+  EngineOptions o = smallOptions();
+  o.maxPacketSize = 1024;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  struct Case {
+    std::vector<uint8_t> bytes;
+    uint16_t code;
+  };
+  // A message of 1025 bytes, one more than maxPacketSize, whose bytes begin a valid packet of 1020.
+  std::vector<uint8_t> start = testutil::packet(kEcho, std::vector<uint8_t>(1015));
+  start.resize(10);
+  std::vector<uint8_t> oversized = wstest::clientFrame(iocpnet::ws::kBinary, start, false);
+  std::vector<uint8_t> rest = wstest::clientFrame(iocpnet::ws::kContinuation, std::vector<uint8_t>(1015));
+  oversized.insert(oversized.end(), rest.begin(), rest.end());
+  std::vector<uint8_t> badPacket = {0xFF, 0xFF, 100, 0, 0};  // a length past maxPacketSize
+  std::vector<Case> cases = {
+      {wstest::clientFrame(iocpnet::ws::kText, bytesOf("hi")), 1003},
+      {wstest::clientFrame(iocpnet::ws::kBinary, testutil::packet(kEcho, {}), true, false), 1002},  // unmasked
+      {wstest::clientFrame(0x7, bytesOf("x")), 1002},                                               // bad opcode
+      {wstest::clientFrame(iocpnet::ws::kBinary, bytesOf("x"), true, true, 5, 0x20), 1002},         // RSV2
+      {wstest::clientFrame(iocpnet::ws::kPing, bytesOf("x"), false), 1002},  // fragmented control frame
+      {wstest::clientFrame(iocpnet::ws::kClose, {0x03}), 1002},              // one-byte close payload
+      {oversized, 1009},
+      {wstest::clientFrame(iocpnet::ws::kBinary, badPacket), 1002},
+  };
+  for (const Case& c : cases) {
+    Client web(port);
+    REQUIRE(upgrade(web));
+    CHECK(web.send(c.bytes));
+    Packet p;
+    CHECK(readWsPacket(web, p) && isNotify(p, NotifyCode::ProtocolError));
+    CHECK(readClose(web, c.code));
+  }
+  CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == cases.size(); }));
+  CHECK_EQ(closesOf(js, CloseReason::ProtocolError), cases.size());
+}
+
+TEST(engine, http_requests_that_are_not_upgrades_are_refused_unseen_by_js) {
+  EngineOptions o = smallOptions();
+  o.maxUpgradeRequestBytes = 256;
+  o.upgradeTimeoutMs = 300;
+  o.webSocketOrigins = {"https://game.example.com"};
+  FakeJs js(o);
+  uint16_t port = js.start();
+  auto refusal = [&](const std::string& request) {
+    Client c(port);
+    int status = httpExchange(c, request);
+    return c.waitEof() ? status : -status;
+  };
+  CHECK_EQ(refusal("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 426);
+  CHECK_EQ(refusal(wstest::upgradeRequest("", "c2hvcnQ=")), 400);
+  CHECK_EQ(refusal(wstest::upgradeRequest("Origin: https://evil.example.com\r\n")), 403);
+  CHECK_EQ(refusal(wstest::upgradeRequest("X-Filler: " + std::string(300, 'a') + "\r\n")), 431);
+  // A handshake that never ends: 408 at upgradeTimeoutMs, though the client keeps sending.
+  {
+    Client slow(port);
+    CHECK(slow.send(bytesOfString("GET / HTTP/1.1\r\n")));
+    auto start = Clock::now();
+    std::string head;
+    int status = 0;
+    for (int i = 0; i < 40 && status == 0; ++i) {
+      slow.send(bytesOfString("X"));
+      status = slow.readUntil(
+                   [&](std::vector<uint8_t>& b) {
+                     return std::string(b.begin(), b.end()).find("\r\n\r\n") != std::string::npos;
+                   },
+                   100)
+                   ? 408
+                   : 0;
+    }
+    CHECK_EQ(status, 408);
+    CHECK(Clock::now() - start >= std::chrono::milliseconds(250));
+    CHECK(slow.waitEof());
+  }
+  // An allowed origin is let in.
+  Client ok(port);
+  CHECK_EQ(httpExchange(ok, wstest::upgradeRequest("Origin: https://game.example.com\r\n")), 101);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  CHECK_EQ(js.events().size(), size_t{1});  // the refused ones never opened
+  CHECK_EQ(closesOf(js, CloseReason::UpgradeRefused), size_t{4});
+  CHECK_EQ(closesOf(js, CloseReason::UpgradeTimeout), size_t{1});
+  CHECK_EQ(js.stats().accepted.load(), uint64_t{1});
+}
+
+TEST(engine, websocket_clients_get_shutdown_and_idle_closes) {
+  EngineOptions o = smallOptions();
+  o.idleTimeoutMs = 400;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client idle(port);
+  REQUIRE(upgrade(idle));
+  Packet p;
+  CHECK(readWsPacket(idle, p, 5000) && isNotify(p, NotifyCode::IdleTimeout));
+  CHECK(readClose(idle, 1001));
+  CHECK_EQ(closesOf(js, CloseReason::IdleTimeout), size_t{1});
+  Client web(port);
+  REQUIRE(upgrade(web));
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  js.call([](EngineCore& e) { e.shutdown(false); });
+  CHECK(readWsPacket(web, p) && isNotify(p, NotifyCode::ServerShutdown));
+  CHECK(readClose(web, 1001));
+  web.close();
+  CHECK(js.waitFor([&] { return js.finishedLocked(); }));
+}
+
+TEST(engine, a_silent_raw_client_opens_after_transport_detection) {
+  EngineOptions o = smallOptions();
+  o.transportDetectMs = 300;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  auto start = Clock::now();
+  Client silent(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }));
+  CHECK(Clock::now() - start >= std::chrono::milliseconds(250));
+  // A client that begins like `GET` but is not: raw framing, with every byte it sent.
+  Client almost(port);
+  // A packet of 71 bytes: its length's low byte is 'G'.
+  std::vector<uint8_t> packet = testutil::packet(kEcho, std::vector<uint8_t>(71 - 5, 'x'));
+  CHECK_EQ(packet[0], uint8_t{'G'});
+  CHECK(almost.send({packet.begin(), packet.begin() + 1}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(almost.send({packet.begin() + 1, packet.end()}));
+  Packet p;
+  CHECK(almost.read(p) && p.id == kEcho && p.body.size() == 66);
+  for (const Event& e : js.events()) {
+    if (e.kind == InboundKind::Connect) CHECK_EQ(e.transport, Transport::Tcp);
+  }
+}
+
+TEST(engine, websocket_off_reads_get_as_raw_framing) {
+  EngineOptions o = smallOptions();
+  o.webSocket = false;
+  FakeJs js(o);
+  uint16_t port = js.start();
+  Client c(port);
+  REQUIRE(js.waitFor([&] { return js.openLocked() == 1; }, 200));  // at accept
+  CHECK(c.send(bytesOfString(wstest::upgradeRequest())));
+  Packet p;
+  // 0x4547 > maxPacketSize: a framing error.
+  CHECK(c.read(p) && isNotify(p, NotifyCode::ProtocolError));
+  CHECK(c.waitEof());
 }

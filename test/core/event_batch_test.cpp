@@ -18,20 +18,21 @@ using Record = testutil::InboundRecord;
 TEST(event_batch, records_are_encoded_exactly) {
   EventBatch batch;
   CHECK(batch.empty());
-  batch.connect(0x01020304, "127.0.0.1", 54321);
+  batch.connect(0x01020304, "127.0.0.1", 54321, iocpnet::Transport::Websocket);
   const uint8_t body[] = {'h', 'i', 0, 0xff};
   batch.packet(7, 300, body, sizeof body);
   batch.packet(7, 301, nullptr, 0);
   batch.disconnect(7, CloseReason::ProtocolError, true);
   batch.disconnect(8, CloseReason::Reset, false);
   const std::vector<uint8_t>& b = batch.bytes();
-  CHECK_EQ(b.size(), size_t{(8 + 9) + (9 + 4) + 9 + 7 + 7});
-  // Connect: kind, id, port, address length, address.
+  CHECK_EQ(b.size(), size_t{(9 + 9) + (9 + 4) + 9 + 7 + 7});
+  // Connect: kind, id, port, transport, address length, address.
   CHECK_EQ(b[0], 1);
   CHECK_EQ(iocpnet::readU32(&b[1]), 0x01020304u);
   CHECK_EQ(iocpnet::readU16(&b[5]), 54321);
-  CHECK_EQ(b[7], 9);
-  CHECK(std::string(b.begin() + 8, b.begin() + 17) == "127.0.0.1");
+  CHECK_EQ(b[7], 1);
+  CHECK_EQ(b[8], 9);
+  CHECK(std::string(b.begin() + 9, b.begin() + 18) == "127.0.0.1");
   std::vector<Record> records;
   REQUIRE(testutil::decodeInbound(b, records));
   REQUIRE_EQ(records.size(), size_t{5});

@@ -40,6 +40,7 @@ struct InboundRecord {
   uint16_t portOrPacketId = 0;  // Connect: remote port; Packet: packet id
   std::string payload;          // Connect: address; Packet: body
   uint8_t reason = 0;           // Disconnect: CloseReason
+  uint8_t transport = 0;        // Connect: Transport
   bool awaitsRelease = false;   // Disconnect: the engine waits for a Release
 };
 
@@ -55,10 +56,12 @@ inline bool decodeInbound(const std::vector<uint8_t>& b, std::vector<InboundReco
     size_t n = 0;
     switch (r.kind) {
       case iocpnet::InboundKind::Connect:
-        if (b.size() - pos < 3) return false;
+        if (b.size() - pos < iocpnet::kConnectFields) return false;
         r.portOrPacketId = iocpnet::readU16(&b[pos]);
-        n = b[pos + 2];
-        pos += 3;
+        r.transport = b[pos + 2];
+        if (r.transport > 1) return false;
+        n = b[pos + 3];
+        pos += iocpnet::kConnectFields;
         break;
       case iocpnet::InboundKind::Packet:
         if (b.size() - pos < 4) return false;

@@ -10,6 +10,7 @@ import {
   type BackendName,
   type ChatServer,
   type ChatServerOptions,
+  type Transport,
 } from '../../lib/index';
 import { RawClient, type Packet } from './raw-client';
 
@@ -68,8 +69,8 @@ export class ChatTestClient {
     this.raw = raw;
   }
 
-  static async connect(port: number): Promise<ChatTestClient> {
-    return new ChatTestClient(await RawClient.connect(port));
+  static async connect(port: number, transport: Transport = 'tcp'): Promise<ChatTestClient> {
+    return new ChatTestClient(await RawClient.connect(port, '127.0.0.1', transport));
   }
 
   get packets(): Packet[] {
@@ -149,11 +150,13 @@ export class ChatTestClient {
   }
 }
 
-/** Tracks clients and a server so that afterEach can release them all. */
+/** Tracks clients and a server so that afterEach can release them all; clients connect over transport. */
 export class ChatFixture {
   readonly clients: ChatTestClient[] = [];
   chat: ChatServer | undefined;
   port = 0;
+
+  constructor(readonly transport: Transport = 'tcp') {}
 
   async start(backend: BackendName, options: ChatServerOptions = {}): Promise<ChatServer> {
     const started = await startChat(backend, options);
@@ -163,7 +166,7 @@ export class ChatFixture {
   }
 
   async client(): Promise<ChatTestClient> {
-    const c = await ChatTestClient.connect(this.port);
+    const c = await ChatTestClient.connect(this.port, this.transport);
     this.clients.push(c);
     return c;
   }

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { afterEach } from 'vitest';
-import type { BackendName, Connection, DisconnectReason, Server, ServerOptions } from '../../lib/index';
+import type { BackendName, Connection, DisconnectReason, Server, ServerOptions, Transport } from '../../lib/index';
 import { RawClient, frame, startEchoServer, startServer, type Packet } from './raw-client';
 
 /** Resolves after ms. */
@@ -61,9 +61,10 @@ export function logEvents(server: Server): ServerEventLog {
 
 /**
  * Per-test servers and clients for one backend, torn down after each test
- * (clients destroyed first, then servers closed).
+ * (clients destroyed first, then servers closed). connect() reaches the
+ * server over transport.
  */
-export function useEngine(backend: BackendName) {
+export function useEngine(backend: BackendName, transport: Transport = 'tcp') {
   const servers: Server[] = [];
   const clients: RawClient[] = [];
   afterEach(async () => {
@@ -72,6 +73,7 @@ export function useEngine(backend: BackendName) {
   });
   return {
     backend,
+    transport,
     /** A server with no handlers; options default to a long idle timeout. */
     async start(options: ServerOptions = {}): Promise<{ server: Server; port: number; log: ServerEventLog }> {
       const s = await startServer(backend, options);
@@ -90,7 +92,7 @@ export function useEngine(backend: BackendName) {
       return server;
     },
     async connect(port: number): Promise<RawClient> {
-      const c = await RawClient.connect(port);
+      const c = await RawClient.connect(port, '127.0.0.1', transport);
       clients.push(c);
       return c;
     },

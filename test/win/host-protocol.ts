@@ -9,7 +9,7 @@
  * request sent after them.
  */
 import type { ChatOptions, ChatStats } from '../../lib/chat/chat-server';
-import type { DisconnectReason } from '../../lib/contract';
+import type { DisconnectReason, Transport } from '../../lib/contract';
 import type { ServerOptions, ServerStats } from '../../lib/server/types';
 
 /**
@@ -58,7 +58,7 @@ export type HostReply =
   | { re: number; ok: false; error: { message: string; code?: string } };
 
 export type HostEvent =
-  | { ev: 'connect'; srv: number; conn: number; remoteAddress: string; remotePort: number }
+  | { ev: 'connect'; srv: number; conn: number; remoteAddress: string; remotePort: number; transport: Transport }
   | { ev: 'packet'; srv: number; conn: number; packetId: number; body: string }
   | { ev: 'disconnect'; srv: number; conn: number; reason: DisconnectReason }
   | { ev: 'error'; srv: number; message: string }

@@ -57,7 +57,7 @@ async function start(owner: net.Socket, r: Extract<HostRequest, { op: 'start' }>
   const h: Hosted = { server, chat, owner, conns: new Map(), statsScheduled: false };
   server.on('connect', (conn) => {
     h.conns.set(conn.id, conn);
-    write(owner, { ev: 'connect', srv, conn: conn.id, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort });
+    write(owner, { ev: 'connect', srv, conn: conn.id, remoteAddress: conn.remoteAddress, remotePort: conn.remotePort, transport: conn.transport });
     scheduleStats(srv, h);
   });
   server.on('packet', (conn, packetId, body) => {

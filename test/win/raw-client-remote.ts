@@ -5,11 +5,11 @@
  * through RemoteServer, which mirrors the Server events, connections and
  * stats they check. Everything else is the real helper.
  */
-import type { BackendName, Server, ServerOptions } from '../../lib/index';
+import type { BackendName, Server, ServerOptions, Transport } from '../../lib/index';
 import * as real from '../helpers/raw-client';
 import { HostClient, winHostAddress } from './remote-server';
 
-export { RawClient, frame } from '../helpers/raw-client';
+export { RawClient, frame, transports } from '../helpers/raw-client';
 export type { Packet } from '../helpers/raw-client';
 
 let shared: Promise<HostClient> | undefined;
@@ -22,6 +22,11 @@ function hostClient(): Promise<HostClient> {
 /** Under test:win only the native backend is of interest: the js one would run here, on Linux. */
 export function backends(): BackendName[] {
   return winHostAddress() ? ['native'] : real.backends();
+}
+
+/** Every backend of backends() over every transport. */
+export function backendsAndTransports(): Array<[BackendName, Transport]> {
+  return backends().flatMap((b) => real.transports().map((t): [BackendName, Transport] => [b, t]));
 }
 
 export async function startServer(backend: BackendName, options: ServerOptions = {}): Promise<{ server: Server; port: number }> {

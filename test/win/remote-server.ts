@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { emptyStats } from '../../lib/backends/stats';
 import type { ChatStats } from '../../lib/chat/chat-server';
-import type { DisconnectReason } from '../../lib/contract';
+import type { DisconnectReason, Transport } from '../../lib/contract';
 import type { ServerOptions, ServerStats } from '../../lib/server/types';
 import type { HostApp, HostChatOptions, HostEvent, HostOp, HostReply, HostRequest } from './host-protocol';
 
@@ -181,6 +181,7 @@ export class RemoteConnection {
     readonly id: number,
     readonly remoteAddress: string,
     readonly remotePort: number,
+    readonly transport: Transport,
   ) {}
 
   get isOpen(): boolean {
@@ -292,7 +293,7 @@ export class RemoteServer extends EventEmitter {
   _event(e: HostEvent): void {
     switch (e.ev) {
       case 'connect': {
-        const conn = new RemoteConnection(this, e.conn, e.remoteAddress, e.remotePort);
+        const conn = new RemoteConnection(this, e.conn, e.remoteAddress, e.remotePort, e.transport);
         this.connections.set(e.conn, conn);
         this.emit('connect', conn);
         break;

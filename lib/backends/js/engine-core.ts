@@ -1,6 +1,6 @@
 import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, type DisconnectReason } from '../../contract';
+import { DisconnectCode, FIRST_APP_PACKET_ID, HEADER_SIZE, MAX_PING_BODY, PacketId, WsCloseCode, type DisconnectReason, type Transport } from '../../contract';
 import type { ResolvedServerOptions, ServerStats } from '../../server/types';
 import { encodePacket } from '../../toolkit/packet-writer';
 import type { BackendSink } from '../backend';
@@ -9,8 +9,11 @@ import { emptyStats } from '../stats';
 import { ConnectionTable } from './connection-table';
 import { PacketAssembler, type PacketSink, type SplitPacket } from './packet-assembler';
 import { SendQueue, type QueuedBytes } from './send-queue';
+import { closeCodeOf, closeFrame, createReceiver, pongFrame, type FrameReceiver } from './websocket';
 
 const enum Phase {
+  /** Accepted, its transport not known yet (webSocket on): not reported, read by the socket glue. */
+  Pending,
   /** Reading and sending. */
   Open,
   /** FIN queued behind the last packets; input is read and discarded until the peer closes or the deadline passes. */
@@ -26,6 +29,24 @@ const SHARE_MIN = 1024;
 const NOTIFY_BODY: Uint8Array[] = [];
 for (const code of Object.values(DisconnectCode)) NOTIFY_BODY[code] = new Uint8Array([code & 0xff, code >>> 8]);
 
+/** #beginClose's wsCode for a CLOSE frame without a code (the echo of one that had none). */
+const WS_CLOSE_WITHOUT_CODE = -1;
+
+/** The WebSocket close code that follows DISCONNECT_NOTIFY(code). */
+function wsCloseCode(code: number): number {
+  switch (code) {
+    case DisconnectCode.PROTOCOL_ERROR:
+      return WsCloseCode.PROTOCOL_ERROR;
+    case DisconnectCode.SERVER_SHUTDOWN:
+    case DisconnectCode.IDLE_TIMEOUT:
+      return WsCloseCode.GOING_AWAY;
+    case DisconnectCode.SLOW_CONSUMER:
+      return WsCloseCode.POLICY_VIOLATION;
+    default:
+      return WsCloseCode.NORMAL;
+  }
+}
+
 function ignore(): void {}
 
 /** The whole DISCONNECT_NOTIFY(code) packet, for a socket that never became a connection. */
@@ -40,6 +61,11 @@ export function disconnectNotifyPacket(code: number): Buffer {
  */
 export class JsConnection implements SplitPacket, QueuedBytes {
   phase = Phase.Open;
+  transport: Transport = 'tcp';
+  /** A WebSocket connection's frame parser; null for the raw framing. */
+  ws: FrameReceiver | null = null;
+  /** QueuedBytes: each write goes out as a binary WebSocket message. */
+  framed = false;
   /**
    * Open from the JS thread's view (see Backend): from its reported connect
    * until its disconnect is reported or the application closes it. The
@@ -278,33 +304,130 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     }
   }
 
+  /** An adopted connection whose transport the socket glue has yet to learn from its first bytes. */
+  protected setPending(c: JsConnection): void {
+    c.phase = Phase.Pending;
+  }
+
+  /** c's idle time starts now. */
+  protected restartIdleClock(c: JsConnection): void {
+    c.lastActivity = performance.now();
+  }
+
+  /** Whether c still waits for its transport to be known (not closed meanwhile). */
+  protected isPending(c: JsConnection): boolean {
+    return c.phase === Phase.Pending;
+  }
+
+  /**
+   * Ends a pending connection that never opened: response (an HTTP error),
+   * if any, then FIN; counted under reason, never reported. Its bytes are read
+   * and discarded until the peer closes or the close deadline passes.
+   */
+  protected refusePending(c: JsConnection, reason: DisconnectReason | null, response: Buffer | null): void {
+    if (c.phase !== Phase.Pending) return;
+    if (reason !== null) this.#stats.closes[reason]++;
+    c.phase = Phase.Closing;
+    if (response !== null) this.#queue.writeRaw(c, response);
+    c.socket.end();
+    c.deadline = performance.now() + this.closeTimeoutMs;
+  }
+
+  /** Makes c a WebSocket connection (its 101 response sent): what it reads goes through a frame parser. */
+  protected upgraded(c: JsConnection, response: Buffer, maxMessage: number): void {
+    this.#queue.writeRaw(c, response);
+    const ws = createReceiver(maxMessage);
+    c.ws = ws;
+    c.framed = true;
+    c.transport = 'websocket';
+    ws.on('message', (data, isBinary) => this.#wsMessage(c, data, isBinary));
+    ws.on('ping', (data) => this.#wsPing(c, data));
+    ws.on('conclude', (code) => this.#wsPeerClose(c, code));
+    ws.on('error', (err) => this.#wsError(c, ws, err));
+  }
+
   /** Reports an adopted connection to the sink, once its socket's events are wired. */
   protected connected(c: JsConnection, remoteAddress: string, remotePort: number): void {
+    c.phase = Phase.Open;
     this.#open++;
     this.#stats.accepted++;
     c.appOpen = true;
     this.#depth++;
     try {
-      this.#sink.onConnect(c.id, remoteAddress, remotePort);
+      this.#sink.onConnect(c.id, remoteAddress, remotePort, c.transport);
     } finally {
       this.#depth--;
     }
     this.endBatch(true);
   }
 
-  /** A read: framed in place, its packets handed over at once. */
-  protected received(c: JsConnection, chunk: Buffer): void {
-    this.#stats.bytesIn += chunk.length;
+  /** Counts bytes read before the connection opened (its first bytes, its upgrade request). */
+  protected countBytesIn(n: number): void {
+    this.#stats.bytesIn += n;
+  }
+
+  /** A read: framed in place, its packets handed over at once. counted: its bytes were counted already (countBytesIn). */
+  protected received(c: JsConnection, chunk: Buffer, counted = false): void {
+    if (!counted) this.#stats.bytesIn += chunk.length;
     // A closing connection keeps reading so that the peer's FIN is seen; its bytes are discarded.
     if (c.phase !== Phase.Open) return;
     c.lastActivity = performance.now();
     this.#depth++;
     try {
-      if (!this.#assembler.feed(c, chunk)) this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
+      if (c.ws !== null) c.ws.write(chunk);
+      else if (!this.#assembler.feed(c, chunk)) this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
     } finally {
       this.#depth--;
     }
     this.endBatch(true);
+  }
+
+  // ---- WebSocket frames, from c.ws inside received() ----
+
+  /** A whole message: a binary one's payload goes on the connection's byte stream; a text one is refused (1003). */
+  #wsMessage(c: JsConnection, data: Buffer, isBinary: boolean): void {
+    if (c.phase !== Phase.Open) return;
+    if (!isBinary) {
+      this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true, WsCloseCode.UNSUPPORTED_DATA);
+    } else if (!this.#assembler.feed(c, data)) {
+      this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true);
+    }
+  }
+
+  /**
+   * A PING frame: answered with a PONG after what is queued, within
+   * maxSendQueueBytes and flow control as any reply (a client that sends
+   * PINGs and never reads is a slow consumer).
+   */
+  #wsPing(c: JsConnection, data: Buffer): void {
+    if (c.phase !== Phase.Open) return;
+    const pong = pongFrame(data);
+    if (!this.#admit(c, pong.length)) return;
+    this.#queue.writeOut(c);
+    this.#queue.writeRaw(c, pong);
+    this.#checkHighWater(c);
+  }
+
+  /** The peer's CLOSE frame: echoed (its code, or none), then FIN; reported as 'closed'. */
+  #wsPeerClose(c: JsConnection, code: number): void {
+    // 1005: the CLOSE had no code.
+    this.#beginClose(c, 'closed', 0, true, code === 1005 ? WS_CLOSE_WITHOUT_CODE : code);
+  }
+
+  /**
+   * The frame parser refused what c sent (unmasked, a bad opcode, RSV bits, a
+   * bad control frame, a message too long). The parser reports it on the
+   * next tick, after the frames before the bad one were handled.
+   */
+  #wsError(c: JsConnection, ws: FrameReceiver, err: Error): void {
+    if (c.ws !== ws || c.phase !== Phase.Open) return;
+    this.#depth++;
+    try {
+      this.#beginClose(c, 'protocol_error', DisconnectCode.PROTOCOL_ERROR, true, closeCodeOf(err));
+    } finally {
+      this.#depth--;
+    }
+    this.endBatch(false);
   }
 
   /** @internal PacketSink: one whole packet; returns whether the connection is still open. */
@@ -392,9 +515,12 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
     return this.#live.length;
   }
 
-  /** Begins the 'shutdown' close of every open connection; they are reported from setImmediate. */
+  /** Begins the 'shutdown' close of every open connection (they are reported from setImmediate); pending ones just end. */
   protected closeAll(): void {
-    for (const c of this.#live.slice()) this.#beginClose(c, 'shutdown', DisconnectCode.SERVER_SHUTDOWN, true);
+    for (const c of this.#live.slice()) {
+      if (c.phase === Phase.Pending) this.refusePending(c, null, null);
+      else this.#beginClose(c, 'shutdown', DisconnectCode.SERVER_SHUTDOWN, true);
+    }
   }
 
   /** Destroys every socket not closed yet. */
@@ -492,11 +618,14 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
 
   /**
    * Ends an open connection and reports it once. Graceful: what is queued,
-   * then DISCONNECT_NOTIFY(code) unless code is 0, then FIN; the socket is
-   * destroyed when the peer has finished too, or at the close deadline.
-   * Otherwise the socket is destroyed now and what is queued is dropped.
+   * then DISCONNECT_NOTIFY(code) unless code is 0, then, on a WebSocket, a
+   * CLOSE frame, then FIN; the socket is destroyed when the peer has
+   * finished too, or at the close deadline. Otherwise the socket is
+   * destroyed now and what is queued is dropped. The CLOSE frame's code is
+   * wsCode when not 0 (WS_CLOSE_WITHOUT_CODE: a CLOSE without one), else it
+   * follows code; with neither (the peer's FIN) no CLOSE is sent.
    */
-  #beginClose(c: JsConnection, reason: DisconnectReason, code: number, graceful: boolean): void {
+  #beginClose(c: JsConnection, reason: DisconnectReason, code: number, graceful: boolean, wsCode = 0): void {
     if (c.phase !== Phase.Open) return;
     this.#open--;
     this.#stats.closes[reason]++;
@@ -520,6 +649,10 @@ export abstract class EngineCore implements PacketSink<JsConnection> {
       this.#append(c, PacketId.DISCONNECT_NOTIFY, body, 0, body.length, HEADER_SIZE + body.length);
     }
     this.#queue.writeOut(c);
+    if (c.ws !== null) {
+      if (wsCode === WS_CLOSE_WITHOUT_CODE) this.#queue.writeRaw(c, closeFrame(undefined));
+      else if (wsCode !== 0 || code !== 0) this.#queue.writeRaw(c, closeFrame(wsCode !== 0 ? wsCode : wsCloseCode(code)));
+    }
     // The FIN follows the queued writes; the peer's FIN (or the deadline) then ends the socket.
     c.socket.end();
     c.deadline = performance.now() + this.closeTimeoutMs;

@@ -4,6 +4,7 @@ import { IocpnetError } from '../../server/errors';
 import type { ListenAddress, ResolvedServerOptions } from '../../server/types';
 import type { Backend, BackendSink } from '../backend';
 import { EngineCore, disconnectNotifyPacket, type JsConnection } from './engine-core';
+import { Sniffed, checkUpgrade, headersEnd, httpError, sniff } from './websocket';
 
 function ignore(): void {}
 
@@ -35,16 +36,17 @@ export class JsBackend extends EngineCore implements Backend {
   #closePromise: Promise<void> | undefined;
   #closeResolve: (() => void) | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-
-  readonly #reusePort: boolean;
+  readonly #options: ResolvedServerOptions;
+  /** Connections whose first bytes are awaited (webSocket on), with what they sent so far. */
+  readonly #pending = new Map<JsConnection, Detection>();
 
   constructor(options: ResolvedServerOptions, sink: BackendSink) {
     super(options, sink);
-    this.#reusePort = options.reusePort;
+    this.#options = options;
   }
 
   listen(port: number, host: string): Promise<ListenAddress> {
-    if (this.#reusePort && !nodeHasReusePort()) {
+    if (this.#options.reusePort && !nodeHasReusePort()) {
       return Promise.reject(new IocpnetError('ENOTSUP', `reusePort needs Node 22.12 or newer with the js backend (this is ${process.version})`));
     }
     return new Promise((resolve, reject) => {
@@ -73,7 +75,7 @@ export class JsBackend extends EngineCore implements Backend {
       server.once('listening', onListening);
       server.on('connection', (socket: net.Socket) => this.#accept(socket));
       // Node itself refuses reusePort on a platform without SO_REUSEPORT.
-      server.listen(this.#reusePort ? { port, host, reusePort: true } : { port, host });
+      server.listen(this.#options.reusePort ? { port, host, reusePort: true } : { port, host });
     });
   }
 
@@ -92,6 +94,11 @@ export class JsBackend extends EngineCore implements Backend {
         this.#checkClosed();
       });
       this.flush();
+      // An upgrade under way is told the server is going; a connection silent so far just ends.
+      for (const d of [...this.#pending.values()]) {
+        if (d.http) this.#refuse(d, null, httpError(503, 'the server is shutting down'));
+        else this.#stopDetection(d);
+      }
       // The 'shutdown' disconnects are reported from setImmediate, not from inside close().
       this.closeAll();
       // Whatever has not finished by then is dropped, so that close() is bounded.
@@ -130,11 +137,146 @@ export class JsBackend extends EngineCore implements Backend {
     }
     c.onWritten = (err) => this.written(c, err);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.received(c, chunk));
-    socket.on('end', () => this.peerEnded(c));
     socket.on('error', () => this.socketFailed(c));
-    socket.on('close', (hadError: boolean) => this.socketClosed(c, hadError));
-    this.connected(c, remoteAddress, remotePort);
+    socket.on('close', (hadError: boolean) => this.#closed(c, hadError));
+    if (!this.#options.webSocket) {
+      this.#wire(c);
+      this.connected(c, remoteAddress, remotePort);
+      return;
+    }
+    // The first bytes tell the transport; until then the connection is not reported.
+    this.setPending(c);
+    const d = new Detection(c, remoteAddress, remotePort);
+    this.#pending.set(c, d);
+    d.onData = (chunk: Buffer) => this.#detect(d, chunk);
+    d.onEnd = () => this.#detectEnded(d);
+    socket.on('data', d.onData);
+    socket.on('end', d.onEnd);
+    this.#detectAt(d, d.acceptedAt + this.#options.transportDetectMs);
+  }
+
+  /** The socket closed; one that closed (or was reset) before its first bytes opens as raw TCP first, as at accept. */
+  #closed(c: JsConnection, hadError: boolean): void {
+    const d = this.#pending.get(c);
+    if (d !== undefined) {
+      if (d.http) this.#stopDetection(d);
+      else this.#open(d, null);
+    }
+    this.socketClosed(c, hadError);
+  }
+
+  /** The listeners of an open connection's reads. */
+  #wire(c: JsConnection): void {
+    c.socket.on('data', (chunk: Buffer) => this.received(c, chunk));
+    c.socket.on('end', () => this.peerEnded(c));
+  }
+
+  /** Bytes of a pending connection: raw framing, an HTTP request still arriving, or a whole upgrade request. */
+  #detect(d: Detection, chunk: Buffer): void {
+    this.reportPending();
+    const c = d.c;
+    if (!this.isPending(c)) return;
+    this.countBytesIn(chunk.length);
+    const head = d.head === null ? chunk : Buffer.concat([d.head, chunk]);
+    if (!d.http) {
+      const s = sniff(head);
+      if (s === Sniffed.More) {
+        d.head = head;
+        return;
+      }
+      if (s === Sniffed.Raw) {
+        this.#open(d, head);
+        return;
+      }
+      d.http = true;
+      // The request may take upgradeTimeoutMs from accept in all.
+      this.#detectAt(d, d.acceptedAt + this.#options.upgradeTimeoutMs);
+    }
+    const max = this.#options.maxUpgradeRequestBytes;
+    const end = headersEnd(head.length > max ? head.subarray(0, max) : head);
+    if (end < 0) {
+      if (head.length >= max) {
+        this.#refuse(d, 'upgrade_refused', httpError(431, `the upgrade request is longer than ${max} bytes`));
+      } else {
+        d.head = head;
+      }
+      return;
+    }
+    const verdict = checkUpgrade(head.subarray(0, end), this.#options.webSocketOrigins);
+    if (!verdict.ok) {
+      this.#refuse(d, 'upgrade_refused', verdict.response);
+      return;
+    }
+    this.#stopDetection(d);
+    this.upgraded(c, verdict.response, this.#options.maxPacketSize);
+    this.#open(d, end < head.length ? head.subarray(end) : null);
+  }
+
+  /** The transport is known: the connection opens, and what it sent after its first bytes (or its request) is read. */
+  #open(d: Detection, rest: Buffer | null): void {
+    this.#stopDetection(d);
+    const c = d.c;
+    this.#wire(c);
+    this.connected(c, d.remoteAddress, d.remotePort);
+    if (rest !== null && rest.length > 0) this.received(c, rest, true);
+  }
+
+  /**
+   * transportDetectMs without a byte: a raw client waiting for the server;
+   * upgradeTimeoutMs into a request: refused. Decided from setImmediate, after
+   * the event loop's next poll: a JS thread that was blocked runs its timers
+   * before it reads the sockets, and bytes that came meanwhile must count.
+   */
+  #detectAt(d: Detection, deadline: number): void {
+    clearTimeout(d.timer);
+    d.deadline = deadline;
+    d.timer = setTimeout(() => setImmediate(() => this.#detectTimedOut(d)), Math.max(0, deadline - Date.now()));
+  }
+
+  #detectTimedOut(d: Detection): void {
+    this.reportPending();
+    if (!this.isPending(d.c) || !this.#pending.has(d.c)) return;
+    if (Date.now() < d.deadline) {
+      // Bytes read since the timer fired set a later deadline (an upgrade request began), or the
+      // timer fired a little before its time by this clock.
+      this.#detectAt(d, d.deadline);
+      return;
+    }
+    if (d.http) {
+      this.#refuse(d, 'upgrade_timeout', httpError(408, `the upgrade request did not end within ${this.#options.upgradeTimeoutMs} ms`));
+    } else {
+      // A client silent until now opens as raw TCP; its idle time starts here.
+      this.#open(d, d.head);
+      this.restartIdleClock(d.c);
+    }
+  }
+
+  /** The peer's FIN before its transport was known: raw bytes open as usual (and close); an unfinished request ends. */
+  #detectEnded(d: Detection): void {
+    this.reportPending();
+    const c = d.c;
+    if (!this.isPending(c)) return;
+    if (d.http) {
+      this.#refuse(d, 'upgrade_refused', null);
+      return;
+    }
+    this.#open(d, d.head);
+    this.peerEnded(c);
+  }
+
+  #refuse(d: Detection, reason: 'upgrade_refused' | 'upgrade_timeout' | null, response: Buffer | null): void {
+    this.#stopDetection(d);
+    this.#wire(d.c);
+    this.refusePending(d.c, reason, response);
+  }
+
+  /** Removes the detection's listeners and timer. */
+  #stopDetection(d: Detection): void {
+    if (!this.#pending.delete(d.c)) return;
+    clearTimeout(d.timer);
+    d.c.socket.off('data', d.onData);
+    d.c.socket.off('end', d.onEnd);
+    d.head = null;
   }
 
   /** Sends DISCONNECT_NOTIFY(code) to a socket that never became a connection, then closes it. */
@@ -170,4 +312,25 @@ export class JsBackend extends EngineCore implements Backend {
 function nodeHasReusePort(): boolean {
   const [major, minor] = process.versions.node.split('.').map(Number);
   return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** A pending connection's first bytes, while its transport is not known. */
+class Detection {
+  /** What it sent so far, while that does not decide. */
+  head: Buffer | null = null;
+  /** Its first bytes are `GET `: an upgrade request is arriving. */
+  http = false;
+  timer: NodeJS.Timeout | undefined;
+  /** When the timer decides (Date.now() time). */
+  deadline = 0;
+  readonly acceptedAt = Date.now();
+  /** Its socket's 'data' and 'end' listeners until then. */
+  onData: (chunk: Buffer) => void = ignore;
+  onEnd: () => void = ignore;
+
+  constructor(
+    readonly c: JsConnection,
+    readonly remoteAddress: string,
+    readonly remotePort: number,
+  ) {}
 }

@@ -1,5 +1,6 @@
 import type * as net from 'node:net';
 import { HEADER_SIZE } from '../../contract';
+import { binaryHeader } from './websocket';
 
 /** First size of a connection's outbound buffer; it doubles while one flush fills it, up to OUT_MAX. */
 const OUT_MIN = 1024;
@@ -23,6 +24,8 @@ export interface QueuedBytes {
   readonly writeSizes: number[];
   /** The callback of every write to the socket; it calls SendQueue.written(). */
   onWritten: (err?: Error | null) => void;
+  /** A WebSocket connection: each piece written goes out as one binary message (whole packets, as queued). */
+  readonly framed: boolean;
 }
 
 /**
@@ -81,6 +84,12 @@ export class SendQueue<Q extends QueuedBytes> {
     q.pendingBytes += packet.length;
   }
 
+  /** Writes bytes that are not packets (an HTTP response, a WebSocket control frame) to q's socket now, after what it was handed before. */
+  writeRaw(q: Q, bytes: Buffer): void {
+    q.writeSizes.push(bytes.length);
+    q.socket.write(bytes, q.onWritten);
+  }
+
   /** Hands q's pending bytes to its socket: one write, or one corked writev for several pieces. */
   writeOut(q: Q): void {
     if (q.pendingBytes === 0) return;
@@ -92,6 +101,10 @@ export class SendQueue<Q extends QueuedBytes> {
       q.outStart = q.outEnd;
     }
     q.pendingBytes = 0;
+    if (q.framed) {
+      this.#writeMessages(q, segments, tail);
+      return;
+    }
     if (segments === null) {
       if (tail === null) return;
       q.writeSizes.push(tail.length);
@@ -109,6 +122,27 @@ export class SendQueue<Q extends QueuedBytes> {
       socket.write(tail, q.onWritten);
     }
     socket.uncork();
+  }
+
+  /**
+   * writeOut on a WebSocket: each piece (whole packets) becomes one binary
+   * message, its frame header written before it. A shared broadcast packet
+   * stays shared: the header is the only per-receiver copy.
+   */
+  #writeMessages(q: Q, segments: Buffer[] | null, tail: Buffer | null): void {
+    q.segments = null;
+    const socket = q.socket;
+    socket.cork();
+    if (segments !== null) for (let i = 0; i < segments.length; i++) this.#writeMessage(q, segments[i]);
+    if (tail !== null) this.#writeMessage(q, tail);
+    socket.uncork();
+  }
+
+  #writeMessage(q: Q, payload: Buffer): void {
+    const header = binaryHeader(payload.length);
+    q.writeSizes.push(header.length, payload.length);
+    q.socket.write(header, q.onWritten);
+    q.socket.write(payload, q.onWritten);
   }
 
   /** Drops what q has pending and lets go of its buffers; writes in flight finish on their own. */

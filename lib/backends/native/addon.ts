@@ -21,6 +21,12 @@ export interface NativeOptions {
   maxPendingBytes: number;
   closeTimeoutMs: number;
   reusePort: boolean;
+  /** The WebSocket options may be left out: the contract's defaults apply (the backend always passes them). */
+  webSocket?: boolean;
+  maxUpgradeRequestBytes?: number;
+  upgradeTimeoutMs?: number;
+  transportDetectMs?: number;
+  webSocketOrigins?: readonly string[];
 }
 
 export interface Addon {

@@ -9,6 +9,7 @@ import {
   OutboundOp,
   STATS_FIELDS,
   THREAD_STATS_FIELDS,
+  TRANSPORTS,
   type DisconnectReason,
   type StatsField,
 } from '../../contract';
@@ -75,6 +76,11 @@ export class NativeBackend implements Backend {
         maxPendingBytes: options.maxPendingBytes,
         closeTimeoutMs: options.closeTimeoutMs,
         reusePort: options.reusePort,
+        webSocket: options.webSocket,
+        maxUpgradeRequestBytes: options.maxUpgradeRequestBytes,
+        upgradeTimeoutMs: options.upgradeTimeoutMs,
+        transportDetectMs: options.transportDetectMs,
+        webSocketOrigins: options.webSocketOrigins,
       },
       (batch, finished, length) => this.#onEvents(batch, finished, length),
     );
@@ -252,12 +258,16 @@ export class NativeBackend implements Backend {
         p += len;
       } else if (kind === InboundKind.Connect) {
         const port = v.getUint16(p, true);
-        const addrLen = bytes[p + 2];
+        const transport = TRANSPORTS[bytes[p + 2]];
+        if (transport === undefined) {
+          throw new IocpnetError('ERR_NATIVE_BATCH', `unknown transport ${bytes[p + 2]} from the native engine`);
+        }
+        const addrLen = bytes[p + 3];
         p += CONNECT_FIELDS;
         const address = String.fromCharCode(...bytes.subarray(p, p + addrLen));
         p += addrLen;
         this.#open.add(id);
-        sink.onConnect(id, address, port);
+        sink.onConnect(id, address, port, transport);
       } else if (kind === InboundKind.Disconnect) {
         const engineReason: DisconnectReason | undefined = DISCONNECT_REASONS[bytes[p]];
         if (engineReason === undefined) {
