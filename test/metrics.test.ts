@@ -123,6 +123,8 @@ describe.each(backends())('metrics endpoint (%s backend)', (backend) => {
     handle = await serveMetrics(server, { port: 0, defaultMetrics: false });
     const stalled = await RawClient.connect(port);
     stalled.socket.pause();
+    // A client that sends nothing opens after transportDetectMs: the others connect once this one is open.
+    await waitUntil(() => server.connections.size === 1);
     const others = await Promise.all([RawClient.connect(port), RawClient.connect(port), RawClient.connect(port)]);
     try {
       await waitUntil(() => server.stats().connections === 4 && server.stats().packetsOut === PACKETS);
