@@ -782,10 +782,9 @@ TEST(engine, a_pipelining_client_is_paused_not_closed_and_gets_every_reply) {
   // Still not reading: the pause holds, and the queue stays within its bound.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   CHECK_EQ(js.stats().closes[static_cast<size_t>(CloseReason::SlowConsumer)].load(), uint64_t{0});
-  // The replies it does not read wait in its send queue, within the bound.
-  uint64_t queuedNow = js.total(ThreadStatsField::SendQueueBytes);
-  CHECK(queuedNow > o.sendQueueLowWaterBytes);
-  CHECK(queuedNow <= o.maxSendQueueBytes);
+  // The replies it does not read wait in its send queue, within the bound. (How many are there now and how many
+  // in the kernel's socket buffers depends on their sizes, so no lower bound.)
+  CHECK(js.total(ThreadStatsField::SendQueueBytes) <= o.maxSendQueueBytes);
   uint32_t next = 0;
   Packet p;
   while (next < kPackets && c.read(p, 10000)) {
@@ -797,6 +796,8 @@ TEST(engine, a_pipelining_client_is_paused_not_closed_and_gets_every_reply) {
   CHECK_EQ(next, kPackets);
   CHECK(js.waitFor([&] { return js.countLocked(InboundKind::Disconnect) == 0; }, 0));
   CHECK_EQ(js.stats().readPauses.load(), uint64_t{0});
+  // Every reply written: the queued-bytes gauge is back at 0.
+  CHECK(js.waitFor([&] { return js.total(ThreadStatsField::SendQueueBytes) == 0; }));
 }
 
 TEST(engine, requests_without_replies_never_leave_a_connection_paused) {
