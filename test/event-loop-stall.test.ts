@@ -34,8 +34,9 @@ const CHILD_SOURCE = `${childPrelude()}
       return;
     }
     if (id !== ${SEQ}) return;
-    // On the native backend every body is a view into the batch it came in.
-    largestBatch = Math.max(largestBatch, body.buffer.byteLength);
+    // On the native backend every body is a view into the batch it came in (one buffer reused from batch to
+    // batch, so its byteLength is its capacity): how far into it a body ends tells the size of its batch.
+    largestBatch = Math.max(largestBatch, body.byteOffset + body.byteLength);
     const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     const tag = view.getUint32(0, true);
     const seq = view.getUint32(4, true);
