@@ -30,11 +30,7 @@ export interface NativeOptions {
 }
 
 export interface Addon {
-  /**
-   * onEvents gets the batch as the first `length` bytes of `batch`, an
-   * ArrayBuffer the addon reuses for the next batch: valid only during the call.
-   */
-  NativeServer: new (options: NativeOptions, onEvents: (batch: ArrayBuffer | undefined, finished: boolean, length: number) => void) => NativeServerHandle;
+  NativeServer: new (options: NativeOptions, onEvents: (batch: ArrayBuffer | undefined, finished: boolean) => void) => NativeServerHandle;
   /** The name of the engine the addon was built with (engineName() of its native/ folder). */
   engine: string;
 }
