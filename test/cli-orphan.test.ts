@@ -2,8 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DisconnectCode, PacketId } from '../lib/index';
-import { ChatTestClient } from './helpers/chat-client';
+import { PacketId } from '../lib/index';
+import { ChatTestClient, expectShutdownNotify } from './helpers/chat-client';
 import { CLI, Spawned, ensureBuilt, plain } from './helpers/chat-cli';
 import { backends } from './helpers/raw-client';
 
@@ -149,16 +149,6 @@ async function waitZombie(pid: number, timeoutMs: number): Promise<{ stat: ProcS
     return st?.state === 'Z' ? st : undefined;
   });
   return { stat, ms: Date.now() - t0 };
-}
-
-/** The client got exactly one DISCONNECT_NOTIFY(SERVER_SHUTDOWN), as the last packet, then a FIN. */
-function expectShutdownNotify(c: ChatTestClient): void {
-  const last = c.packets[c.packets.length - 1];
-  expect(last.id).toBe(PacketId.DISCONNECT_NOTIFY);
-  expect(last.body.readUInt16LE(0)).toBe(DisconnectCode.SERVER_SHUTDOWN);
-  expect(c.of(PacketId.DISCONNECT_NOTIFY).length).toBe(1);
-  expect(c.raw.ended).toBe(true);
-  expect(c.raw.error).toBeUndefined();
 }
 
 /** Logs a client in, sends `signal` to the server's parent, and checks that the orphaned server shut down: exit 0, SERVER_SHUTDOWN, EOF. */

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChatPacketId, ChatResult, DisconnectCode, PacketId, type BackendName } from '../lib/index';
+import { ChatPacketId, ChatResult, type BackendName } from '../lib/index';
 import { restartDelayMs } from '../lib/cli/workers';
-import { ChatTestClient, chatBody, notifyUser } from './helpers/chat-client';
+import { ChatTestClient, chatBody, expectShutdownNotify, notifyUser } from './helpers/chat-client';
 import { Spawned, ensureBuilt, plain, runCli } from './helpers/chat-cli';
 import { backends } from './helpers/raw-client';
 import { RedisServer, redisServerAvailable } from './helpers/redis';
@@ -117,16 +117,6 @@ class Workers {
     // A worker the test made (its parent was the primary) must be gone with the primary.
     for (const pid of this.seen) if (procPpid(pid) === this.cli.proc.pid) process.kill(pid, 'SIGKILL');
   }
-}
-
-/** The client got exactly one DISCONNECT_NOTIFY(SERVER_SHUTDOWN), as the last packet, then a FIN. */
-function expectShutdownNotify(c: ChatTestClient): void {
-  const last = c.packets[c.packets.length - 1];
-  expect(last.id).toBe(PacketId.DISCONNECT_NOTIFY);
-  expect(last.body.readUInt16LE(0)).toBe(DisconnectCode.SERVER_SHUTDOWN);
-  expect(c.of(PacketId.DISCONNECT_NOTIFY).length).toBe(1);
-  expect(c.raw.ended).toBe(true);
-  expect(c.raw.error).toBeUndefined();
 }
 
 /** Retries a login until it succeeds or bound ms pass; a dead worker's ids are free once its lease ran out. */

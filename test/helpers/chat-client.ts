@@ -1,6 +1,9 @@
+import { expect } from 'vitest';
 import {
   ChatPacketId,
+  DisconnectCode,
   LoginRequest,
+  PacketId,
   RoomChatNotify,
   RoomChatRequest,
   RoomEnterRequest,
@@ -184,4 +187,14 @@ export class ChatFixture {
     this.chat = undefined;
     if (chat) await chat.close();
   }
+}
+
+/** The client got exactly one DISCONNECT_NOTIFY(SERVER_SHUTDOWN), as the last packet, then a FIN. */
+export function expectShutdownNotify(c: ChatTestClient): void {
+  const last = c.packets[c.packets.length - 1];
+  expect(last.id).toBe(PacketId.DISCONNECT_NOTIFY);
+  expect(last.body.readUInt16LE(0)).toBe(DisconnectCode.SERVER_SHUTDOWN);
+  expect(c.of(PacketId.DISCONNECT_NOTIFY).length).toBe(1);
+  expect(c.raw.ended).toBe(true);
+  expect(c.raw.error).toBeUndefined();
 }
