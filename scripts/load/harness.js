@@ -149,6 +149,11 @@ function enterBody(room) {
  * packet goes to onPacket. Rejects them all when the connection fails, the
  * server closes it or sends DISCONNECT_NOTIFY.
  */
+/**
+ * What a churn loop of the soaks counts.
+ * @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState
+ */
+
 class ChatConnection {
   /**
    * @param {net.Socket} socket

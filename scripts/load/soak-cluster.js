@@ -81,7 +81,7 @@ const {
  * @property {number} notifies
  */
 /** @typedef {{ room: number, node: number, sender: string, seq: number, sentAt: number, result: number | undefined }} Chat */
-/** @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState */
+/** @typedef {import('./harness.js').ChurnState} ChurnState */
 
 const DEFAULTS = {
   minutes: 2,

@@ -50,7 +50,7 @@ const {
  * @property {string} nodeFlags
  * @property {string} [serverLog]
  */
-/** @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState */
+/** @typedef {import('./harness.js').ChurnState} ChurnState */
 /** @typedef {{ t: number, rssKiB: number, fds: number, cpuPct: number, cycles: number }} Sample */
 
 const DEFAULTS = {
