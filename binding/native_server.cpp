@@ -1,5 +1,6 @@
 #include "native_server.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -11,6 +12,8 @@ namespace {
 // Batches taken in one wake-up at most, so that timers and I/O of the JS
 // thread's own loop still get their turn under a flood.
 constexpr int kBatchesPerWake = 4;
+// The first size of the reused inbound ArrayBuffer; it doubles as batches need.
+constexpr size_t kInboundInitialBytes = 64 * 1024;
 
 // The JS layer validated every option against the same contract; this check
 // only keeps a bad value from reaching the engine.
@@ -74,7 +77,8 @@ Napi::Function NativeServer::Init(Napi::Env env) {
                      });
 }
 
-// new NativeServer(options, onEvents(batch: ArrayBuffer | undefined, finished: boolean))
+// new NativeServer(options, onEvents(batch: ArrayBuffer | undefined, finished: boolean, length: number))
+// The batch is the first `length` bytes of the buffer, which is reused: it is valid only during the call.
 NativeServer::NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeServer>(info) {
   Napi::Env env = info.Env();
   env_ = env;
@@ -211,12 +215,7 @@ void NativeServer::Deliver(Napi::Env env, Napi::Function onEvents) {
   for (int round = 0; round < kBatchesPerWake; ++round) {
     engine_->drain(batch_);
     if (batch_.empty()) break;
-    // One copy per batch into memory V8 owns; bodies are views into it.
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
-    std::memcpy(ab.Data(), batch_.data(), batch_.size());
-    // A buffer grown by a burst is not kept, not even until the next drain.
-    if (batch_.capacity() > kRetainedBatchBytes) std::vector<uint8_t>().swap(batch_);
-    onEvents.Call({ab, Napi::Boolean::New(env, false)});
+    Hand(env, onEvents);
     // Handlers have run and their replies are submitted: the IO threads may
     // count those requests as answered (flow control).
     engine_->batchHandled();
@@ -225,24 +224,41 @@ void NativeServer::Deliver(Napi::Env env, Napi::Function onEvents) {
   if (engine_->finished()) Finish(env, onEvents);
 }
 
+void NativeServer::Hand(Napi::Env env, Napi::Function onEvents) {
+  const size_t size = batch_.size();
+  Napi::ArrayBuffer ab;
+  if (size <= inboundCapacity_) {
+    ab = inbound_.Value();
+  } else {
+    size_t capacity = std::max(kInboundInitialBytes, inboundCapacity_);
+    while (capacity < size) capacity *= 2;
+    ab = Napi::ArrayBuffer::New(env, capacity);
+    if (capacity <= kRetainedBatchBytes) {
+      inbound_ = Napi::Persistent(ab);
+      inboundCapacity_ = capacity;
+    }
+  }
+  // One copy per batch into memory V8 owns; bodies are views into it.
+  std::memcpy(ab.Data(), batch_.data(), size);
+  // A buffer grown by a burst is not kept, not even until the next drain.
+  if (batch_.capacity() > kRetainedBatchBytes) std::vector<uint8_t>().swap(batch_);
+  onEvents.Call({ab, Napi::Boolean::New(env, false), Napi::Number::New(env, static_cast<double>(size))});
+}
+
 void NativeServer::Finish(Napi::Env env, Napi::Function onEvents) {
   if (finished_) return;
   finished_ = true;
   engine_->join();
   // Events the last threads handed over after the drain above.
   engine_->drain(batch_);
-  if (!batch_.empty()) {
-    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, batch_.size());
-    std::memcpy(ab.Data(), batch_.data(), batch_.size());
-    onEvents.Call({ab, Napi::Boolean::New(env, false)});
-  }
+  if (!batch_.empty()) Hand(env, onEvents);
   if (hookAdded_) {
     napi_remove_env_cleanup_hook(env, CleanupHook, this);
     hookAdded_ = false;
   }
   engine_->setWake(nullptr);
   tsfn_.Release();
-  onEvents.Call({env.Undefined(), Napi::Boolean::New(env, true)});
+  onEvents.Call({env.Undefined(), Napi::Boolean::New(env, true), Napi::Number::New(env, 0)});
   Unref();
 }
 

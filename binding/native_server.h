@@ -31,6 +31,8 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   // Runs on the JS thread for each wake-up.
   void Deliver(Napi::Env env, Napi::Function onEvents);
+  // Copies batch_ into the ArrayBuffer handed to JS and calls onEvents(buffer, false, length).
+  void Hand(Napi::Env env, Napi::Function onEvents);
   void Finish(Napi::Env env, Napi::Function onEvents);
   // Environment teardown with the engine still running (process or worker exit).
   static void CleanupHook(void* arg);
@@ -40,6 +42,12 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
   Napi::FunctionReference onEvents_;
   Napi::ThreadSafeFunction tsfn_;
   std::vector<uint8_t> batch_;
+  // The ArrayBuffer batches are copied into, reused from batch to batch:
+  // bodies are views valid only during the handler call, so a batch may
+  // overwrite the one before it. Replaced by a larger one when a batch does
+  // not fit, up to kRetainedBatchBytes; a larger batch gets one of its own.
+  Napi::Reference<Napi::ArrayBuffer> inbound_;
+  size_t inboundCapacity_ = 0;
   napi_env env_ = nullptr;
   bool listening_ = false;
   bool finished_ = false;

@@ -7,6 +7,7 @@ import type { Server } from '../server/server';
 import type { ServerOptions } from '../server/types';
 import { checkInteger, describe, isThenable } from '../server/validate';
 import { PacketRouter, type PacketRouterStats } from '../toolkit/packet-router';
+import { charValue } from '../toolkit/struct-codec';
 import { TokenBucket } from '../toolkit/token-bucket';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from '../cluster/cluster-options';
 import type { Buckets } from '../http/buckets';
@@ -198,6 +199,8 @@ export class ChatServer {
   #chats = 0;
   #rateLimited = 0;
   #notifies = 0;
+  /** The ROOM_CHAT_NOTIFY body, written anew for each chat: broadcast() copies it, so one buffer serves every chat. */
+  readonly #notifyBody = Buffer.alloc(RoomChatNotify.size);
   readonly #loginsRefusedByCode = new Map<number, number>();
 
   /** Serves chat on server, which may also carry the application's own packets through router. */
@@ -399,7 +402,11 @@ export class ChatServer {
   }
 
   #onChat(conn: Connection<User>, body: Uint8Array): void {
-    const req = RoomChatRequest.decode(body);
+    // The layout is one char field, so the message is the body up to its
+    // first NUL (missing bytes read as zero): no zero-filled copy of a compact
+    // body. decode() is asked only to throw its ProtocolError for a long one.
+    if (body.length > RoomChatRequest.size) RoomChatRequest.decode(body);
+    const message = charValue(body);
     const user = this.userOf(conn);
     const room = user?.room;
     if (user === undefined || room === undefined) {
@@ -411,7 +418,7 @@ export class ChatServer {
       conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.ROOM_TOO_MANY_PACKET));
       return;
     }
-    if (!this.#adapter.chat(user, room, req.Message)) {
+    if (!this.#adapter.chat(user, room, message)) {
       this.#rateLimited++;
       conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.ROOM_TOO_MANY_PACKET));
       return;
@@ -419,7 +426,8 @@ export class ChatServer {
     this.#chats++;
     // The sender's response is queued before the notify, so it arrives first.
     conn.send(ChatPacketId.ROOM_CHAT_RESPONSE, RESULT_BODY.get(ChatResult.NONE));
-    this.#notifies += this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, RoomChatNotify.encode({ UserID: user.idBytes, Msg: req.Message }));
+    RoomChatNotify.encodeInto(this.#notifyBody, 0, { UserID: user.idBytes, Msg: message });
+    this.#notifies += this.server.broadcast(room.connections, ChatPacketId.ROOM_CHAT_NOTIFY, this.#notifyBody);
   }
 
   #onDisconnect(conn: Connection<User>, reason: DisconnectReason): void {

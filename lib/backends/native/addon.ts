@@ -30,7 +30,11 @@ export interface NativeOptions {
 }
 
 export interface Addon {
-  NativeServer: new (options: NativeOptions, onEvents: (batch: ArrayBuffer | undefined, finished: boolean) => void) => NativeServerHandle;
+  /**
+   * onEvents gets the batch as the first `length` bytes of `batch`, an
+   * ArrayBuffer the addon reuses for the next batch: valid only during the call.
+   */
+  NativeServer: new (options: NativeOptions, onEvents: (batch: ArrayBuffer | undefined, finished: boolean, length: number) => void) => NativeServerHandle;
   /** The name of the engine the addon was built with (engineName() of its native/ folder). */
   engine: string;
 }

@@ -45,6 +45,10 @@ export class NativeBackend implements Backend {
   #listening = false;
   #finished = false;
   #closeWaiters: Array<() => void> = [];
+  /** The addon's inbound buffer and views over it, made again only when the addon hands over another buffer. */
+  #inBuffer: ArrayBuffer | undefined;
+  #inBytes = new Uint8Array(0);
+  #inView = new DataView(this.#inBytes.buffer);
   /**
    * Closes application code asked for, by id, until their Disconnect record
    * arrives: the one place that decides the reason a close is reported and
@@ -78,7 +82,7 @@ export class NativeBackend implements Backend {
         transportDetectMs: options.transportDetectMs,
         webSocketOrigins: options.webSocketOrigins,
       },
-      (batch, finished) => this.#onEvents(batch, finished),
+      (batch, finished, length) => this.#onEvents(batch, finished, length),
     );
   }
 
@@ -221,8 +225,8 @@ export class NativeBackend implements Backend {
     this.#out.set(body, p + HEADER_SIZE);
   }
 
-  #onEvents(batch: ArrayBuffer | undefined, finished: boolean): void {
-    if (batch !== undefined) this.#dispatch(batch);
+  #onEvents(batch: ArrayBuffer | undefined, finished: boolean, length: number): void {
+    if (batch !== undefined) this.#dispatch(batch, length);
     if (finished) {
       this.#finished = true;
       const waiters = this.#closeWaiters;
@@ -231,11 +235,16 @@ export class NativeBackend implements Backend {
     }
   }
 
-  #dispatch(batch: ArrayBuffer): void {
-    const bytes = new Uint8Array(batch);
-    const v = new DataView(batch);
+  /** The records are the first `end` bytes of batch, a buffer the addon reuses (so bodies are views valid during the handler call). */
+  #dispatch(batch: ArrayBuffer, end: number): void {
+    if (batch !== this.#inBuffer) {
+      this.#inBuffer = batch;
+      this.#inBytes = new Uint8Array(batch);
+      this.#inView = new DataView(batch);
+    }
+    const bytes = this.#inBytes;
+    const v = this.#inView;
     const sink = this.#sink;
-    const end = bytes.length;
     let p = 0;
     while (p + RECORD_HEAD <= end) {
       const kind = bytes[p];
