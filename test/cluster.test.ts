@@ -184,6 +184,30 @@ describe.skipIf(!available).each(backends())('chat cluster on Redis (%s backend)
     for (const node of cluster.nodes) expect(node.chat.stats().cluster?.duplicatesDropped).toBe(0);
   });
 
+  it('keeps the user id of a login whose claim waits for Redis while later packets arrive', async () => {
+    cluster = new Cluster(backend);
+    await cluster.start(1);
+    const waiting = await cluster.client(0);
+    const other = await cluster.client(0);
+    // The claim (a script that writes) waits in Redis; the packets after it come in batches of their own.
+    await redis.admin.call('CLIENT', 'PAUSE', '300', 'WRITE');
+    const login = waiting.login('waiting-user');
+    const filler = Buffer.alloc(257, 'Z'.charCodeAt(0));
+    for (let k = 0; k < 20; k++) {
+      other.send(P.ROOM_CHAT_REQUEST, filler);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await login).toBe(R.NONE);
+    expect(await waiting.enter(1)).toEqual({ result: R.NONE, rival: '' });
+    expect(userList(waiting.of(P.ROOM_USER_LIST_NOTIFY)[0])).toEqual(['waiting-user']);
+    const peer = await cluster.member(0, 'peer', 1);
+    expect(userList(peer.of(P.ROOM_USER_LIST_NOTIFY)[0])).toEqual(['waiting-user', 'peer']);
+    // A chat's notify carries the id bytes kept at login.
+    expect(await waiting.chat('hello')).toBe(R.NONE);
+    await peer.waitFor(() => peer.of(P.ROOM_CHAT_NOTIFY).length === 1, 3000, 'the chat at the peer');
+    expect(peer.notifies().map((n) => [n.userId, n.message.toString()])).toEqual([['waiting-user', 'hello']]);
+  });
+
   it('sends the chats of many turns as one entry while an XADD is in flight, and delivers them in order', async () => {
     cluster = new Cluster(backend);
     await cluster.start(2);

@@ -293,8 +293,10 @@ export class ChatServer {
     // Checked before authenticate so that a login that cannot succeed costs no password check; checked again after it.
     const early = this.#loginBlocker(userId);
     if (early !== ChatResult.NONE) return this.#refuseLogin(conn, early);
+    // The body is only valid during this call, and the claim may go to the cluster.
+    const idBytes = Buffer.from(req.UserID);
     const authenticate = this.options.authenticate;
-    if (authenticate === undefined) return this.#completeLogin(conn, userId, req.UserID, true);
+    if (authenticate === undefined) return this.#completeLogin(conn, userId, idBytes, true);
     let verdict: boolean | PromiseLike<boolean>;
     try {
       verdict = authenticate(userId, req.UserPW.toString('utf8'), conn);
@@ -302,9 +304,7 @@ export class ChatServer {
       this.#reportAuthError(conn, err);
       return this.#refuseLogin(conn, ChatResult.LOGIN_USER_INVALID_PW);
     }
-    if (!isThenable(verdict)) return this.#completeLogin(conn, userId, req.UserID, verdict === true);
-    // The body is only valid during this call.
-    const idBytes = Buffer.from(req.UserID);
+    if (!isThenable(verdict)) return this.#completeLogin(conn, userId, idBytes, verdict === true);
     return Promise.resolve(verdict).then(
       (ok) => this.#completeLogin(conn, userId, idBytes, ok === true),
       (err: unknown) => {
