@@ -425,6 +425,7 @@ void EngineCore::closeAll(IoThreadCore& t, bool force) {
   // Copy: closing may reorder the list.
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
+    c->sendq.trim();
     if (c->phase == ConnectionCore::Phase::Pending) {
       if (c->detect == ConnectionCore::Detect::Handshake) {
         if (force) {
@@ -975,6 +976,7 @@ void EngineCore::onTimer(IoThreadCore& t) {
   uint64_t idle = options_.idleTimeoutMs;
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
+    c->sendq.trim();
     if (c->phase == ConnectionCore::Phase::Pending) {
       if (now < c->pendingDeadlineMs) continue;
       if (c->detect == ConnectionCore::Detect::Handshake) {

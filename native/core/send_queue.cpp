@@ -23,14 +23,17 @@ void SendQueue::completeWrite() {
   head_ += inFlight_;
   inFlight_ = 0;
   if (head_ == slices_.size()) {
+    // The array is kept for the next write; trim() lets go of it when it stays idle.
     slices_.clear();
     head_ = 0;
-    // An idle connection should not keep a large array from a burst.
-    if (slices_.capacity() > 64) std::vector<Slice>().swap(slices_);
   } else if (head_ > 1024 && head_ * 2 > slices_.size()) {
     slices_.erase(slices_.begin(), slices_.begin() + static_cast<std::ptrdiff_t>(head_));
     head_ = 0;
   }
+}
+
+void SendQueue::trim() {
+  if (empty() && slices_.capacity() > kIdleSlices) std::vector<Slice>().swap(slices_);
 }
 
 void SendQueue::clear() {

@@ -21,6 +21,8 @@ class SendQueue {
   // Slices not yet handed to a write.
   size_t pendingCount() const noexcept { return slices_.size() - head_ - inFlight_; }
   size_t inFlightCount() const noexcept { return inFlight_; }
+  // Slices the queue's array has room for.
+  size_t capacity() const noexcept { return slices_.capacity(); }
 
   // Marks up to maxSlices pending slices as in flight and calls
   // out(data, length) for each; returns how many were taken.
@@ -42,6 +44,11 @@ class SendQueue {
   void completeWrite();
   // Drops everything (destroy).
   void clear();
+  // Called now and then: an empty queue lets go of an array a burst grew
+  // past kIdleSlices. Not at every write, where the array would be made
+  // anew for each burst of a busy connection.
+  void trim();
+  static constexpr size_t kIdleSlices = 64;
 
  private:
   std::vector<Slice> slices_;

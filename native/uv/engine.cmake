@@ -9,7 +9,7 @@ if(NOT IOCPNET_UV_INCLUDE)
   message(FATAL_ERROR "uv.h not found: install Node's headers (include/node) or libuv's development package, "
                       "or pass -DNODE_INCLUDE_DIR=<folder holding uv.h>")
 endif()
-file(GLOB IOCPNET_UV_SOURCES ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
+file(GLOB IOCPNET_UV_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cpp)
 target_sources(${IOCPNET_ENGINE_TARGET} PRIVATE ${IOCPNET_UV_SOURCES})
 # After the target's own include folders: Node's include folder also holds
 # node_api.h, and node-api-headers' must win.

@@ -155,6 +155,32 @@ TEST(send_queue, clear_drops_everything_including_in_flight) {
   CHECK_EQ(c.useCount(), 1);
 }
 
+TEST(send_queue, keeps_its_array_between_writes_until_trimmed_while_empty) {
+  // A busy connection reuses the array a burst grew; trim() (the IO
+  // thread's timer) lets go of it once the queue is empty, and not before.
+  SendQueue q;
+  ChunkRef c = ChunkRef::allocate(8);
+  auto burst = [&] {
+    for (size_t i = 0; i < 4 * SendQueue::kIdleSlices; ++i) q.push(sliceOf(c, 0, 8));
+  };
+  burst();
+  const size_t grown = q.capacity();
+  CHECK(grown > SendQueue::kIdleSlices);
+  q.takeForWrite(1000, [](const uint8_t*, size_t) {});
+  q.completeWrite();
+  CHECK(q.empty());
+  CHECK_EQ(q.capacity(), grown);
+  burst();
+  CHECK_EQ(q.capacity(), grown);  // the same array, not a new one
+  q.trim();
+  CHECK_EQ(q.capacity(), grown);  // not empty: kept
+  q.takeForWrite(1000, [](const uint8_t*, size_t) {});
+  q.completeWrite();
+  q.trim();
+  CHECK_EQ(q.capacity(), size_t{0});
+  CHECK_EQ(c.useCount(), 1);
+}
+
 TEST(send_queue, long_queue_compacts_and_keeps_order) {
   // Thousands of small slices written a few at a time: the queue compacts
   // its consumed front and must still hand out the rest in order.
