@@ -298,7 +298,7 @@ void EngineCore::runCommands(IoThreadCore& t) {
         // WebSocket receivers share one framed copy of the packet, made for
         // the first of them: one per broadcast and IO thread.
         Slice framed;
-        auto sendTo = [&](uint32_t id, Slice slice) {
+        auto sendTo = [&](uint32_t id, Slice&& slice) {
           ConnectionCore* c = lookup(id);
           if (c == nullptr || c->dropOnRelease) {
             Stats::add(stats_.staleRefused);
@@ -313,7 +313,10 @@ void EngineCore::runCommands(IoThreadCore& t) {
         if (cmd.ids.empty()) {
           sendTo(cmd.id, std::move(cmd.slice));
         } else {
-          for (uint32_t id : cmd.ids) sendTo(id, cmd.slice);
+          // Every receiver's reference counted in one step.
+          const Slice& shared = cmd.slice;
+          shared.chunk.addShared(static_cast<long>(cmd.ids.size()));
+          for (uint32_t id : cmd.ids) sendTo(id, Slice{ChunkRef::adoptShared(shared.chunk), shared.offset, shared.length});
         }
         break;
       }

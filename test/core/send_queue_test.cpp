@@ -53,6 +53,22 @@ TEST(chunk, allocate_copies_and_counts) {
   CHECK(static_cast<bool>(empty));
 }
 
+TEST(chunk, shared_references_counted_at_once) {
+  ChunkRef a = ChunkRef::allocate(4);
+  a.addShared(3);
+  CHECK_EQ(a.useCount(), 4);
+  {
+    std::vector<ChunkRef> receivers;
+    for (int i = 0; i < 3; ++i) receivers.push_back(ChunkRef::adoptShared(a));
+    CHECK_EQ(a.useCount(), 4);  // adopting takes a counted reference, it adds none
+    CHECK(receivers[2].data() == a.data());
+  }
+  CHECK_EQ(a.useCount(), 1);
+  ChunkRef none;
+  none.addShared(2);  // an empty reference has nothing to count
+  CHECK(!ChunkRef::adoptShared(none));
+}
+
 TEST(chunk, released_from_many_threads) {
   // Receivers on different IO threads drop their references concurrently;
   // the last one frees the buffer exactly once (the sanitizers check that).
