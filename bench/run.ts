@@ -66,6 +66,7 @@ interface CliOptions extends Omit<PlanSettings, 'warmupS' | 'durationS'> {
   loadgenCpus?: string;
   pin: boolean;
   chatServerCli: string;
+  echoServer: string;
   json: string;
   svg?: string;
   progress: boolean;
@@ -168,7 +169,8 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--server-host <address>', 'use a running server at this IPv4 address instead of spawning one')
     .option('--server-port <n>', 'port of the running server (with --server-host)', integer(1, 65535))
     .option('--label <name>', 'name of the running server in the results', 'external')
-    .option('--chat-server-cli <file>', 'the script with the chat-server command', path.join(ROOT, 'dist', 'lib', 'cli.js'))
+    .option('--chat-server-cli <file>', 'the script with the chat-server command (another build\'s, to compare builds)', path.join(ROOT, 'dist', 'lib', 'cli.js'))
+    .option('--echo-server <file>', 'the echo server script of the echo scenarios (another build\'s, to compare builds)', path.join(ROOT, 'dist', 'bench', 'echo-server.js'))
     .option(
       '--metrics-port <n>',
       'chat scenarios: start the server with --metrics-port n and poll it as an open dashboard and a scraper do (see --metrics-scrape-interval)',
@@ -230,7 +232,7 @@ function serverCommand(plan: ScenarioPlan, backend: string, o: CliOptions, refer
   const io = o.ioThreads !== undefined && backend === 'native' ? ['--io-threads', String(o.ioThreads)] : [];
   if (plan.server === 'echo') {
     return {
-      script: path.join(ROOT, 'dist', 'bench', 'echo-server.js'),
+      script: path.resolve(o.echoServer),
       args: ['--backend', backend, ...address, ...io, ...o.serverArg],
     };
   }
@@ -457,10 +459,14 @@ async function main(): Promise<void> {
   const plans = o.scenarios.map((name) => planScenario(name, settings));
 
   if (!external) {
-    const needChat = plans.some((p) => p.server === 'chat');
-    const cli = path.resolve(o.chatServerCli);
-    if (needChat && !fs.existsSync(cli)) {
-      throw new Error(`the chat scenarios need the chat server CLI at ${cli}; run tsc first`);
+    for (const [server, file, what] of [
+      ['chat', o.chatServerCli, 'the chat server CLI'],
+      ['echo', o.echoServer, 'the echo server'],
+    ] as const) {
+      const script = path.resolve(file);
+      if (plans.some((p) => p.server === server) && !fs.existsSync(script)) {
+        throw new Error(`the ${server} scenarios need ${what} at ${script}; run tsc first`);
+      }
     }
     if (plans.some((p) => p.redis) && !redisServerAvailable()) {
       throw new Error('the cluster scenarios need redis-server (apt-get install redis-server)');
