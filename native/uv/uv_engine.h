@@ -37,6 +37,8 @@ struct UvIoThread {
   uv_timer_t acceptRetry;  // thread 0: polls the listener again after a back-off
   bool accepting = false;
   std::unique_ptr<uint8_t[]> readBuffer;
+  // A write of several slices is first gathered here and tried as one run.
+  std::unique_ptr<uint8_t[]> writeBuffer;
 };
 
 class UvEngine final : public EngineBase<UvConnection, UvIoThread> {
