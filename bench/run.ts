@@ -169,8 +169,16 @@ function parseArgs(argv: string[]): CliOptions {
     .option('--server-host <address>', 'use a running server at this IPv4 address instead of spawning one')
     .option('--server-port <n>', 'port of the running server (with --server-host)', integer(1, 65535))
     .option('--label <name>', 'name of the running server in the results', 'external')
-    .option('--chat-server-cli <file>', 'the script with the chat-server command (another build\'s, to compare builds)', path.join(ROOT, 'dist', 'lib', 'cli.js'))
-    .option('--echo-server <file>', 'the echo server script of the echo scenarios (another build\'s, to compare builds)', path.join(ROOT, 'dist', 'bench', 'echo-server.js'))
+    .option(
+      '--chat-server-cli <file>',
+      "the script with the chat-server command (another build's, to compare builds)",
+      path.join(ROOT, 'dist', 'lib', 'cli.js'),
+    )
+    .option(
+      '--echo-server <file>',
+      "the echo server script of the echo scenarios (another build's, to compare builds)",
+      path.join(ROOT, 'dist', 'bench', 'echo-server.js'),
+    )
     .option(
       '--metrics-port <n>',
       'chat scenarios: start the server with --metrics-port n and poll it as an open dashboard and a scraper do (see --metrics-scrape-interval)',

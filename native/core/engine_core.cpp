@@ -316,7 +316,8 @@ void EngineCore::runCommands(IoThreadCore& t) {
           // Every receiver's reference counted in one step.
           const Slice& shared = cmd.slice;
           shared.chunk.addShared(static_cast<long>(cmd.ids.size()));
-          for (uint32_t id : cmd.ids) sendTo(id, Slice{ChunkRef::adoptShared(shared.chunk), shared.offset, shared.length});
+          for (uint32_t id : cmd.ids)
+            sendTo(id, Slice{ChunkRef::adoptShared(shared.chunk), shared.offset, shared.length});
         }
         break;
       }
