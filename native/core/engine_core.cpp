@@ -429,7 +429,6 @@ void EngineCore::closeAll(IoThreadCore& t, bool force) {
   // Copy: closing may reorder the list.
   std::vector<ConnectionCore*> all = t.connections;
   for (ConnectionCore* c : all) {
-    c->sendq.trim();
     if (c->phase == ConnectionCore::Phase::Pending) {
       if (c->detect == ConnectionCore::Detect::Handshake) {
         if (force) {
