@@ -144,16 +144,16 @@ function enterBody(room) {
 }
 
 /**
+ * What a churn loop of the soaks counts.
+ * @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState
+ */
+
+/**
  * One client connection of a load script: sends requests and resolves each
  * with the Result of the first response of the expected id; every other
  * packet goes to onPacket. Rejects them all when the connection fails, the
  * server closes it or sends DISCONNECT_NOTIFY.
  */
-/**
- * What a churn loop of the soaks counts.
- * @typedef {{ stopping: boolean, cycles: number, drops: number, relogins: number, errors: number, lastError: string }} ChurnState
- */
-
 class ChatConnection {
   /**
    * @param {net.Socket} socket
